@@ -1,0 +1,40 @@
+# Set-up is part of every target: a fresh clone needs only `make quickstart` or `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+# torch first and pinned to what this kind of machine serves from local disk; pyproject keeps
+# the open range (torch>=2.4) for everyone else.
+TORCH  ?= torch==2.14.1 torchvision==0.29.1
+STORE  ?= ablate_store
+
+.PHONY: install quickstart test bench example-store clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet $(TORCH)
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+quickstart: install
+	$(VENV)/bin/ablate study run studies/quickstart.yaml --store $(STORE)
+	$(VENV)/bin/ablate report quickstart --store $(STORE) --out reports/quickstart.md > /dev/null
+	@echo "report:      reports/quickstart.md"
+	@echo "MLflow runs: $(STORE)/mlflow.db (artifacts in $(STORE)/artifacts)"
+	@echo "browse:      $(VENV)/bin/ablate ui --store $(STORE)   (http://127.0.0.1:5000)"
+
+test: install
+	$(PY) -m pytest -q
+
+bench: install
+	$(PY) benchmarks/overhead.py
+
+# Re-create the committed example store from a real quickstart run.
+example-store: install
+	$(PY) scripts/make_example_store.py
+
+clean:
+	rm -rf $(STORE) reports .pytest_cache

@@ -1,0 +1,280 @@
+"""The ``ablate`` command line: a thin typer layer over :mod:`ablate.study` and friends."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ablate.errors import AblateError
+from ablate.stores import Stores, resolve_stores
+
+app = typer.Typer(
+    help="Experiment-tracked ablation studies for semantic segmentation.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+study_app = typer.Typer(help="Create, run and inspect Optuna studies.", no_args_is_help=True)
+app.add_typer(study_app, name="study")
+
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override a spec value: key.path=value (YAML value). Repeatable."),
+]
+StoreOpt = Annotated[
+    str | None,
+    typer.Option("--store", help="Folder of the embedded stores [env ABLATE_STORE; ./ablate_store]."),
+]
+StorageOpt = Annotated[
+    str | None, typer.Option("--storage", help="Optuna storage URL [env ABLATE_STORAGE].")
+]
+TrackingOpt = Annotated[
+    str | None,
+    typer.Option("--tracking-uri", help="MLflow tracking URI [env MLFLOW_TRACKING_URI]."),
+]
+
+
+def _clean_errors(func: Any) -> Any:
+    """Bad input becomes one line on stderr and exit code 2 (no traceback)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        warnings.filterwarnings("ignore")
+        try:
+            return func(*args, **kwargs)
+        except AblateError as err:
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def _stores(store: str | None, storage: str | None, tracking_uri: str | None) -> Stores:
+    return resolve_stores(store, storage, tracking_uri)
+
+
+def _echo(text: str) -> None:
+    from tqdm.auto import tqdm
+
+    tqdm.write(text)
+
+
+def _browse_hint(stores: Stores, store: str | None) -> str:
+    flag = f" --store {store}" if store else ""
+    if stores.tracking_uri.startswith("http"):
+        return f"MLflow runs: {stores.tracking_uri}"
+    return f"MLflow runs: {stores.tracking_uri}\n  browse them: ablate ui{flag}"
+
+
+# ------------------------------------------------------------------------------------- study
+
+
+@study_app.command("create")
+@_clean_errors
+def study_create(
+    spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="Study spec (YAML).")],
+    set_: SetOpt = None,
+    replace: Annotated[bool, typer.Option(help="Delete an existing study of that name.")] = False,
+    store: StoreOpt = None,
+    storage: StorageOpt = None,
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Create an Optuna study from SPEC (the spec is stored with it)."""
+    from ablate.spec import load_spec
+    from ablate.study import create_study
+
+    spec = load_spec(spec_path, set_)
+    stores = _stores(store, storage, tracking_uri)
+    create_study(spec, stores, replace=replace)
+    typer.echo(f"created study '{spec.name}' ({spec.trials} trials planned)\n{stores.describe()}")
+    typer.echo(f"run it: ablate study run {spec.name}" + (f" --store {store}" if store else ""))
+
+
+@study_app.command("run")
+@_clean_errors
+def study_run(
+    target: Annotated[str, typer.Argument(metavar="NAME_OR_SPEC", help="Study name or spec.")],
+    n_trials: Annotated[
+        int | None, typer.Option("-n", "--n-trials", help="Run this many more trials.")
+    ] = None,
+    timeout: Annotated[float | None, typer.Option(help="Stop starting trials after S s.")] = None,
+    set_: SetOpt = None,
+    quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
+    store: StoreOpt = None,
+    storage: StorageOpt = None,
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Run trials (creating the study first when given a spec file)."""
+    from ablate.study import run_study
+
+    stores = _stores(store, storage, tracking_uri)
+    study = run_study(target, stores, n_trials, timeout, set_, progress=not quiet, echo=_echo)
+    try:
+        best = study.best_trial
+        typer.echo(f"best trial: {best.number} value={best.value:.4f} params={best.params}")
+    except ValueError:
+        typer.echo("no complete trial yet")
+    typer.echo(_browse_hint(stores, store))
+    flag = f" --store {store}" if store else ""
+    typer.echo(f"report: ablate report {study.study_name}{flag}")
+
+
+@study_app.command("list")
+@_clean_errors
+def study_list(
+    store: StoreOpt = None, storage: StorageOpt = None, tracking_uri: TrackingOpt = None
+) -> None:
+    """List the studies in the storage."""
+    from ablate.study import list_studies
+
+    table = list_studies(_stores(store, storage, tracking_uri))
+    typer.echo(table.to_string(index=False) if not table.empty else "no studies yet")
+
+
+@study_app.command("show")
+@_clean_errors
+def study_show(
+    name: str,
+    store: StoreOpt = None,
+    storage: StorageOpt = None,
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Show a study's trials: state, objective, searched values, reason."""
+    from ablate.study import study_table
+
+    table = study_table(_stores(store, storage, tracking_uri), name)
+    typer.echo(table.to_string(index=False) if not table.empty else f"study '{name}' has no trials")
+
+
+# ------------------------------------------------------------------------------ single runs
+
+
+@app.command("train")
+@_clean_errors
+def train_cmd(
+    spec_path: Annotated[Path, typer.Argument(metavar="SPEC")],
+    set_: SetOpt = None,
+    quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
+    store: StoreOpt = None,
+    storage: StorageOpt = None,
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Train SPEC once with no sampling (a baseline), tracked like a trial."""
+    import tempfile
+
+    from ablate.spec import load_spec
+    from ablate.study import preflight
+    from ablate.tracking import Tracker
+    from ablate.train import train
+
+    spec = load_spec(spec_path, set_)
+    config = spec.resolve({})
+    preflight(config)
+    stores = _stores(store, storage, tracking_uri)
+    run = Tracker(stores).start_run(spec.name, config, role="train", name=f"{spec.name}-train")
+    try:
+        with tempfile.TemporaryDirectory(prefix="ablate-") as tmp:
+            result = train(
+                config, on_epoch=run.log_epoch, artifact_dir=Path(tmp), progress=not quiet
+            )
+            run.log_result(result)
+            run.log_artifacts(Path(tmp))
+    except BaseException as err:
+        run.end("FAIL", str(err) or type(err).__name__)
+        raise
+    run.end("COMPLETE")
+    flat = result.flat_metrics()
+    shown = {k: v for k, v in flat.items() if k.startswith(("val_", "test_")) and "_" not in k[5:]}
+    typer.echo(json.dumps({k: round(v, 5) for k, v in shown.items()}, indent=None))
+    typer.echo(f"run {run.run_id}: {config.objective.metric}={result.objective:.4f}, "
+               f"{result.gflops:.3f} GFLOPs, {result.params:,} params")
+    typer.echo(_browse_hint(stores, store))
+
+
+@app.command("flops")
+@_clean_errors
+def flops_cmd(
+    spec_path: Annotated[Path, typer.Argument(metavar="SPEC")],
+    set_: SetOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
+) -> None:
+    """Params and GFLOPs of the configured model at its input size (fvcore)."""
+    from ablate.flops import model_cost
+    from ablate.spec import load_spec
+    from ablate.tracking import FLOP_CONVENTION
+
+    config = load_spec(spec_path, set_).resolve({})
+    cost = model_cost(config)
+    if as_json:
+        typer.echo(json.dumps({**cost, "convention": FLOP_CONVENTION}))
+        return
+    c, h, w = cost["input"]
+    typer.echo(
+        f"{config.model.arch}/{config.model.encoder} at {c}x{h}x{w}: "
+        f"{cost['params']:,} params, {cost['gflops']:.3f} GFLOPs ({FLOP_CONVENTION})"
+    )
+
+
+# ------------------------------------------------------------------------------ reading back
+
+
+@app.command("report")
+@_clean_errors
+def report_cmd(
+    name: str,
+    out: Annotated[Path | None, typer.Option(help="Write the markdown here.")] = None,
+    store: StoreOpt = None,
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Markdown report of a study, read from MLflow."""
+    from ablate.report import build_report
+
+    stores = _stores(store, None, tracking_uri)
+    text = build_report(stores, name)
+    if out is None:
+        typer.echo(text)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(out.suffix + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(out)
+    typer.echo(text)
+    typer.echo(f"report written to {out}")
+
+
+@app.command("ui")
+@_clean_errors
+def ui_cmd(
+    store: StoreOpt = None,
+    tracking_uri: TrackingOpt = None,
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = 5000,
+) -> None:
+    """Start the MLflow UI against the store (binds 127.0.0.1 unless --host is given)."""
+    stores = _stores(store, None, tracking_uri)
+    mlflow = shutil.which("mlflow", path=os.path.dirname(sys.executable)) or shutil.which("mlflow")
+    if mlflow is None:
+        raise AblateError("the mlflow command is not installed in this environment")
+    command = [mlflow, "ui", "--backend-store-uri", stores.tracking_uri,
+               "--host", host, "--port", str(port)]
+    if stores.artifact_root is not None:
+        command += ["--artifacts-destination", str(stores.artifact_root)]
+    typer.echo(f"MLflow UI on http://{host}:{port} ({stores.tracking_uri}); Ctrl-C stops it")
+    raise typer.Exit(subprocess.call(command))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

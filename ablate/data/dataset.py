@@ -1,0 +1,120 @@
+"""Torch datasets and data loaders over loaded samples."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+import albumentations as A
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ablate.data.io import to_unit_float
+from ablate.data.sample import DataSplits, Sample
+from ablate.data.transforms import build_transforms
+from ablate.errors import DataError
+from ablate.spec import RunConfig
+
+
+class SegmentationDataset(Dataset):
+    """Samples through an albumentations pipeline: (float32 (C, H, W) normalised, int64 (H, W))."""
+
+    def __init__(
+        self,
+        samples: Sequence[Sample],
+        transform: A.Compose,
+        mean: Sequence[float],
+        std: Sequence[float],
+    ) -> None:
+        self.samples = list(samples)
+        self.transform = transform
+        self.mean = np.asarray(mean, dtype=np.float32)
+        self.std = np.asarray(std, dtype=np.float32)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        sample = self.samples[index]
+        # Scale to float [0, 1] first: every transform handles float32 with any channel count,
+        # which uint16 multi-band images would not get otherwise.
+        out = self.transform(image=to_unit_float(sample.image), mask=sample.mask)
+        image = (out["image"] - self.mean) / self.std
+        image_t = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1), np.float32))
+        # astype copies: the tensor must not share memory with the (reused) sample's mask.
+        mask_t = torch.from_numpy(out["mask"].astype(np.int64))
+        return image_t, mask_t
+
+
+def common_size(samples: Sequence[Sample]) -> tuple[int, int] | None:
+    """The (H, W) all samples share, or None if sizes differ."""
+    sizes = {s.size for s in samples}
+    return next(iter(sizes)) if len(sizes) == 1 else None
+
+
+def make_dataset(
+    samples: Sequence[Sample], data: DataSplits, config: RunConfig, train: bool
+) -> SegmentationDataset:
+    """A dataset of ``samples``: train gets crop and augmentations, other splits only resize."""
+    transform = build_transforms(
+        config, train, in_channels=data.in_channels, image_size=common_size(samples)
+    )
+    return SegmentationDataset(samples, transform, data.mean, data.std)
+
+
+def make_loaders(data: DataSplits, config: RunConfig, seed: int) -> dict[str, DataLoader]:
+    """One loader per split; train is augmented and shuffled reproducibly from ``seed``."""
+    spec = config.data
+    train = data.splits["train"]
+    if spec.batch_size > len(train):
+        raise DataError(
+            f"data.batch_size is {spec.batch_size} but the train split has only {len(train)} "
+            f"samples; lower data.batch_size to at most {len(train)}"
+        )
+    loaders: dict[str, DataLoader] = {}
+    for split, samples in data.splits.items():
+        is_train = split == "train"
+        batch = spec.batch_size if is_train else (spec.eval_batch_size or spec.batch_size)
+        if batch > 1 and not (spec.size or (is_train and spec.crop)):
+            _check_same_size(samples, split)
+        dataset = make_dataset(samples, data, config, train=is_train)
+        dataset.transform.set_random_seed(seed)
+        generator = torch.Generator().manual_seed(seed)
+        loaders[split] = DataLoader(
+            dataset,
+            batch_size=batch,
+            shuffle=is_train,
+            # Dropping a ragged last batch keeps batch-norm away from 1-sample batches; the size
+            # check above guarantees at least one full batch remains.
+            drop_last=is_train and len(samples) // batch >= 1,
+            num_workers=spec.num_workers,
+            generator=generator,
+            worker_init_fn=_seed_worker,
+            persistent_workers=spec.num_workers > 0,
+        )
+    return loaders
+
+
+def _seed_worker(worker_id: int) -> None:
+    # Each worker gets its own copy of the pipeline with the parent's seed; reseed it from the
+    # worker's torch seed (drawn from the loader's generator) so workers and epochs differ but
+    # stay reproducible.
+    info = torch.utils.data.get_worker_info()
+    worker_seed = torch.initial_seed() % 2**32
+    np.random.seed(worker_seed)
+    random.seed(worker_seed)
+    if info is not None and isinstance(info.dataset, SegmentationDataset):
+        info.dataset.transform.set_random_seed(worker_seed)
+
+
+def _check_same_size(samples: Sequence[Sample], split: str) -> None:
+    first = samples[0]
+    for sample in samples[1:]:
+        if sample.size != first.size:
+            raise DataError(
+                f"the {split} split has images of different sizes "
+                f"({first.name}: {first.size[0]}x{first.size[1]}, "
+                f"{sample.name}: {sample.size[0]}x{sample.size[1]}) that cannot be batched; "
+                "set data.size (H, W) to resize them (or data.crop for train)"
+            )

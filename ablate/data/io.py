@@ -1,0 +1,159 @@
+"""Decoding image and mask files, with a per-process cache of the decoded arrays."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import tifffile
+from PIL import Image
+
+from ablate.errors import DataError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+TIFF_EXTENSIONS = (".tif", ".tiff")
+MAX_CHANNELS = 16
+
+# (kind, path) -> (mtime_ns, file size, array). Trials in one process share it, so files are
+# decoded once per process, not once per trial or epoch.
+_CACHE: dict[tuple[str, str], tuple[int, int, np.ndarray]] = {}
+
+
+def clear_cache() -> None:
+    """Forget every decoded file."""
+    _CACHE.clear()
+
+
+def read_image(path: Path) -> np.ndarray:
+    """The image at ``path`` as a read-only (H, W, C) array, decoded at most once per process."""
+    return _cached("image", path, decode_image)
+
+
+def read_mask(path: Path) -> np.ndarray:
+    """The label map at ``path`` as a read-only (H, W) integer array, decoded once per process."""
+    return _cached("mask", path, decode_mask)
+
+
+def _cached(kind: str, path: Path, decode) -> np.ndarray:
+    try:
+        stat = os.stat(path)
+    except OSError as err:
+        raise DataError(f"{path}: cannot read the file ({err.strerror})") from None
+    key = (kind, str(path))
+    hit = _CACHE.get(key)
+    if hit is not None and hit[:2] == (stat.st_mtime_ns, stat.st_size):
+        return hit[2]
+    array = decode(path)
+    # Samples share the cached array; read-only so that no caller can corrupt it for others.
+    array.flags.writeable = False
+    _CACHE[key] = (stat.st_mtime_ns, stat.st_size, array)
+    return array
+
+
+def decode_image(path: Path) -> np.ndarray:
+    """Decode an image file to (H, W, C) uint8, uint16 or float32."""
+    array = _decode(path, "image")
+    if array.ndim == 2:
+        array = array[:, :, None]
+    elif array.ndim == 3 and array.shape[0] <= MAX_CHANNELS and int(np.argmin(array.shape)) == 0:
+        # tifffile returns planar (C, H, W) stacks as stored; bands are the small leading axis.
+        array = np.moveaxis(array, 0, -1)
+    if array.ndim != 3 or array.shape[2] > MAX_CHANNELS:
+        raise DataError(
+            f"{path}: image has shape {array.shape}, expected (H, W) or (H, W, C) with at most "
+            f"{MAX_CHANNELS} channels"
+        )
+    return np.ascontiguousarray(_image_dtype(array))
+
+
+def decode_mask(path: Path) -> np.ndarray:
+    """Decode a mask file to a (H, W) integer label map (uint8/uint16 kept as stored)."""
+    array = _decode(path, "mask")
+    if array.ndim == 3:
+        planes = array if array.shape[-1] <= array.shape[0] else np.moveaxis(array, 0, -1)
+        if planes.shape[-1] in (2, 4):  # gray+alpha or RGBA: the alpha plane is not a label
+            planes = planes[..., : planes.shape[-1] - 1]
+        if not all(np.array_equal(planes[..., 0], planes[..., i]) for i in range(planes.shape[-1])):
+            raise DataError(
+                f"{path}: mask is a colour image with {planes.shape[-1]} different channels; "
+                "masks must be label maps (one class id per pixel, e.g. an 8-bit grayscale or "
+                "palette PNG)"
+            )
+        array = planes[..., 0]
+    if array.ndim != 2:
+        raise DataError(f"{path}: mask has shape {array.shape}, expected a 2-D label map (H, W)")
+    if array.dtype == bool:
+        array = array.astype(np.uint8)
+    elif array.dtype.kind == "f":
+        if not np.all(np.isfinite(array)) or not np.all(array == np.round(array)):
+            raise DataError(f"{path}: mask has non-integer values; masks must be label maps")
+        array = array.astype(np.int64)
+    if array.dtype.kind in "iu" and array.dtype.itemsize > 2 and array.size:
+        lo, hi = int(array.min()), int(array.max())
+        if 0 <= lo and hi <= np.iinfo(np.uint16).max:  # keep the cache compact
+            array = array.astype(np.uint8 if hi <= 255 else np.uint16)
+    return np.ascontiguousarray(array)
+
+
+def _decode(path: Path, kind: str) -> np.ndarray:
+    try:
+        if path.suffix.lower() in TIFF_EXTENSIONS:
+            return np.asarray(tifffile.imread(path)).squeeze()
+        with Image.open(path) as img:
+            img.load()
+            return _pil_array(img, kind)
+    except DataError:
+        raise
+    except Exception as err:  # noqa: BLE001 - a corrupt file can fail in any decoder layer
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise DataError(
+            f"{path}: cannot read this {kind} file ({reason}); replace or remove it"
+        ) from None
+
+
+def _pil_array(img: Image.Image, kind: str) -> np.ndarray:
+    mode = img.mode
+    if kind == "mask":
+        # Palette masks are read as their indices: the palette is only how they are displayed.
+        if mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+            img = img.convert("RGB")
+        return np.asarray(img)
+    if mode in ("P", "PA"):
+        rgba = mode == "PA" or "transparency" in img.info
+        img = img.convert("RGBA" if rgba else "RGB")
+    elif mode == "1":
+        img = img.convert("L")
+    elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+        img = img.convert("RGB")
+    return np.asarray(img)
+
+
+def _image_dtype(array: np.ndarray) -> np.ndarray:
+    """Keep uint8/uint16 (compact); other integer types as uint16 if they fit, else float32."""
+    if array.dtype in (np.uint8, np.uint16, np.float32):
+        return array
+    if array.dtype == bool:
+        return array.astype(np.uint8) * 255
+    if array.dtype.kind in "iu" and array.size:
+        if int(array.min()) >= 0 and int(array.max()) <= np.iinfo(np.uint16).max:
+            return array.astype(np.uint16)
+    return array.astype(np.float32)
+
+
+def unit_scale(dtype: np.dtype) -> float:
+    """The value that maps to 1.0 when an image of this dtype is scaled to [0, 1]."""
+    if dtype == np.uint8:
+        return 255.0
+    if dtype == np.uint16:
+        return 65535.0
+    return 1.0
+
+
+def to_unit_float(image: np.ndarray) -> np.ndarray:
+    """A float32 copy of ``image`` scaled to [0, 1] (uint8 /255, uint16 /65535, float as is)."""
+    out = image.astype(np.float32)
+    scale = unit_scale(image.dtype)
+    if scale != 1.0:
+        out *= np.float32(1.0 / scale)
+    return out

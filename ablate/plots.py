@@ -1,0 +1,83 @@
+"""Figures logged with each run: training curves and a prediction gallery (PNG)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from ablate.metrics import predict  # noqa: E402
+
+if TYPE_CHECKING:
+    from ablate.spec import RunConfig
+
+
+def curves(history: list[dict[str, float]], path: Path) -> None:
+    """Loss curves (train, val) and the validation objective per epoch."""
+    epochs = np.arange(len(history))
+    objective = next((k for k in (history[0] if history else {}) if k.startswith("val_")
+                      and k != "val_loss"), None)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    axes[0].plot(epochs, [h["train_loss"] for h in history], label="train loss")
+    axes[0].plot(epochs, [h["val_loss"] for h in history], label="val loss")
+    axes[0].set_xlabel("epoch")
+    axes[0].legend()
+    if objective:
+        axes[1].plot(epochs, [h[objective] for h in history], color="tab:green")
+        axes[1].set_title(objective)
+        axes[1].set_xlabel("epoch")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def _display(image: torch.Tensor) -> np.ndarray:
+    """A normalised (C, H, W) tensor as something imshow can show: RGB or the first channel."""
+    array = image.float().cpu().numpy()
+    array = array[:3] if array.shape[0] >= 3 else array[:1]
+    low, high = array.min(), array.max()
+    array = (array - low) / (high - low + 1e-8)
+    return array.transpose(1, 2, 0) if array.shape[0] == 3 else array[0]
+
+
+@torch.no_grad()
+def gallery(runner: Any, loader: Any, config: RunConfig, path: Path) -> None:
+    """Image | ground truth | prediction for the first ``eval.gallery`` validation images."""
+    count = config.eval.gallery
+    if count == 0:
+        return
+    rows: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+    runner.model.eval()
+    for images, masks in loader:
+        images_d, _ = runner.to_device(images, masks)
+        with runner.autocast():
+            logits = runner.model(images_d).float()
+        preds = predict(logits, config.data.task, config.eval.threshold).cpu()
+        rows.extend(zip(images, masks, preds, strict=True))
+        if len(rows) >= count:
+            break
+    rows = rows[:count]
+    vmax = max((config.data.num_classes or 2) - 1, 1)
+    fig, axes = plt.subplots(len(rows), 3, figsize=(7.5, 2.5 * len(rows)), squeeze=False)
+    for row, (image, mask, pred) in zip(axes, rows, strict=True):
+        shown = mask.clone()
+        if config.data.ignore_index is not None:
+            shown[shown == config.data.ignore_index] = 0
+        row[0].imshow(_display(image), cmap="gray")
+        row[1].imshow(shown.numpy(), cmap="tab20" if vmax > 1 else "gray", vmin=0, vmax=vmax,
+                      interpolation="nearest")
+        row[2].imshow(pred.numpy(), cmap="tab20" if vmax > 1 else "gray", vmin=0, vmax=vmax,
+                      interpolation="nearest")
+        for ax in row:
+            ax.set_axis_off()
+    for ax, title in zip(axes[0], ("image", "ground truth", "prediction"), strict=True):
+        ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)

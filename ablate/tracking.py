@@ -1,0 +1,218 @@
+"""MLflow tracking: the one place that names MLflow runs, tags, params and metrics.
+
+One experiment per study; one parent run per study; one nested child run per trial.
+Per-epoch curves are ``epoch/<name>``; final numbers are ``{split}_{metric}`` plus the model
+figures (``params``, ``gflops``, ``efficiency``, ...). The report reads these names back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ablate.errors import AblateError
+from ablate.spec import RunConfig, StudySpec
+from ablate.stores import Stores, ensure_local_dirs
+
+# Tags
+TAG_STUDY = "ablate.study"
+TAG_ROLE = "ablate.role"  # parent | trial | train
+TAG_TRIAL = "ablate.trial"
+TAG_STATE = "ablate.state"  # RUNNING | COMPLETE | PRUNED | FAIL
+TAG_REASON = "ablate.reason"
+TAG_TASK = "ablate.task"
+TAG_OBJECTIVE = "ablate.objective"
+TAG_DIRECTION = "ablate.direction"
+TAG_SEARCH = "ablate.search"  # JSON {dotted path: distribution type}, on the parent
+TAG_CLASSES = "ablate.classes"  # JSON list of class names, on the parent
+TAG_PARENT = "mlflow.parentRunId"
+TAG_RUN_NAME = "mlflow.runName"
+
+EPOCH_PREFIX = "epoch/"
+MODEL_METRICS = ("params", "gflops", "efficiency", "train_seconds", "images_per_second")
+FLOP_CONVENTION = "fvcore FLOPs: one multiply-add counts as one FLOP"
+
+_BATCH = 100  # MLflow accepts at most 100 params or tags per log_batch call
+
+
+def _quiet_mlflow() -> None:
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    import mlflow  # noqa: F401 - configures its loggers on import; quieten them after
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, str]:
+    """Nested config -> ``{"optim.lr": "0.001", ...}``; lists become JSON."""
+    out: dict[str, str] = {}
+    if isinstance(data, dict):
+        for key, value in data.items():
+            out.update(flatten(value, f"{prefix}{key}."))
+    else:
+        out[prefix.rstrip(".")] = json.dumps(data) if isinstance(data, list | tuple) else str(data)
+    return out
+
+
+class Tracker:
+    """A client of one MLflow tracking store."""
+
+    def __init__(self, stores: Stores):
+        _quiet_mlflow()
+        from mlflow.tracking import MlflowClient
+
+        self.stores = stores
+        ensure_local_dirs(stores)
+        self.client = MlflowClient(tracking_uri=stores.tracking_uri)
+
+    def experiment_id(self, study: str, create: bool = True) -> str | None:
+        """The experiment of ``study`` (created when ``create``)."""
+        try:
+            experiment = self.client.get_experiment_by_name(study)
+        except Exception as err:  # noqa: BLE001 - any failure here is an unreachable server
+            raise AblateError(
+                f"MLflow tracking store {self.stores.tracking_uri} cannot be reached: "
+                f"{str(err).splitlines()[0][:200]}"
+            ) from None
+        if experiment is not None:
+            if experiment.lifecycle_stage == "deleted":
+                self.client.restore_experiment(experiment.experiment_id)
+            return experiment.experiment_id
+        if not create:
+            return None
+        location = None
+        if self.stores.artifact_root is not None:
+            location = (self.stores.artifact_root / study).absolute().as_uri()
+        return self.client.create_experiment(study, artifact_location=location)
+
+    def parent_run(self, spec: StudySpec) -> str:
+        """The study's parent run (created on first use); marked RUNNING."""
+        experiment = self.experiment_id(spec.name)
+        found = self.client.search_runs(
+            [experiment],
+            filter_string=f"tags.`{TAG_ROLE}` = 'parent'",
+            max_results=1,
+            order_by=["attributes.start_time ASC"],
+        )
+        if found:
+            run_id = found[0].info.run_id
+            self.client.update_run(run_id, status="RUNNING")
+            return run_id
+        run = self.client.create_run(
+            experiment,
+            run_name=spec.name,
+            tags={
+                TAG_STUDY: spec.name,
+                TAG_ROLE: "parent",
+                TAG_TASK: spec.data.task,
+                TAG_OBJECTIVE: spec.objective.metric,
+                TAG_DIRECTION: spec.objective.direction,
+                TAG_SEARCH: json.dumps({k: v.type for k, v in spec.search.items()}),
+                TAG_CLASSES: json.dumps(spec.data.names),
+                "mlflow.note.content": spec.description or f"ablate study {spec.name}",
+            },
+        )
+        log = RunLog(self.client, run.info.run_id)
+        log.log_params(flatten(spec.run_dict()))
+        log.log_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False), "spec.yaml")
+        return run.info.run_id
+
+    def end_parent(self, run_id: str) -> None:
+        """Mark the study's parent run finished (another worker may reopen it)."""
+        self.client.set_terminated(run_id, status="FINISHED")
+
+    def start_run(
+        self,
+        study: str,
+        config: RunConfig,
+        role: str,
+        name: str,
+        parent_id: str | None = None,
+        trial: int | None = None,
+        values: dict[str, Any] | None = None,
+    ) -> RunLog:
+        """A run for one training: params are the flattened resolved config."""
+        experiment = self.experiment_id(study)
+        tags = {
+            TAG_STUDY: study,
+            TAG_ROLE: role,
+            TAG_STATE: "RUNNING",
+            TAG_TASK: config.data.task,
+            TAG_OBJECTIVE: config.objective.metric,
+            TAG_DIRECTION: config.objective.direction,
+        }
+        if parent_id:
+            tags[TAG_PARENT] = parent_id
+        if trial is not None:
+            tags[TAG_TRIAL] = str(trial)
+        run = self.client.create_run(experiment, run_name=name, tags=tags)
+        log = RunLog(self.client, run.info.run_id)
+        log.log_params(flatten(config.model_dump(mode="json")))
+        if values:
+            log.set_tags({f"ablate.searched.{k}": json.dumps(v) for k, v in values.items()})
+        log.log_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), "config.yaml")
+        return log
+
+
+@dataclass
+class RunLog:
+    """Logging into one MLflow run."""
+
+    client: Any
+    run_id: str
+
+    def log_params(self, params: dict[str, str]) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(k, v[:6000]) for k, v in params.items()]
+        for i in range(0, len(items), _BATCH):
+            self.client.log_batch(self.run_id, params=items[i : i + _BATCH])
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        from mlflow.entities import RunTag
+
+        items = [RunTag(k, v) for k, v in tags.items()]
+        for i in range(0, len(items), _BATCH):
+            self.client.log_batch(self.run_id, tags=items[i : i + _BATCH])
+
+    def log_metrics(self, metrics: dict[str, float], step: int = 0) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [Metric(k, float(v), now, step) for k, v in metrics.items()]
+        for i in range(0, len(items), 1000):
+            self.client.log_batch(self.run_id, metrics=items[i : i + 1000])
+
+    def log_epoch(self, epoch: int, record: dict[str, float]) -> None:
+        """Per-epoch curves, logged as soon as the epoch ends (a crash keeps them)."""
+        self.log_metrics({EPOCH_PREFIX + k: v for k, v in record.items()}, step=epoch)
+
+    def log_result(self, result: Any) -> None:
+        """Final numbers of a :class:`~ablate.train.TrainResult`, and its confusion matrices."""
+        self.log_metrics(result.flat_metrics())
+        matrices = {split: m.tolist() for split, m in result.matrices.items()}
+        self.log_text(json.dumps(matrices), "confusion_matrices.json")
+        self.log_text(json.dumps(result.normalisation), "normalisation.json")
+
+    def log_text(self, text: str, name: str) -> None:
+        self.client.log_text(self.run_id, text, name)
+
+    def log_artifacts(self, folder: Path) -> None:
+        if folder.exists() and any(folder.iterdir()):
+            self.client.log_artifacts(self.run_id, str(folder))
+
+    def end(self, state: str, reason: str | None = None) -> None:
+        """Close the run: COMPLETE and PRUNED end FINISHED, FAIL ends FAILED."""
+        tags = {TAG_STATE: state}
+        if reason:
+            tags[TAG_REASON] = reason[:500]
+        self.set_tags(tags)
+        self.client.set_terminated(self.run_id, status="FAILED" if state == "FAIL" else "FINISHED")

@@ -1,0 +1,88 @@
+"""Shared fixtures: tiny synthetic specs and a CLI runner on temporary SQLite stores."""
+
+from __future__ import annotations
+
+import copy
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from ablate.cli import app
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+TINY_SPEC: dict[str, Any] = {
+    "name": "tiny",
+    "seed": 0,
+    "trials": 2,
+    "data": {
+        "task": "binary",
+        "synthetic": {"num_images": 12, "channels": 3, "size": 32, "seed": 1},
+        "split_ratios": {"train": 0.5, "val": 0.25, "test": 0.25},
+        "batch_size": 2,
+    },
+    "model": {"arch": "Unet", "encoder": "resnet18", "encoder_depth": 3,
+              "decoder_channels": [16, 8, 4]},
+    "loss": {"weights": {"bce": 0.5, "jaccard": 0.5}},
+    "optim": {"lr": 0.01, "epochs": 1},
+    "eval": {"gallery": 2},
+    "objective": {"metric": "val_iou", "direction": "maximize"},
+    "sampler": {"name": "random", "seed": 0},
+    "search": {
+        "optim.lr": {"type": "float", "low": 0.001, "high": 0.01, "log": True},
+        "augment.hflip": {"type": "bool"},
+    },
+}
+
+
+def spec_dict(**sections: Any) -> dict[str, Any]:
+    """TINY_SPEC with top-level sections replaced or merged (dicts are merged one level)."""
+    spec = copy.deepcopy(TINY_SPEC)
+    for key, value in sections.items():
+        if isinstance(value, dict) and isinstance(spec.get(key), dict):
+            spec[key].update(value)
+        else:
+            spec[key] = value
+    return spec
+
+
+@pytest.fixture
+def write_spec(tmp_path: Path):
+    """Write a spec dict as YAML and return its path."""
+
+    def write(spec: dict[str, Any] | None = None, name: str = "spec.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(yaml.safe_dump(spec if spec is not None else TINY_SPEC))
+        return path
+
+    return write
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    """A fresh embedded store folder (not created until something is written)."""
+    return tmp_path / "store"
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch):
+    """Run the ablate CLI in-process; returns the click Result."""
+    for var in ("ABLATE_STORAGE", "MLFLOW_TRACKING_URI", "ABLATE_STORE"):
+        monkeypatch.delenv(var, raising=False)
+    runner = CliRunner()
+
+    def invoke(*args: str) -> Any:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+    return invoke
+
+
+os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")

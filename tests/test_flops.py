@@ -1,0 +1,33 @@
+"""Model cost with fvcore (one multiply-add = one FLOP)."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+from torch import nn
+
+from ablate.models import count_flops
+
+
+def test_segformer_mit_b2_params(cli, write_spec):
+    path = write_spec()
+    result = cli(
+        "flops", path, "--json",
+        "--set", "data={task: multiclass, num_classes: 19, synthetic: {channels: 3}, "
+        "size: [256, 864]}",
+        "--set", "model={arch: Segformer, encoder: mit_b2, decoder_segmentation_channels: 768}",
+        "--set", "loss.weights={ce: 1}", "--set", "objective.metric=val_miou", "--set", "search={}",
+    )
+    assert result.exit_code == 0, result.output
+    cost = json.loads(result.output)
+    assert cost["params"] == 27_361_235
+    assert cost["input"] == [3, 256, 864]
+    assert cost["gflops"] > 0
+
+
+def test_conv_flops_count_multiply_adds():
+    conv = nn.Conv2d(2, 4, kernel_size=3, padding=1, bias=False)
+    # every output pixel: 2 * 3 * 3 multiply-adds per output channel
+    assert count_flops(conv, (2, 8, 8)) == 4 * 8 * 8 * 2 * 3 * 3
+    assert torch.is_grad_enabled()

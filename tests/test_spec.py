@@ -1,0 +1,96 @@
+"""Spec validation: every bad input is one line naming the file and key, exit 2, nothing written."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ablate.errors import SpecError
+from ablate.spec import load_spec
+from tests.conftest import spec_dict
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("optim.lr=0", "optim.lr: Input should be greater than 0"),
+        ("optim.lrr=0.1", "unknown key 'lrr' (did you mean 'lr'?)"),
+        ("data.batch_size=0", "data.batch_size"),
+        ("loss.weights.focal=-1", "loss.weights.focal"),
+        ("optim.epochs=two", "optim.epochs"),
+        ("optim.optimizer=adamax", "optim.optimizer"),
+        ("objective.metric=test_iou", "not a val_ metric"),
+        ("objective.metric=val_iuo", "did you mean val_iou?"),
+        ("model.arch=Unett", "unknown architecture 'Unett'; did you mean 'Unet'?"),
+        ("model.encoder=resnet19", "unknown encoder 'resnet19'"),
+        ("model.encoder_weights=imagenet", "would need a download"),
+        ("model.decoder_chanels=[8]", "did you mean 'decoder_channels'?"),
+        ("search.optim.lr.low=0", "search.optim.lr: a log distribution needs low > 0"),
+        ("search.model.arch={type: categorical, choices: []}", "non-empty choices"),
+        ("search.optim.momentum={type: float, low: 0.5, high: 1.5}", "value 1.5 gives an invalid"),
+        ("search.optim.nothing={type: bool}", "search.optim.nothing"),
+        ("loss.weights.ce=1", "ce is for multiclass"),
+    ],
+)
+def test_bad_values_are_one_clear_line(write_spec, override, expected):
+    path = write_spec()
+    with pytest.raises(SpecError) as err:
+        load_spec(path, [override])
+    message = str(err.value)
+    assert message.startswith(str(path)), message
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_malformed_yaml_names_line(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: x\ndata: {task: binary\n")
+    with pytest.raises(SpecError, match=r"bad.yaml: malformed YAML at line \d+"):
+        load_spec(path)
+
+
+def test_overrides_and_resolve(write_spec):
+    spec = load_spec(write_spec(), ["optim.epochs=3", "search.augment.hflip=null"])
+    assert spec.optim.epochs == 3
+    assert list(spec.search) == ["optim.lr"]
+    config = spec.resolve({"optim.lr": 0.005, "loss.weights.focal": 0.2})
+    assert config.optim.lr == 0.005 and config.loss.weights["focal"] == 0.2
+    # the resolved config round-trips: it is what reproduces the run
+    assert type(config).model_validate(json.loads(config.model_dump_json())) == config
+
+
+def test_list_choices_are_searchable(write_spec):
+    spec = load_spec(write_spec(spec_dict(search={
+        "model.decoder_channels": {"type": "categorical", "choices": [[16, 8, 4], [8, 8, 8]]},
+    })))
+    assert spec.resolve({"model.decoder_channels": [8, 8, 8]}).model.kwargs[
+        "decoder_channels"] == [8, 8, 8]
+
+
+@pytest.mark.parametrize("command", [("study", "create"), ("study", "run"), ("train",), ("flops",)])
+def test_cli_spec_error_exit_2_and_nothing_written(cli, write_spec, store, command):
+    path = write_spec(spec_dict(optim={"lr": -1}))
+    result = cli(*command, path, "--store", store) if command[0] != "flops" else cli(*command, path)
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "optim.lr" in lines[0]
+    assert not store.exists()
+
+
+def test_cli_bad_storage_url(cli, write_spec, store):
+    result = cli("study", "create", write_spec(), "--storage", "postgres//nohost")
+    assert result.exit_code == 2 and "malformed URL" in result.output
+
+
+def test_create_refuses_existing_name(cli, write_spec, store):
+    path = write_spec()
+    assert cli("study", "create", path, "--store", store).exit_code == 0
+    again = cli("study", "create", path, "--store", store)
+    assert again.exit_code == 2 and "already exists" in again.output
+    assert cli("study", "create", path, "--store", store, "--replace").exit_code == 0
+
+
+def test_run_unknown_study(cli, store):
+    result = cli("study", "run", "nope", "--store", store)
+    assert result.exit_code == 2 and "no study named 'nope'" in result.output

@@ -1,0 +1,86 @@
+"""End to end: a 2-trial study on synthetic data, real Optuna and MLflow on temporary SQLite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+from mlflow.tracking import MlflowClient
+
+from ablate import tracking as keys
+from tests.conftest import spec_dict
+
+
+def _runs(store: Path, role: str) -> list:
+    client = MlflowClient(tracking_uri=f"sqlite:///{store / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("tiny")
+    return client.search_runs(
+        [experiment.experiment_id], filter_string=f"tags.`{keys.TAG_ROLE}` = '{role}'"
+    )
+
+
+def test_two_trial_study_end_to_end(cli, write_spec, store, tmp_path):
+    spec = write_spec()
+    result = cli("study", "run", spec, "--store", store, "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "best trial" in result.output
+
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{store / 'optuna.db'}")
+    states = [t.state for t in study.trials]
+    assert states == [optuna.trial.TrialState.COMPLETE] * 2
+
+    parents, children = _runs(store, "parent"), _runs(store, "trial")
+    assert len(parents) == 1 and len(children) == 2
+    for run in children:
+        assert run.data.tags[keys.TAG_PARENT] == parents[0].info.run_id
+        assert run.data.tags[keys.TAG_STATE] == "COMPLETE"
+        assert run.info.status == "FINISHED"
+        metrics = run.data.metrics
+        for split in ("train", "val", "test"):
+            for name in ("tp", "fp", "fn", "tn", "iou", "f1"):
+                assert f"{split}_{name}" in metrics
+        # the counts of a split add up to its pixels: 3 images of 32x32 in val
+        assert sum(metrics[f"val_{c}"] for c in ("tp", "fp", "fn", "tn")) == 3 * 32 * 32
+        assert metrics["params"] > 0 and metrics["gflops"] > 0
+        assert abs(metrics["efficiency"] - 100 * metrics["val_iou"] / metrics["gflops"]) < 1e-6
+        assert run.data.params["optim.lr"] == str(study.trials[int(run.data.tags[keys.TAG_TRIAL])]
+                                                  .params["optim.lr"])
+        client = MlflowClient(tracking_uri=f"sqlite:///{store / 'mlflow.db'}")
+        history = client.get_metric_history(run.info.run_id, keys.EPOCH_PREFIX + "train_loss")
+        assert len(history) == 1
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert {"config.yaml", "curves.png", "gallery.png"} <= artifacts
+
+    # the budget is met: a second run has nothing to do
+    again = cli("study", "run", "tiny", "--store", store, "--quiet")
+    assert again.exit_code == 0 and "nothing to run" in again.output
+
+    report = cli("report", "tiny", "--store", store, "--out", tmp_path / "r.md")
+    assert report.exit_code == 0, report.output
+    text = (tmp_path / "r.md").read_text()
+    for heading in ("## Ablation table", "## Efficiency ranking", "counts per split"):
+        assert heading in text
+    assert "one multiply-add counts as one FLOP" in text
+
+
+def test_multiclass_train_logs_per_class_metrics(cli, write_spec, store):
+    spec = write_spec(spec_dict(
+        data={"task": "multiclass", "num_classes": 3, "class_names": ["bg", "disc", "box"]},
+        loss={"weights": {"ce": 1.0, "dice": 0.5}},
+        objective={"metric": "val_miou"},
+    ))
+    result = cli("train", spec, "--store", store, "--quiet")
+    assert result.exit_code == 0, result.output
+    run = _runs(store, "train")[0]
+    for name in ("val_miou", "val_iou_disc", "val_f1_box", "test_accuracy", "train_tp_bg"):
+        assert name in run.data.metrics
+
+
+def test_study_list_and_show(cli, write_spec, store):
+    spec = write_spec(spec_dict(trials=1))
+    assert cli("study", "create", spec, "--store", store).exit_code == 0
+    assert cli("study", "run", "tiny", "--store", store, "--quiet").exit_code == 0
+    listing = cli("study", "list", "--store", store)
+    assert "tiny" in listing.output
+    shown = cli("study", "show", "tiny", "--store", store)
+    assert "COMPLETE" in shown.output and "optim.lr" in shown.output
