@@ -216,7 +216,7 @@ def train(
     train_time, train_images = 0.0, 0
     started = time.perf_counter()
     bar = tqdm(
-        range(config.optim.epochs), desc=description, unit="epoch", disable=not progress,
+        range(config.optim.epochs), desc=description, unit="epoch", disable=None if progress else True,  # None: off when not a terminal
         leave=False, dynamic_ncols=True,
     )
     for epoch in bar:

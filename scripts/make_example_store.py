@@ -1,0 +1,50 @@
+"""Re-create ``mlruns.example/``: the stores of a real quickstart run, made portable.
+
+MLflow records artifact locations as absolute paths. To make the committed store open from any
+clone, the artifact URIs are rewritten to ``mlflow-artifacts:/...``, which the MLflow UI serves
+from ``--artifacts-destination mlruns.example/artifacts`` (``ablate ui`` passes it).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "mlruns.example"
+
+
+def main() -> None:
+    if EXAMPLE.exists():
+        shutil.rmtree(EXAMPLE)
+    ablate = Path(sys.executable).parent / "ablate"
+    subprocess.run(
+        [str(ablate), "study", "run", "studies/quickstart.yaml", "--store", str(EXAMPLE),
+         "--quiet"],
+        check=True, cwd=REPO,
+    )
+    prefix = (EXAMPLE / "artifacts").absolute().as_uri()
+    with sqlite3.connect(EXAMPLE / "mlflow.db") as db:
+        db.execute(
+            "UPDATE experiments SET artifact_location = "
+            "replace(artifact_location, ?, 'mlflow-artifacts:')", (prefix,),
+        )
+        db.execute(
+            "UPDATE runs SET artifact_uri = replace(artifact_uri, ?, 'mlflow-artifacts:')",
+            (prefix,),
+        )
+    with sqlite3.connect(EXAMPLE / "mlflow.db") as db:
+        db.execute("VACUUM")
+    subprocess.run(
+        [str(ablate), "report", "quickstart", "--store", str(EXAMPLE),
+         "--out", str(EXAMPLE / "report.md")],
+        check=True, cwd=REPO, stdout=subprocess.DEVNULL,
+    )
+    print(f"wrote {EXAMPLE.relative_to(REPO)}; open it with: ablate ui --store mlruns.example")
+
+
+if __name__ == "__main__":
+    main()
