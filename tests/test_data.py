@@ -82,7 +82,7 @@ def test_pairs_by_stem_across_extensions_and_skips_orphan_masks(tmp_path: Path) 
     assert all_names == sorted(f"img{i}" for i in range(10))
     sample = data.splits["train"][0]
     assert sample.image.shape == (8, 10, 3) and sample.image.dtype == np.uint8
-    assert sample.mask.shape == (8, 10) and sample.mask.dtype == np.int64
+    assert sample.mask.shape == (8, 10) and sample.mask.dtype == np.uint8
     assert data.in_channels == 3
 
 

@@ -24,7 +24,7 @@ def map_mask(
     ignore_index: int | None,
     source: Path | str,
 ) -> np.ndarray:
-    """``raw`` with ``mask_map`` applied, as int64; DataError if a value is not a class."""
+    """``raw`` with ``mask_map`` applied, in a compact label dtype; DataError on a non-class."""
     values = [int(v) for v in present_values(raw)]
     bad = [
         v
@@ -33,17 +33,24 @@ def map_mask(
     ]
     if bad:
         raise DataError(_bad_values_message(source, bad, values, num_classes, ignore_index))
+    dtype = label_dtype(num_classes, ignore_index)
     if not mask_map:
-        return raw.astype(np.int64)
+        return raw.astype(dtype)
     if raw.dtype in (np.uint8, np.uint16):
         lut = np.arange(np.iinfo(raw.dtype).max + 1, dtype=np.int64)
         for stored, target in mask_map.items():
             if 0 <= stored < lut.size:
                 lut[stored] = target
-        return lut[raw]
+        return lut.astype(dtype)[raw]
     distinct, inverse = np.unique(raw, return_inverse=True)
-    lut = np.array([mask_map.get(int(v), int(v)) for v in distinct], dtype=np.int64)
+    lut = np.array([mask_map.get(int(v), int(v)) for v in distinct], dtype=dtype)
     return lut[inverse].reshape(raw.shape)
+
+
+def label_dtype(num_classes: int, ignore_index: int | None) -> np.dtype:
+    """The smallest dtype holding every label: masks stay compact in memory (int64 per batch)."""
+    labels = [num_classes - 1] + ([ignore_index] if ignore_index is not None else [])
+    return np.dtype(np.uint8 if min(labels) >= 0 and max(labels) <= 255 else np.int32)
 
 
 def _bad_values_message(

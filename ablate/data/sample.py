@@ -13,7 +13,7 @@ class Sample:
 
     name: str
     image: np.ndarray  # (H, W, C), uint8 / uint16 / float32 as decoded; read-only when cached
-    mask: np.ndarray  # (H, W) int64: class ids 0..num_classes-1 or ignore_index
+    mask: np.ndarray  # (H, W) uint8 or int32: class ids 0..num_classes-1 or ignore_index
 
     @property
     def size(self) -> tuple[int, int]:

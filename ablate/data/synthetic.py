@@ -25,7 +25,7 @@ def _sample(spec: SyntheticSpec, index: int, task: str, num_classes: int) -> Sam
     tilt = rng.uniform(-0.1, 0.1, size=2)
     image = 0.25 + tilt[0] * (xx / size - 0.5) + tilt[1] * (yy / size - 0.5)
     image = np.repeat(image[:, :, None], channels, axis=2)
-    mask = np.zeros((size, size), dtype=np.int64)
+    mask = np.zeros((size, size), dtype=np.uint8)
     for number in range(int(rng.integers(1, 5))):
         if task == "binary":
             cls, kind = 1, SHAPES[int(rng.integers(len(SHAPES)))]
