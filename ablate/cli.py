@@ -32,7 +32,7 @@ SetOpt = Annotated[
 ]
 StoreOpt = Annotated[
     str | None,
-    typer.Option("--store", help="Folder of the embedded stores [env ABLATE_STORE; ./ablate_store]."),
+    typer.Option("--store", help="Folder of the embedded stores [env ABLATE_STORE]."),
 ]
 StorageOpt = Annotated[
     str | None, typer.Option("--storage", help="Optuna storage URL [env ABLATE_STORAGE].")

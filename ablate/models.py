@@ -78,7 +78,7 @@ def build_model(spec: ModelSpec, in_channels: int, classes: int) -> nn.Module:
 
 
 def load_encoder_weights(model: nn.Module, path: Path) -> None:
-    """Load a local encoder state dict (``torch.load(weights_only=True)``) into ``model.encoder``."""
+    """Load a local encoder state dict into ``model.encoder`` (``weights_only=True``)."""
     if not path.is_file():
         raise SpecError(f"model.encoder_weights: file not found: {path}")
     try:

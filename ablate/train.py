@@ -56,7 +56,9 @@ class TrainResult:
 
     def flat_metrics(self) -> dict[str, float]:
         """``{split}_{metric}`` for every split, plus the model and speed figures."""
-        flat = {f"{split}_{k}": v for split, values in self.metrics.items() for k, v in values.items()}
+        flat = {
+            f"{split}_{k}": v for split, values in self.metrics.items() for k, v in values.items()
+        }
         flat.update(
             params=float(self.params),
             gflops=self.gflops,
@@ -216,8 +218,9 @@ def train(
     train_time, train_images = 0.0, 0
     started = time.perf_counter()
     bar = tqdm(
-        range(config.optim.epochs), desc=description, unit="epoch", disable=None if progress else True,  # None: off when not a terminal
-        leave=False, dynamic_ncols=True,
+        range(config.optim.epochs), desc=description, unit="epoch", leave=False,
+        disable=None if progress else True,  # None: no bar when not on a terminal
+        dynamic_ncols=True,
     )
     for epoch in bar:
         lr = scheduler.lr

@@ -1,0 +1,39 @@
+"""The study spec: a YAML file, validated into typed models.
+
+A :class:`StudySpec` declares a whole study. Each trial receives a :class:`RunConfig`: the spec's
+configuration sections with the sampled values written in. The run config is what ``train()``
+gets, what is logged, and what reproduces a run.
+"""
+
+from ablate.spec.config import PrunerSpec, RunConfig, SamplerSpec, SearchParam, StudySpec
+from ablate.spec.load import apply_override, load_spec, spec_from_dict
+from ablate.spec.paths import set_dotted
+from ablate.spec.sections import (
+    BINARY_METRICS,
+    MULTICLASS_METRICS,
+    SPLITS,
+    AugmentSpec,
+    BCESpec,
+    CESpec,
+    DataSpec,
+    EvalSpec,
+    FocalSpec,
+    JaccardSpec,
+    LossSpec,
+    ModelSpec,
+    ObjectiveSpec,
+    OptimSpec,
+    SplitDir,
+    SyntheticSpec,
+    TverskySpec,
+    metric_names,
+    slug,
+)
+
+__all__ = [
+    "BINARY_METRICS", "MULTICLASS_METRICS", "SPLITS", "AugmentSpec", "BCESpec", "CESpec",
+    "DataSpec", "EvalSpec", "FocalSpec", "JaccardSpec", "LossSpec", "ModelSpec",
+    "ObjectiveSpec", "OptimSpec", "PrunerSpec", "RunConfig", "SamplerSpec", "SearchParam",
+    "SplitDir", "StudySpec", "SyntheticSpec", "TverskySpec", "apply_override", "load_spec",
+    "metric_names", "set_dotted", "slug", "spec_from_dict",
+]

@@ -1,0 +1,177 @@
+"""A study spec and the resolved configuration of one run."""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from typing import Any, Literal
+
+from pydantic import (
+    Field,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+    model_validator,
+)
+
+from ablate.spec.messages import error_loc, error_msg
+from ablate.spec.paths import set_dotted
+from ablate.spec.sections import (
+    AugmentSpec,
+    DataSpec,
+    EvalSpec,
+    LossSpec,
+    ModelSpec,
+    ObjectiveSpec,
+    OptimSpec,
+    _Strict,
+    metric_names,
+)
+
+# ------------------------------------------------------------------------------ study settings
+
+
+class SamplerSpec(_Strict):
+    name: Literal["tpe", "random", "grid"] = "tpe"
+    seed: int | None = None
+    n_startup_trials: NonNegativeInt = 4
+
+
+class PrunerSpec(_Strict):
+    name: Literal["none", "median", "hyperband"] = "none"
+    n_startup_trials: NonNegativeInt = 2
+    n_warmup_steps: NonNegativeInt = 1
+    min_resource: PositiveInt = 1
+    reduction_factor: int = Field(3, ge=2)
+
+
+class SearchParam(_Strict):
+    """A distribution over one config value, addressed by its dotted path."""
+
+    type: Literal["float", "int", "categorical", "bool"]
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: PositiveFloat | None = None
+    choices: list[Any] | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> SearchParam:
+        if self.type in ("float", "int"):
+            if self.low is None or self.high is None:
+                raise ValueError(f"a {self.type} distribution needs low and high")
+            if self.low > self.high:
+                raise ValueError(f"low ({self.low}) is above high ({self.high})")
+            if self.log and self.low <= 0:
+                raise ValueError("a log distribution needs low > 0")
+            if self.log and self.step is not None:
+                raise ValueError("log and step cannot be combined")
+            if self.choices is not None:
+                raise ValueError(f"choices belong to categorical, not {self.type}")
+        elif self.type == "categorical":
+            if not self.choices:
+                raise ValueError("a categorical distribution needs a non-empty choices list")
+            if self.low is not None or self.high is not None:
+                raise ValueError("low/high belong to float or int, not categorical")
+        elif any(v is not None for v in (self.low, self.high, self.choices)):
+            raise ValueError("a bool toggle takes no low, high or choices")
+        return self
+
+    def bounds(self) -> list[Any]:
+        """The values that must all make a valid config: the extremes or every choice."""
+        if self.type == "bool":
+            return [False, True]
+        if self.type == "categorical":
+            return list(self.choices or [])
+        cast = int if self.type == "int" else float
+        return [cast(self.low), cast(self.high)]
+
+
+# ------------------------------------------------------------------------------------- configs
+
+
+class RunConfig(_Strict):
+    """Everything one training run needs; a trial's resolved configuration."""
+
+    seed: int = 0
+    device: str = "auto"
+    data: DataSpec
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    loss: LossSpec = Field(default_factory=LossSpec)
+    augment: AugmentSpec = Field(default_factory=AugmentSpec)
+    optim: OptimSpec = Field(default_factory=OptimSpec)
+    eval: EvalSpec = Field(default_factory=EvalSpec)
+    objective: ObjectiveSpec = Field(default_factory=ObjectiveSpec)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> RunConfig:
+        task = self.data.task
+        weights = self.loss.weights or ({"bce": 1.0} if task == "binary" else {"ce": 1.0})
+        self.loss.__dict__["weights"] = dict(weights)
+        if not any(w > 0 for w in weights.values()):
+            raise ValueError("loss.weights: every weight is 0; give at least one term a weight")
+        if task == "multiclass" and "bce" in weights:
+            raise ValueError("loss.weights.bce is for binary tasks; use ce for multiclass")
+        if task == "binary" and "ce" in weights:
+            raise ValueError("loss.weights.ce is for multiclass tasks; use bce for binary")
+        ce_weights = self.loss.ce.class_weights
+        if isinstance(ce_weights, list) and len(ce_weights) != self.data.num_classes:
+            raise ValueError(
+                f"loss.ce.class_weights has {len(ce_weights)} values for "
+                f"{self.data.num_classes} classes"
+            )
+        valid = metric_names(self.data)
+        name = self.objective.metric.removeprefix("val_")
+        if name not in valid:
+            close = difflib.get_close_matches(name, valid, n=1)
+            hint = f" (did you mean val_{close[0]}?)" if close else ""
+            raise ValueError(
+                f"objective.metric '{self.objective.metric}' is not a {task} metric{hint}; "
+                f"choose one of: {', '.join('val_' + v for v in valid[:8])}"
+            )
+        return self
+
+
+class StudySpec(RunConfig):
+    """A study: the run configuration plus how Optuna explores it."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    description: str = ""
+    trials: PositiveInt = 10
+    max_failures: PositiveInt = 5
+    sampler: SamplerSpec = Field(default_factory=SamplerSpec)
+    pruner: PrunerSpec = Field(default_factory=PrunerSpec)
+    search: dict[str, SearchParam] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _search_paths(self) -> StudySpec:
+        base = self.run_dict()
+        for path, param in self.search.items():
+            if path.split(".")[0] not in RunConfig.model_fields or path in ("seed", "device"):
+                if path not in ("seed",):
+                    raise ValueError(f"search.{path}: not a config value that can be searched")
+            for value in param.bounds():
+                trial_dict = set_dotted(copy.deepcopy(base), path, value, must_exist=True)
+                try:
+                    RunConfig.model_validate(trial_dict)
+                except ValidationError as err:
+                    first = err.errors()[0]
+                    raise ValueError(
+                        f"search.{path}: value {value!r} gives an invalid config: "
+                        f"{error_loc(first['loc'])}: {error_msg(first)}"
+                    ) from None
+            if self.sampler.name == "grid" and param.type == "float" and param.step is None:
+                raise ValueError(f"search.{path}: the grid sampler needs a step for floats")
+        return self
+
+    def run_dict(self) -> dict[str, Any]:
+        """The run-config part of the spec as plain data."""
+        return self.model_dump(mode="json", include=set(RunConfig.model_fields))
+
+    def resolve(self, values: dict[str, Any]) -> RunConfig:
+        """The run config of one trial: this spec with ``values`` (dotted path -> value) set."""
+        data = self.run_dict()
+        for path, value in values.items():
+            set_dotted(data, path, value, must_exist=True)
+        return RunConfig.model_validate(data)

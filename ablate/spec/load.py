@@ -1,0 +1,86 @@
+"""Reading a spec: YAML (safe loader), path resolution, ``--set`` overrides, validation."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from ablate.errors import SpecError
+from ablate.spec.config import StudySpec
+from ablate.spec.messages import format_validation_error
+from ablate.spec.paths import set_dotted
+
+
+def load_spec(path: str | Path, overrides: list[str] | None = None) -> StudySpec:
+    """Read, override and validate a study spec; bad input raises :class:`SpecError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"{path}: spec file not found")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise SpecError(f"{path}: malformed YAML{where}: {problem}") from None
+    if not isinstance(raw, dict):
+        raise SpecError(f"{path}: a spec is a YAML mapping (key: value), got {type(raw).__name__}")
+    raw.setdefault("name", path.stem)
+    _resolve_paths(raw, path.parent)
+    return spec_from_dict(raw, overrides, source=str(path))
+
+
+def spec_from_dict(
+    raw: dict[str, Any], overrides: list[str] | None = None, source: str = "spec"
+) -> StudySpec:
+    """Validate a spec held as plain data (e.g. the copy stored with a study)."""
+    raw = copy.deepcopy(raw)
+    for item in overrides or []:
+        apply_override(raw, item)
+    try:
+        return StudySpec.model_validate(raw)
+    except ValidationError as err:
+        raise SpecError(format_validation_error(err, source, StudySpec)) from None
+
+
+def apply_override(raw: dict[str, Any], item: str) -> None:
+    """Apply one ``--set key.path=value`` (value parsed as YAML) to raw spec data."""
+    key, sep, text = item.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise SpecError(f"--set {item!r}: expected key.path=value, e.g. --set optim.lr=0.001")
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        value = text
+    if key.startswith("search.") and isinstance(raw.get("search"), dict):
+        rest = key.removeprefix("search.")
+        for name in sorted(raw["search"], key=len, reverse=True):
+            if rest == name:
+                if value is None:
+                    del raw["search"][name]
+                else:
+                    raw["search"][name] = value
+                return
+            if rest.startswith(name + "."):
+                raw["search"][name][rest[len(name) + 1 :]] = value
+                return
+        raw["search"][rest] = value
+        return
+    set_dotted(raw, key, value)
+
+
+def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
+    """Make paths in the spec file relative to the file, not to the working directory."""
+    data = raw.get("data")
+    if isinstance(data, dict) and isinstance(data.get("root"), str):
+        data["root"] = str((base / data["root"]).resolve())
+    model = raw.get("model")
+    if isinstance(model, dict):
+        weights = model.get("encoder_weights")
+        if isinstance(weights, str) and (base / weights).is_file():
+            model["encoder_weights"] = str((base / weights).resolve())

@@ -1,0 +1,279 @@
+"""The configuration sections of a spec: data, model, loss, augment, optim, eval, objective."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    field_validator,
+    model_validator,
+)
+
+SPLITS = ("train", "val", "test")
+Split = Literal["train", "val", "test"]
+
+BINARY_METRICS = ("iou", "f1", "precision", "recall", "specificity", "accuracy", "loss")
+MULTICLASS_METRICS = ("miou", "mf1", "accuracy", "loss")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+# ---------------------------------------------------------------------------------------- data
+
+
+class SplitDir(_Strict):
+    images: str
+    masks: str
+
+
+class SyntheticSpec(_Strict):
+    """Shapes on noise, generated deterministically from ``seed``."""
+
+    num_images: int = Field(32, ge=3)
+    channels: PositiveInt = 3
+    size: int = Field(64, ge=16)
+    seed: int = 0
+
+
+class DataSpec(_Strict):
+    task: Literal["binary", "multiclass"] = "binary"
+    num_classes: int | None = Field(None, ge=2)
+    class_names: list[str] | None = None
+    # Folder data: ``root`` is relative to the spec file; everything else relative to ``root``.
+    root: str | None = None
+    images: str | None = None
+    masks: str | None = None
+    split_dirs: dict[Split, SplitDir] | None = None
+    split_lists: dict[Split, str] | None = None
+    split_ratios: dict[Split, NonNegativeFloat] = Field(
+        default_factory=lambda: {"train": 0.7, "val": 0.15, "test": 0.15}
+    )
+    split_seed: int = 0
+    group_pattern: str | None = None
+    synthetic: SyntheticSpec | None = None
+    mask_map: dict[int, int] = Field(default_factory=dict)
+    ignore_index: int | None = None
+    size: tuple[PositiveInt, PositiveInt] | None = None
+    crop: tuple[PositiveInt, PositiveInt] | None = None
+    normalize: Literal["train", "none"] = "train"
+    batch_size: PositiveInt = 4
+    eval_batch_size: PositiveInt | None = None
+    num_workers: NonNegativeInt = 0
+
+    @field_validator("group_pattern")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as err:
+                raise ValueError(f"not a valid regular expression ({err})") from None
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DataSpec:
+        if self.task == "binary":
+            if self.num_classes not in (None, 2):
+                raise ValueError("a binary task has 2 classes; use task: multiclass for more")
+            self.__dict__["num_classes"] = 2
+            if self.ignore_index in (0, 1):
+                raise ValueError("ignore_index 0 or 1 is a class of a binary task; use e.g. 255")
+        elif self.num_classes is None:
+            raise ValueError("num_classes is required for task: multiclass")
+        if self.class_names is not None and len(self.class_names) != self.num_classes:
+            raise ValueError(
+                f"class_names has {len(self.class_names)} names for {self.num_classes} classes"
+            )
+        if self.synthetic is None:
+            if self.root is None:
+                raise ValueError("give either data.root (a folder data set) or data.synthetic")
+            if self.split_dirs is None and (self.images is None or self.masks is None):
+                raise ValueError("a folder data set needs images and masks, or split_dirs")
+        if self.split_dirs is None and self.split_lists is None:
+            if self.split_ratios.get("train", 0) <= 0 or self.split_ratios.get("val", 0) <= 0:
+                raise ValueError("split_ratios needs train and val ratios above 0")
+            if sum(self.split_ratios.values()) > 1.0 + 1e-6:
+                raise ValueError("split_ratios add up to more than 1")
+        for split, mapped in self.mask_map.items():
+            if mapped != self.ignore_index and not 0 <= mapped < self.num_classes:
+                raise ValueError(
+                    f"mask_map sends {split} to {mapped}, which is neither a class "
+                    f"(0..{self.num_classes - 1}) nor ignore_index"
+                )
+        return self
+
+    @property
+    def names(self) -> list[str]:
+        """Class names, defaulting to background/foreground or class_<i>."""
+        if self.class_names:
+            return list(self.class_names)
+        if self.task == "binary":
+            return ["background", "foreground"]
+        return [f"class_{i}" for i in range(self.num_classes or 0)]
+
+
+# --------------------------------------------------------------------------------------- model
+
+
+class ModelSpec(BaseModel):
+    """An smp architecture + encoder; any other key is passed to the architecture."""
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+
+    arch: str = "Unet"
+    encoder: str = "resnet18"
+    encoder_weights: str | None = None
+
+    @field_validator("encoder_weights")
+    @classmethod
+    def _local_weights(cls, value: str | None) -> str | None:
+        if value is None or value.lower() == "none":
+            return None
+        if not value.endswith((".pth", ".pt", ".bin", ".safetensors")) and "/" not in value:
+            raise ValueError(
+                f"'{value}' would need a download, which is not possible here; "
+                "use null or the path of a local weights file (.pth)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _known(self) -> ModelSpec:
+        from ablate.models import check_model_names
+
+        check_model_names(self.arch, self.encoder, self.kwargs)
+        return self
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        """Keyword arguments passed through to the architecture."""
+        return dict(self.model_extra or {})
+
+
+# ---------------------------------------------------------------------------------------- loss
+
+LossTerm = Literal["ce", "bce", "dice", "jaccard", "focal", "lovasz", "tversky"]
+
+
+class BCESpec(_Strict):
+    pos_weight: PositiveFloat = 1.0
+    neg_weight: PositiveFloat = 1.0
+
+
+class CESpec(_Strict):
+    class_weights: list[NonNegativeFloat] | Literal["inverse", "inverse_sqrt"] | None = None
+
+
+class FocalSpec(_Strict):
+    alpha: float | None = Field(None, ge=0, le=1)
+    gamma: NonNegativeFloat = 2.0
+
+
+class JaccardSpec(_Strict):
+    pos_weight: NonNegativeFloat = 1.0
+    neg_weight: NonNegativeFloat = 0.0
+
+
+class TverskySpec(_Strict):
+    alpha: NonNegativeFloat = 0.5
+    beta: NonNegativeFloat = 0.5
+    gamma: PositiveFloat = 1.0
+
+
+class LossSpec(_Strict):
+    weights: dict[LossTerm, NonNegativeFloat] = Field(default_factory=dict)
+    bce: BCESpec = Field(default_factory=BCESpec)
+    ce: CESpec = Field(default_factory=CESpec)
+    focal: FocalSpec = Field(default_factory=FocalSpec)
+    jaccard: JaccardSpec = Field(default_factory=JaccardSpec)
+    tversky: TverskySpec = Field(default_factory=TverskySpec)
+
+
+# -------------------------------------------------------------------------------- augmentation
+
+
+class AugmentSpec(_Strict):
+    """Train-split augmentations, each a toggle; ``p`` is the probability of each one."""
+
+    hflip: bool = False
+    vflip: bool = False
+    rot90: bool = False
+    shift_scale_rotate: bool = False
+    color_jitter: bool = False
+    blur: bool = False
+    gauss_noise: bool = False
+    random_resized_crop: bool = False
+    p: float = Field(0.5, ge=0, le=1)
+
+
+# -------------------------------------------------------------------------------- optimisation
+
+
+class OptimSpec(_Strict):
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    lr: PositiveFloat = 1e-3
+    weight_decay: NonNegativeFloat = 0.0
+    momentum: float = Field(0.9, ge=0, lt=1)
+    epochs: PositiveInt = 10
+    scheduler: Literal["none", "cosine", "step", "plateau", "cosine_restarts"] = "none"
+    warmup_epochs: NonNegativeInt = 0
+    step_size: PositiveInt = 10
+    gamma: PositiveFloat = 0.1
+    plateau_patience: NonNegativeInt = 3
+    plateau_factor: float = Field(0.5, gt=0, lt=1)
+    restart_epochs: PositiveInt = 10
+    restart_mult: PositiveInt = 1
+    grad_accum: PositiveInt = 1
+    grad_clip: PositiveFloat | None = None
+    amp: bool = True
+    channels_last: bool = True
+    early_stopping_patience: PositiveInt | None = None
+    early_stopping_min_delta: NonNegativeFloat = 0.0
+
+
+class EvalSpec(_Strict):
+    threshold: float = Field(0.5, gt=0, lt=1)
+    gallery: NonNegativeInt = 4
+
+
+class ObjectiveSpec(_Strict):
+    metric: str = "val_iou"
+    direction: Literal["maximize", "minimize"] = "maximize"
+
+    @field_validator("direction", mode="before")
+    @classmethod
+    def _short(cls, value: Any) -> Any:
+        return {"max": "maximize", "min": "minimize"}.get(value, value)
+
+    @field_validator("metric")
+    @classmethod
+    def _on_val(cls, value: str) -> str:
+        if not value.startswith("val_"):
+            raise ValueError(
+                f"'{value}' is not a val_ metric; the objective is read on the validation split "
+                "(test data never drives selection), e.g. val_iou or val_miou"
+            )
+        return value
+
+
+def metric_names(data: DataSpec) -> list[str]:
+    """Metric names (without split prefix) that a run of this data set reports."""
+    if data.task == "binary":
+        return list(BINARY_METRICS)
+    per_class = [f"iou_{slug(n)}" for n in data.names] + [f"f1_{slug(n)}" for n in data.names]
+    return list(MULTICLASS_METRICS) + per_class
+
+
+def slug(name: str) -> str:
+    """A class name as it appears inside metric keys."""
+    return re.sub(r"[^A-Za-z0-9]+", "_", name.strip()).strip("_").lower() or "class"
+
