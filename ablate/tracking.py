@@ -32,10 +32,26 @@ TAG_OBJECTIVE = "ablate.objective"
 TAG_DIRECTION = "ablate.direction"
 TAG_SEARCH = "ablate.search"  # JSON {dotted path: distribution type}, on the parent
 TAG_CLASSES = "ablate.classes"  # JSON list of class names, on the parent
+# Designs and repeats (runs with the same TAG_CONFIG are repeats of one configuration)
+TAG_DESIGN = "ablate.design"  # search | one_at_a_time | cumulative | factorial, on the parent
+TAG_CONFIG = "ablate.config"  # configuration label, e.g. "baseline", "+hflip", "trial-7"
+TAG_REPEAT = "ablate.repeat"  # 0..repeats-1
+TAG_SEED = "ablate.seed"
+TAG_BASELINE = "ablate.baseline"  # label of the baseline configuration, on the parent
+TAG_COMPONENTS = "ablate.components"  # parent: JSON list of names; run: JSON {name: bool}
+TAG_OBJECTIVES = "ablate.objectives"  # parent: JSON [{"metric", "direction"}, ...]
+TAG_THRESHOLDS = "ablate.thresholds"  # parent: JSON list of scanned binary thresholds
 TAG_PARENT = "mlflow.parentRunId"
 TAG_RUN_NAME = "mlflow.runName"
 
 EPOCH_PREFIX = "epoch/"
+
+
+def threshold_key(split: str, threshold: float, count: str) -> str:
+    """Metric name of a confusion count at a scanned threshold, e.g. ``val_thr0.25_tp``."""
+    return f"{split}_thr{threshold:g}_{count}"
+
+
 MODEL_METRICS = ("params", "gflops", "efficiency", "train_seconds", "images_per_second")
 FLOP_CONVENTION = "fvcore FLOPs: one multiply-add counts as one FLOP"
 

@@ -22,6 +22,7 @@ from ablate.metrics import ConfusionMatrix, compute_metrics, predict
 from ablate.models import build_model, count_flops, count_params
 from ablate.optim import EpochScheduler, build_optimizer
 from ablate.spec import RunConfig
+from ablate.tracking import threshold_key
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 
@@ -53,6 +54,11 @@ class TrainResult:
     input_shape: tuple[int, int, int]
     history: list[dict[str, float]] = field(default_factory=list)
     normalisation: dict[str, list[float]] = field(default_factory=dict)
+    # binary: split -> threshold -> 2x2 confusion matrix (rows target, cols prediction)
+    threshold_matrices: dict[str, dict[float, np.ndarray]] = field(default_factory=dict)
+    model_size_mb: float = float("nan")
+    latency_ms: float = float("nan")
+    peak_memory_mb: float | None = None
 
     def flat_metrics(self) -> dict[str, float]:
         """``{split}_{metric}`` for every split, plus the model and speed figures."""
@@ -67,7 +73,16 @@ class TrainResult:
             images_per_second=self.images_per_second,
             best_epoch=float(self.best_epoch),
             epochs_run=float(self.epochs_run),
+            model_size_mb=self.model_size_mb,
+            latency_ms=self.latency_ms,
         )
+        if self.peak_memory_mb is not None:
+            flat["peak_memory_mb"] = self.peak_memory_mb
+        for split, by_threshold in self.threshold_matrices.items():
+            for threshold, m in by_threshold.items():
+                counts = {"tn": m[0, 0], "fp": m[0, 1], "fn": m[1, 0], "tp": m[1, 1]}
+                for name, value in counts.items():
+                    flat[threshold_key(split, threshold, name)] = float(value)
         return flat
 
 
@@ -90,6 +105,34 @@ def efficiency(objective: float, gflops: float) -> float:
     if gflops <= 0 or not math.isfinite(objective):
         return float("nan")
     return 100.0 * objective / gflops
+
+
+def model_size_mb(model: nn.Module) -> float:
+    """Size of the weights and buffers in MiB, as stored in memory."""
+    tensors = list(model.parameters()) + list(model.buffers())
+    return sum(t.numel() * t.element_size() for t in tensors) / 2**20
+
+
+@torch.no_grad()
+def measure_latency(
+    model: nn.Module, input_shape: tuple[int, int, int], device: torch.device, repeats: int
+) -> float:
+    """Median wall time in ms of one batch-1 forward pass on ``device``, after warm-up."""
+    if repeats <= 0:
+        return float("nan")
+    model.eval()
+    x = torch.zeros(1, *input_shape, device=device)
+    timings = []
+    for i in range(repeats + 3):  # three warm-up passes
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        tick = time.perf_counter()
+        model(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        if i >= 3:
+            timings.append(time.perf_counter() - tick)
+    return 1000.0 * float(np.median(timings))
 
 
 class _Runner:
@@ -154,10 +197,14 @@ class _Runner:
         return total / max(seen, 1), seen
 
     @torch.no_grad()
-    def evaluate(self, loader: Any) -> tuple[float, ConfusionMatrix]:
-        """Mean loss and confusion counts accumulated over the whole split."""
+    def evaluate(
+        self, loader: Any, scan: tuple[float, ...] = ()
+    ) -> tuple[float, ConfusionMatrix, dict[float, ConfusionMatrix]]:
+        """Mean loss and confusion counts over the whole split (also at each ``scan`` threshold)."""
         self.model.eval()
-        counts = ConfusionMatrix(self.num_classes, self.config.data.ignore_index, self.device)
+        ignore = self.config.data.ignore_index
+        counts = ConfusionMatrix(self.num_classes, ignore, self.device)
+        scanned = {t: ConfusionMatrix(2, ignore, self.device) for t in scan}
         total, seen = 0.0, 0
         for images, masks in loader:
             images, masks = self.to_device(images, masks)
@@ -167,7 +214,9 @@ class _Runner:
             total += float(loss) * len(images)
             seen += len(images)
             counts.update(predict(logits, self.task, self.config.eval.threshold), masks)
-        return total / max(seen, 1), counts
+            for threshold, matrix in scanned.items():
+                matrix.update(predict(logits, self.task, threshold), masks)
+        return total / max(seen, 1), counts, scanned
 
 
 def _improved(value: float, best: float | None, maximize: bool, min_delta: float) -> bool:
@@ -228,7 +277,7 @@ def train(
         train_loss, seen = runner.train_epoch(loaders["train"], optimizer, epoch, bar)
         train_time += time.perf_counter() - tick
         train_images += seen
-        val_loss, val_counts = runner.evaluate(loaders["val"])
+        val_loss, val_counts, _ = runner.evaluate(loaders["val"])
         val_metrics = compute_metrics(
             val_counts.matrix, config.data.task, config.data.names, config.data.ignore_index
         )
@@ -255,8 +304,11 @@ def train(
         model.load_state_dict(best_state)
     metrics: dict[str, dict[str, float]] = {}
     matrices: dict[str, np.ndarray] = {}
+    scans: dict[str, dict[float, np.ndarray]] = {}
+    scan = tuple(config.eval.thresholds) if config.data.task == "binary" else ()
     for split, loader in _eval_loaders(data, config, loaders).items():
-        loss, counts = runner.evaluate(loader)
+        loss, counts, scanned = runner.evaluate(loader, scan)
+        scans[split] = {t: m.matrix.cpu().numpy() for t, m in scanned.items()}
         matrix = counts.matrix.cpu().numpy()
         metrics[split] = compute_metrics(
             matrix, config.data.task, config.data.names, config.data.ignore_index
@@ -273,6 +325,8 @@ def train(
         plots.gallery(runner, loaders["val"], config, artifact_dir / "gallery.png")
 
     gflops = flops / 1e9
+    latency = measure_latency(model, input_shape, device, config.eval.latency_repeats)
+    peak_memory = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
     return TrainResult(
         objective=objective,
         best_epoch=best_epoch,
@@ -288,6 +342,10 @@ def train(
         input_shape=input_shape,
         history=history,
         normalisation={"mean": list(data.mean), "std": list(data.std)},
+        threshold_matrices=scans,
+        model_size_mb=model_size_mb(model),
+        latency_ms=latency,
+        peak_memory_mb=peak_memory,
     )
 
 

@@ -136,11 +136,14 @@ class AblateTrial:
                 (ablate.train, "load_data", "data"),
                 (ablate.train, "make_loaders", "data"),
                 (ablate.train, "count_flops", "flops"),
+                (ablate.train, "measure_latency", "latency"),
                 (runner_cls, "train_epoch", "train_epochs"),
                 (runner_cls, "evaluate", "evaluate"),
                 (ablate.plots, "curves", "figures"),
                 (ablate.plots, "gallery", "figures"),
             ):
+                if not hasattr(owner, attr):  # parts that this version of ablate lacks
+                    continue
                 stack.enter_context(timed_attr(owner, attr, clock, name))
             gc.collect()
             tick = time.perf_counter()
@@ -315,6 +318,7 @@ def bare_optimiser(optim: Any, model: torch.nn.Module) -> tuple[Any, Any]:
 ROWS = (
     ("data", "data (load_data + make_loaders)"),
     ("flops", "FLOP count (fvcore)"),
+    ("latency", "batch-1 latency measurement"),
     ("train_epochs", "training epochs"),
     ("epoch_val", "per-epoch val evaluation"),
     ("final_eval", "final evaluation"),
@@ -322,6 +326,8 @@ ROWS = (
     ("tracking", "MLflow tracking"),
     ("other", "other (build, seed, best-state copy...)"),
 )
+
+ABLATE_ONLY = ("flops", "latency", "epoch_val", "figures", "tracking")
 
 
 def median_parts(runs: list[tuple[float, Clock]]) -> dict[str, float]:
@@ -357,7 +363,7 @@ def report(
         "-" * (width + 27),
     ]
     for key, label in ROWS:
-        bare_v = None if key in ("flops", "epoch_val", "figures", "tracking") else b[key]
+        bare_v = None if key in ABLATE_ONLY else b[key]
         extra = a[key] - (bare_v or 0.0)
         lines.append(f"{label:<{width}}{fmt(bare_v):>9}{fmt(a[key]):>9}{extra:>+9.2f}")
     lines += [

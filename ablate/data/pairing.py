@@ -60,11 +60,13 @@ def pair_files(images_dir: Path, masks_dir: Path, images_key: str, masks_key: st
         raise DataError(f"{masks_key}: no mask files ({exts}) in {masks_dir}")
     missing = sorted((s for s in images if s not in masks), key=natural_key)
     if len(missing) == len(images):
+        first_mask = masks[min(masks, key=natural_key)]
         raise DataError(
             f"{images_key}/{masks_key}: no image/mask pairs: none of the {len(images)} images in "
-            f"{images_dir} has a mask of the same name in {masks_dir} (e.g. "
-            f"{images[missing[0]].name} vs {next(iter(masks.values())).name}); "
-            "images and masks are paired by file name without extension"
+            f"{images_dir} has a mask of the same name in {masks_dir} (e.g. image "
+            f"{images[missing[0]].name}, mask {first_mask.name}); images and masks are paired by "
+            f"file name without extension: rename the masks to their image's name, or point "
+            f"{masks_key} at the right folder"
         )
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""

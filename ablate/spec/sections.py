@@ -242,7 +242,17 @@ class OptimSpec(_Strict):
 
 class EvalSpec(_Strict):
     threshold: float = Field(0.5, gt=0, lt=1)
+    # binary: confusion counts are also tracked at these thresholds (the report's scan)
+    thresholds: list[float] = Field(default_factory=lambda: [0.25, 0.5, 0.75])
     gallery: NonNegativeInt = 4
+    latency_repeats: NonNegativeInt = 10  # timed batch-1 forward passes; 0 skips the figure
+
+    @field_validator("thresholds")
+    @classmethod
+    def _in_unit_interval(cls, values: list[float]) -> list[float]:
+        if any(not 0 < v < 1 for v in values):
+            raise ValueError("thresholds must lie strictly between 0 and 1")
+        return sorted(set(values))
 
 
 class ObjectiveSpec(_Strict):

@@ -1,0 +1,129 @@
+"""Write study runs in the tracking contract straight through ``MlflowClient``.
+
+For the report's tests and the scale benchmark: a store filled with known numbers, without
+training anything. The names come from :mod:`ablate.tracking`, as for real runs.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ablate import tracking as keys
+
+_BATCH = 100  # MLflow takes at most 100 params or tags per log_batch call
+
+
+def binary_metrics(split: str, tp: float, fp: float, fn: float, tn: float) -> dict[str, float]:
+    """The final binary metrics of one split as ``train()`` names them, from its counts."""
+
+    def ratio(num: float, den: float) -> float:
+        return num / den if den else float("nan")
+
+    return {
+        f"{split}_tp": tp, f"{split}_fp": fp, f"{split}_fn": fn, f"{split}_tn": tn,
+        f"{split}_iou": ratio(tp, tp + fp + fn),
+        f"{split}_f1": ratio(2 * tp, 2 * tp + fp + fn),
+        f"{split}_precision": ratio(tp, tp + fp),
+        f"{split}_recall": ratio(tp, tp + fn),
+        f"{split}_specificity": ratio(tn, tn + fp),
+        f"{split}_accuracy": ratio(tp + tn, tp + fp + fn + tn),
+    }
+
+
+class StoreWriter:
+    """One study's experiment: a parent run and trial runs written with known values."""
+
+    def __init__(
+        self,
+        tracking_uri: str,
+        study: str,
+        *,
+        task: str = "binary",
+        objective: str = "val_iou",
+        direction: str = "maximize",
+        design: str | None = None,
+        search: Mapping[str, str] | None = None,
+        classes: Sequence[str] | None = None,
+        baseline: str | None = None,
+        components: Sequence[str] | None = None,
+        objectives: Sequence[Mapping[str, str]] | None = None,
+        thresholds: Sequence[float] | None = None,
+    ) -> None:
+        from mlflow.tracking import MlflowClient
+
+        self.client = MlflowClient(tracking_uri=tracking_uri)
+        self.study = study
+        self.experiment = self.client.create_experiment(study)
+        self._clock = int(time.time() * 1000)
+        tags: dict[str, str] = {
+            keys.TAG_ROLE: "parent", keys.TAG_STUDY: study, keys.TAG_TASK: task,
+            keys.TAG_OBJECTIVE: objective, keys.TAG_DIRECTION: direction,
+            keys.TAG_SEARCH: json.dumps(dict(search or {})),
+            keys.TAG_CLASSES: json.dumps(list(classes or [])),
+        }
+        optional = {
+            keys.TAG_DESIGN: design, keys.TAG_BASELINE: baseline,
+            keys.TAG_COMPONENTS: None if components is None else json.dumps(list(components)),
+            keys.TAG_OBJECTIVES: None if objectives is None else json.dumps(list(objectives)),
+            keys.TAG_THRESHOLDS: None if thresholds is None else json.dumps(list(thresholds)),
+        }
+        tags.update({k: v for k, v in optional.items() if v is not None})
+        run = self.client.create_run(self.experiment, start_time=self._tick(), tags=tags,
+                                     run_name=study)
+        self.parent_id = run.info.run_id
+
+    def _tick(self) -> int:
+        self._clock += 1000
+        return self._clock
+
+    def trial(
+        self,
+        trial: int,
+        metrics: Mapping[str, float],
+        *,
+        state: str = "COMPLETE",
+        reason: str | None = None,
+        config: str | None = None,
+        repeat: int | None = None,
+        seed: int | None = None,
+        components: Mapping[str, bool] | None = None,
+        searched: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        epochs: Sequence[Mapping[str, float]] = (),
+    ) -> str:
+        """Log one trial run (start times increase in call order); returns its run id."""
+        from mlflow.entities import Metric, Param, RunTag
+
+        tags = {
+            keys.TAG_ROLE: "trial", keys.TAG_STUDY: self.study, keys.TAG_PARENT: self.parent_id,
+            keys.TAG_TRIAL: str(trial), keys.TAG_STATE: state,
+        }
+        optional = {
+            keys.TAG_REASON: reason, keys.TAG_CONFIG: config,
+            keys.TAG_REPEAT: None if repeat is None else str(repeat),
+            keys.TAG_SEED: None if seed is None else str(seed),
+            keys.TAG_COMPONENTS: None if components is None else json.dumps(dict(components)),
+        }
+        tags.update({k: v for k, v in optional.items() if v is not None})
+        for path, value in (searched or {}).items():
+            tags[f"ablate.searched.{path}"] = json.dumps(value)
+        start = self._tick()
+        run = self.client.create_run(self.experiment, start_time=start, tags={},
+                                     run_name=f"trial-{trial}")
+        run_id = run.info.run_id
+        items = [Metric(k, float(v), start, step) for step, record in enumerate(epochs)
+                 for k, v in record.items()]
+        items += [Metric(k, float(v), start, 0) for k, v in metrics.items()]
+        params_ = [Param(k, str(v)) for k, v in (params or {}).items()]
+        tags_ = [RunTag(k, v) for k, v in tags.items()]
+        while items or params_ or tags_:
+            self.client.log_batch(run_id, metrics=items[:900], params=params_[:_BATCH],
+                                  tags=tags_[:_BATCH])
+            items, params_, tags_ = items[900:], params_[_BATCH:], tags_[_BATCH:]
+        status = "FAILED" if state == "FAIL" else "RUNNING" if state == "RUNNING" else "FINISHED"
+        if status != "RUNNING":
+            self.client.set_terminated(run_id, status=status, end_time=start + 500)
+        return run_id

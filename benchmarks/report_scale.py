@@ -1,0 +1,189 @@
+"""How long `ablate report` takes on a large study: N trial runs in a local SQLite MLflow store.
+
+    .venv/bin/python benchmarks/report_scale.py                      # 1,000 runs, temporary store
+    .venv/bin/python benchmarks/report_scale.py --runs 1000 --keep /tmp/scale   # keep (and reuse)
+
+The store is filled through ``MlflowClient`` (one ``create_run`` and a few ``log_batch`` calls
+per run) in the tracking contract of a real search study: a binary task, 7 searched values
+(3 floats, an int, a categorical, 2 bool toggles), ~80 params, ~110 final metrics (3 splits,
+a 3-threshold scan, model figures) and 5 epochs of curves per run; ~4 % of the trials fail
+(half of them retried), ~4 % are pruned. With ``--keep DIR`` an existing store of the same size
+in DIR is reused instead of regenerated.
+
+It then times, on an otherwise idle machine: the in-process report (read + tables + PNG plots,
+imports excluded) and the CLI subprocess wall time ``ablate report NAME --out FILE`` (imports
+included), each the median of ``--repeats`` runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+STUDY = "scale"
+SEARCH = {
+    "optim.lr": "float", "loss.weights.focal": "float", "loss.bce.pos_weight": "float",
+    "data.batch_size": "int", "model.arch": "categorical",
+    "augment.hflip": "bool", "augment.rot90": "bool",
+}
+THRESHOLDS = (0.25, 0.5, 0.75)
+PIXELS = {"train": 30 * 128 * 128, "val": 6 * 128 * 128, "test": 6 * 128 * 128}
+
+
+def _counts(rng: np.random.Generator, quality: float, pixels: int, thr: float = 0.5) -> tuple:
+    positive = int(pixels * 0.7)
+    shift = (0.5 - thr) * 0.4  # a lower threshold finds more positives, and more false ones
+    tp = int(positive * min(0.99, max(0.05, quality + shift + rng.normal(0, 0.01))))
+    fp = int((pixels - positive) * min(0.9, max(0.01, 0.4 - quality / 3 + shift)))
+    return tp, fp, positive - tp, pixels - positive - fp
+
+
+def _run_values(rng: np.random.Generator) -> tuple[dict, dict, dict, float]:
+    searched = {
+        "optim.lr": float(10 ** rng.uniform(-4, -2)),
+        "loss.weights.focal": float(rng.uniform(0, 1)),
+        "loss.bce.pos_weight": float(rng.uniform(0.5, 3)),
+        "data.batch_size": int(rng.choice([2, 4, 8])),
+        "model.arch": str(rng.choice(["Unet", "FPN", "DeepLabV3Plus"])),
+        "augment.hflip": bool(rng.integers(2)), "augment.rot90": bool(rng.integers(2)),
+    }
+    quality = 0.55 + 0.1 * (math.log10(searched["optim.lr"]) + 3) / 1.0 \
+        + 0.05 * searched["augment.hflip"] + rng.normal(0, 0.03)
+    gflops = {"Unet": 0.83, "FPN": 0.61, "DeepLabV3Plus": 1.12}[searched["model.arch"]]
+    from ablate.report.fixtures import binary_metrics
+
+    metrics: dict[str, float] = {}
+    for split, pixels in PIXELS.items():
+        metrics.update(binary_metrics(split, *_counts(rng, quality, pixels)))
+        metrics[f"{split}_loss"] = float(1 - quality + rng.normal(0, 0.01))
+        for thr in THRESHOLDS:
+            for name, value in zip(("tp", "fp", "fn", "tn"), _counts(rng, quality, pixels, thr),
+                                   strict=True):
+                metrics[f"{split}_thr{thr:g}_{name}"] = value
+    metrics.update({
+        "params": 12.45e6, "gflops": gflops, "efficiency": 100 * metrics["val_iou"] / gflops,
+        "model_size_mb": 47.5, "latency_ms": 20 * gflops + rng.normal(0, 0.5),
+        "train_seconds": float(rng.uniform(60, 120)), "images_per_second": 40.0,
+        "best_epoch": 4, "epochs_run": 5,
+    })
+    params = {f"section{i // 10}.key{i % 10}": str(rng.integers(100)) for i in range(73)}
+    params.update({k: str(v) for k, v in searched.items()})
+    epochs = [{"epoch/train_loss": 1 - quality * e / 5, "epoch/val_loss": 1 - quality * e / 6,
+               "epoch/lr": searched["optim.lr"], "epoch/val_iou": quality * e / 5}
+              for e in range(1, 6)]
+    return searched, params, metrics, quality, epochs
+
+
+def fill(tracking_uri: str, runs: int, seed: int = 0) -> None:
+    """Write a parent run and ``runs`` trial runs (failed/pruned ones included)."""
+    from ablate.report.fixtures import StoreWriter
+
+    rng = np.random.default_rng(seed)
+    writer = StoreWriter(tracking_uri, STUDY, search=SEARCH, design="search",
+                         thresholds=THRESHOLDS)
+    started = time.perf_counter()
+    trial = 0
+    written = 0
+    while written < runs:
+        searched, params, metrics, _, epochs = _run_values(rng)
+        draw = rng.uniform()
+        if draw < 0.04:  # a failure; half of them retried under the same trial number
+            reason = str(rng.choice(["worker died", "out of memory at batch size 8",
+                                     "non-finite loss at epoch 2, step 5"]))
+            writer.trial(trial, {}, state="FAIL", reason=reason, searched=searched,
+                         params=params, epochs=epochs[:2])
+            written += 1
+            if draw < 0.02 and written < runs:
+                writer.trial(trial, metrics, searched=searched, params=params, epochs=epochs)
+                written += 1
+        elif draw < 0.08:
+            writer.trial(trial, {}, state="PRUNED", reason="pruned at epoch 2",
+                         searched=searched, params=params, epochs=epochs[:2])
+            written += 1
+        else:
+            writer.trial(trial, metrics, searched=searched, params=params, epochs=epochs)
+            written += 1
+        trial += 1
+        if written % 100 == 0 or written == runs:
+            rate = written / (time.perf_counter() - started)
+            print(f"  {written}/{runs} runs written ({rate:.0f} runs/s)", flush=True)
+
+
+def _store_size(tracking_uri: str) -> int:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    experiment = client.get_experiment_by_name(STUDY)
+    if experiment is None:
+        return -1
+    return len(client.search_runs([experiment.experiment_id], max_results=50_000)) - 1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=1000, help="trial runs in the store")
+    parser.add_argument("--keep", type=Path, help="store folder to keep (reused if it matches)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed repeats (median)")
+    args = parser.parse_args()
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+
+    folder = args.keep or Path(tempfile.mkdtemp(prefix="ablate_scale_"))
+    folder.mkdir(parents=True, exist_ok=True)
+    uri = f"sqlite:///{folder.absolute() / 'mlflow.db'}"
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    if load > 0.5:
+        print(f"warning: load average {load:.1f}: other processes compete for the CPU")
+    existing = _store_size(uri) if (folder / "mlflow.db").exists() else -1
+    if existing == args.runs:
+        print(f"reusing the store in {folder} ({existing} trial runs)")
+    else:
+        if (folder / "mlflow.db").exists():
+            (folder / "mlflow.db").unlink()
+        print(f"filling {uri} with {args.runs} trial runs ...")
+        started = time.perf_counter()
+        fill(uri, args.runs)
+        print(f"filled in {time.perf_counter() - started:.1f} s")
+
+    from ablate.report import write_report
+    from ablate.stores import resolve_stores
+
+    stores = resolve_stores(store=folder, tracking_uri=uri)
+    out = folder / "report" / f"{STUDY}.md"
+    in_process = []
+    for _ in range(args.repeats):
+        started = time.perf_counter()
+        write_report(stores, STUDY, out=out)
+        in_process.append(time.perf_counter() - started)
+    cli = []
+    ablate = Path(sys.executable).parent / "ablate"
+    command = [str(ablate)] if ablate.exists() else [sys.executable, "-m", "ablate.cli"]
+    for _ in range(args.repeats):
+        started = time.perf_counter()
+        subprocess.run(command + ["report", STUDY, "--tracking-uri", uri, "--out", str(out)],
+                       check=True, stdout=subprocess.DEVNULL)
+        cli.append(time.perf_counter() - started)
+    plots = sorted(p.name for p in out.parent.glob("*.png"))
+    print(f"report on {args.runs} trial runs ({out}, plots: {', '.join(plots)}):")
+    print(f"  in-process (read + tables + plots): {statistics.median(in_process):.2f} s "
+          f"(runs: {', '.join(f'{t:.2f}' for t in in_process)})")
+    print(f"  CLI subprocess wall time (with imports): {statistics.median(cli):.2f} s "
+          f"(runs: {', '.join(f'{t:.2f}' for t in cli)})")
+    if args.keep is None:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
