@@ -109,23 +109,47 @@ def study_run(
     timeout: Annotated[float | None, typer.Option(help="Stop starting trials after S s.")] = None,
     set_: SetOpt = None,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Worker processes on this machine (shared storage).")
+    ] = 1,
+    gpus: Annotated[
+        str | None, typer.Option(help="Comma-separated GPU ids: worker i sees one of them.")
+    ] = None,
     store: StoreOpt = None,
     storage: StorageOpt = None,
     tracking_uri: TrackingOpt = None,
 ) -> None:
     """Run trials (creating the study first when given a spec file)."""
-    from ablate.study import run_study
+    from ablate.study import TooManyFailures, run_study, run_workers
 
     stores = _stores(store, storage, tracking_uri)
-    study = run_study(target, stores, n_trials, timeout, set_, progress=not quiet, echo=_echo)
+    flag = f" --store {store}" if store else ""
+    if workers > 1 or gpus:
+        gpu_list = [g.strip() for g in gpus.split(",") if g.strip()] if gpus else None
+        code = run_workers(target, stores, workers, gpu_list, n_trials, timeout, set_)
+        typer.echo(f"{workers} worker(s) finished (exit code {code})")
+        typer.echo(_browse_hint(stores, store))
+        raise typer.Exit(code)
     try:
+        study = run_study(target, stores, n_trials, timeout, set_, not quiet, _echo)
+    except TooManyFailures as err:
+        typer.echo(str(err), err=True)
+        raise typer.Exit(1) from None
+    _print_best(study)
+    typer.echo(_browse_hint(stores, store))
+    typer.echo(f"report: ablate report {study.study_name}{flag}")
+
+
+def _print_best(study: Any) -> None:
+    from optuna.trial import TrialState
+
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        typer.echo("no complete trial yet")
+    elif len(study.directions) > 1:
+        typer.echo(f"Pareto front: trials {', '.join(str(t.number) for t in study.best_trials)}")
+    else:
         best = study.best_trial
         typer.echo(f"best trial: {best.number} value={best.value:.4f} params={best.params}")
-    except ValueError:
-        typer.echo("no complete trial yet")
-    typer.echo(_browse_hint(stores, store))
-    flag = f" --store {store}" if store else ""
-    typer.echo(f"report: ablate report {study.study_name}{flag}")
 
 
 @study_app.command("list")
@@ -176,10 +200,10 @@ def train_cmd(
     from ablate.tracking import Tracker
     from ablate.train import train
 
+    stores = _stores(store, storage, tracking_uri)
     spec = load_spec(spec_path, set_)
     config = spec.resolve({})
     preflight(config)
-    stores = _stores(store, storage, tracking_uri)
     run = Tracker(stores).start_run(spec.name, config, role="train", name=f"{spec.name}-train")
     try:
         with tempfile.TemporaryDirectory(prefix="ablate-") as tmp:
@@ -231,24 +255,55 @@ def flops_cmd(
 @_clean_errors
 def report_cmd(
     name: str,
-    out: Annotated[Path | None, typer.Option(help="Write the markdown here.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Write the report here (figures and CSV tables go next to it)."),
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="md, csv (one file per table) or latex.")
+    ] = "md",
+    compare: Annotated[
+        str | None, typer.Option(help="Another study to set side by side (same store).")
+    ] = None,
+    trials: Annotated[
+        str | None,
+        typer.Option(help="Trial numbers for the per-split tables, e.g. 3,5 "
+                          "(default: the best configuration and the baseline)."),
+    ] = None,
+    reader: Annotated[
+        str,
+        typer.Option(help="auto (SQL tables of a database store, else search_runs), "
+                          "mlflow (MlflowClient.search_runs) or sql."),
+    ] = "auto",
     store: StoreOpt = None,
     tracking_uri: TrackingOpt = None,
 ) -> None:
-    """Markdown report of a study, read from MLflow."""
-    from ablate.report import build_report
+    """Report of a study read from MLflow: markdown (default), CSV or LaTeX tables.
 
+    Without --out the text goes to stdout and no figures are written; with --out the PNG
+    figures are written next to the file (<stem>_pareto.png, ...) and linked from it."""
+    from ablate.report import FORMATS, write_report
+    from ablate.report.runs import READERS
+
+    if fmt not in FORMATS:
+        raise AblateError(f"--format: unknown format '{fmt}'; use one of {', '.join(FORMATS)}")
+    if reader not in READERS:
+        raise AblateError(f"--reader: unknown reader '{reader}'; use one of {', '.join(READERS)}")
+    chosen: list[int] | None = None
+    if trials:
+        try:
+            chosen = [int(t) for t in trials.replace(" ", "").split(",") if t]
+        except ValueError:
+            raise AblateError(f"--trials: expected trial numbers like 3,5, got '{trials}'") from None
     stores = _stores(store, None, tracking_uri)
-    text = build_report(stores, name)
+    text, written = write_report(stores, name, out=out, fmt=fmt, compare=compare,
+                                 trials=chosen, reader=reader)
     if out is None:
         typer.echo(text)
         return
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(out.suffix + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(out)
-    typer.echo(text)
     typer.echo(f"report written to {out}")
+    for path in written[1:]:
+        typer.echo(f"  {path}")
 
 
 @app.command("ui")

@@ -8,6 +8,7 @@ The embedded default is a folder in the working directory (``./ablate_store``) h
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,16 @@ from ablate.errors import AblateError
 DEFAULT_STORE = "ablate_store"
 _RDB_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "oracle", "mssql")
 _TRACKING_SCHEMES = _RDB_SCHEMES + ("http", "https", "file", "databricks")
+# Python module a database URL needs -> the package that provides it.
+_DRIVER_PACKAGES = {
+    "psycopg": "psycopg[binary]",
+    "psycopg2": "psycopg2-binary",
+    "MySQLdb": "mysqlclient",
+    "pymysql": "PyMySQL",
+    "oracledb": "oracledb",
+    "pyodbc": "pyodbc",
+    "pymssql": "pymssql",
+}
 
 
 @dataclass(frozen=True)
@@ -25,10 +36,13 @@ class Stores:
     storage: str  # Optuna RDB URL
     tracking_uri: str  # MLflow tracking URI
     artifact_root: Path | None  # where a local tracking store keeps artifacts
+    folder: Path | None = None  # the embedded store folder, when one is in use
 
     def describe(self) -> str:
         """Two lines for the terminal."""
-        return f"optuna storage: {self.storage}\nmlflow tracking: {self.tracking_uri}"
+        return (
+            f"optuna storage: {redact(self.storage)}\nmlflow tracking: {redact(self.tracking_uri)}"
+        )
 
 
 def resolve_stores(
@@ -54,13 +68,54 @@ def resolve_stores(
     )
     local = tracking_uri.startswith(("sqlite:", "file:")) or "://" not in tracking_uri
     artifact_root = folder / "artifacts" if local else None
-    return Stores(storage=storage, tracking_uri=tracking_uri, artifact_root=artifact_root)
+    return Stores(storage, tracking_uri, artifact_root, folder)
+
+
+def redact(url: str) -> str:
+    """``url`` with its password (``scheme://user:password@host``) shown as ``***``."""
+    return re.sub(r"^([A-Za-z][\w+.-]*://[^:/@]*):[^@/]*@", r"\1:***@", url)
 
 
 def _check_url(url: str, schemes: tuple[str, ...], where: str, example: str) -> None:
     scheme = url.split("://", 1)[0].split("+", 1)[0] if "://" in url else ""
     if scheme not in schemes:
-        raise AblateError(f"{where}: malformed URL '{url}'; expected e.g. {example}")
+        raise AblateError(f"{where}: malformed URL '{redact(url)}'; expected e.g. {example}")
+    if scheme in _RDB_SCHEMES:
+        _check_database_url(url, where, example)
+
+
+def _check_database_url(url: str, where: str, example: str) -> None:
+    """A database URL SQLAlchemy can parse, whose driver is installed (checked without I/O)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    shown = redact(url)
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise AblateError(
+            f"{where}: malformed URL '{shown}' ({reason}); expected e.g. {example}"
+        ) from None
+    try:
+        dialect = parsed.get_dialect()
+    except NoSuchModuleError:
+        hint = " (write postgresql://, not postgres://)" if parsed.drivername.startswith(
+            "postgres+") or parsed.drivername == "postgres" else ""
+        raise AblateError(
+            f"{where}: '{shown}' names the unknown database driver '{parsed.drivername}'{hint}; "
+            f"expected e.g. {example}"
+        ) from None
+    import_dbapi = getattr(dialect, "import_dbapi", None) or dialect.dbapi
+    try:
+        import_dbapi()
+    except ImportError as err:
+        module = err.name or parsed.get_driver_name()
+        package = _DRIVER_PACKAGES.get(module.split(".")[0], module)
+        raise AblateError(
+            f"{where}: {shown} needs the database driver '{module}', which is not installed; "
+            f"install it in this environment (pip install '{package}')"
+        ) from None
 
 
 def ensure_local_dirs(stores: Stores) -> None:

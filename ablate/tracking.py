@@ -78,6 +78,36 @@ def flatten(data: Any, prefix: str = "") -> dict[str, str]:
     return out
 
 
+def probe_tracking_server(uri: str, timeout: float = 3.0) -> None:
+    """Fail fast, in one line, when an MLflow tracking server does not answer."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout):
+            pass
+    except urllib.error.HTTPError:
+        return  # it answered; an older server may lack /health
+    except (urllib.error.URLError, OSError) as err:
+        reason = getattr(err, "reason", err)
+        raise AblateError(
+            f"MLflow tracking server {uri} cannot be reached: {reason}; start the server or fix "
+            "--tracking-uri / MLFLOW_TRACKING_URI"
+        ) from None
+
+
+def _enable_wal(uri: str) -> None:
+    # Several workers write to one SQLite file: WAL lets them read while another writes.
+    if uri.startswith("sqlite:///"):
+        import sqlite3
+        from contextlib import closing
+
+        with closing(sqlite3.connect(uri.removeprefix("sqlite:///"), timeout=60)) as db:
+            db.execute("PRAGMA journal_mode=WAL")
+
+
 class Tracker:
     """A client of one MLflow tracking store."""
 
@@ -86,7 +116,9 @@ class Tracker:
         from mlflow.tracking import MlflowClient
 
         self.stores = stores
+        probe_tracking_server(stores.tracking_uri)
         ensure_local_dirs(stores)
+        _enable_wal(stores.tracking_uri)
         self.client = MlflowClient(tracking_uri=stores.tracking_uri)
 
     def experiment_id(self, study: str, create: bool = True) -> str | None:
@@ -109,8 +141,17 @@ class Tracker:
             location = (self.stores.artifact_root / study).absolute().as_uri()
         return self.client.create_experiment(study, artifact_location=location)
 
+    def retire_experiment(self, study: str) -> None:
+        """Rename a replaced study's experiment so that a new one starts clean (nothing lost)."""
+        experiment = self.client.get_experiment_by_name(study)
+        if experiment is not None:
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            self.client.rename_experiment(experiment.experiment_id, f"{study}.replaced-{stamp}")
+
     def parent_run(self, spec: StudySpec) -> str:
         """The study's parent run (created on first use); marked RUNNING."""
+        from ablate.design import baseline_label
+
         experiment = self.experiment_id(spec.name)
         found = self.client.search_runs(
             [experiment],
@@ -133,6 +174,13 @@ class Tracker:
                 TAG_DIRECTION: spec.objective.direction,
                 TAG_SEARCH: json.dumps({k: v.type for k, v in spec.search.items()}),
                 TAG_CLASSES: json.dumps(spec.data.names),
+                TAG_DESIGN: spec.design.kind,
+                TAG_BASELINE: baseline_label(spec.design) or "",
+                TAG_COMPONENTS: json.dumps([c.name for c in spec.design.components]),
+                TAG_OBJECTIVES: json.dumps([o.model_dump() for o in spec.objectives]
+                                           or [spec.objective.model_dump()]),
+                TAG_THRESHOLDS: json.dumps(spec.eval.thresholds if spec.data.task == "binary"
+                                           else []),
                 "mlflow.note.content": spec.description or f"ablate study {spec.name}",
             },
         )
@@ -154,6 +202,7 @@ class Tracker:
         parent_id: str | None = None,
         trial: int | None = None,
         values: dict[str, Any] | None = None,
+        extra_tags: dict[str, str] | None = None,
     ) -> RunLog:
         """A run for one training: params are the flattened resolved config."""
         experiment = self.experiment_id(study)
@@ -169,6 +218,8 @@ class Tracker:
             tags[TAG_PARENT] = parent_id
         if trial is not None:
             tags[TAG_TRIAL] = str(trial)
+        tags.update(extra_tags or {})
+        tags[TAG_SEED] = str(config.seed)
         run = self.client.create_run(experiment, run_name=name, tags=tags)
         log = RunLog(self.client, run.info.run_id)
         log.log_params(flatten(config.model_dump(mode="json")))
@@ -225,10 +276,12 @@ class RunLog:
         if folder.exists() and any(folder.iterdir()):
             self.client.log_artifacts(self.run_id, str(folder))
 
-    def end(self, state: str, reason: str | None = None) -> None:
-        """Close the run: COMPLETE and PRUNED end FINISHED, FAIL ends FAILED."""
+    def end(self, state: str, reason: str | None = None, killed: bool = False) -> None:
+        """Close the run: COMPLETE and PRUNED end FINISHED, FAIL ends FAILED (KILLED if
+        ``killed``: its worker died or was interrupted)."""
         tags = {TAG_STATE: state}
         if reason:
             tags[TAG_REASON] = reason[:500]
         self.set_tags(tags)
-        self.client.set_terminated(self.run_id, status="FAILED" if state == "FAIL" else "FINISHED")
+        status = "FINISHED" if state != "FAIL" else ("KILLED" if killed else "FAILED")
+        self.client.set_terminated(self.run_id, status=status)

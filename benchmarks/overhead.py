@@ -68,6 +68,7 @@ class Clock:
     def __init__(self) -> None:
         self.parts: dict[str, float] = defaultdict(float)
         self.calls: dict[str, list[float]] = defaultdict(list)
+        self.other_load: float | None = None  # cores other processes used meanwhile
 
     @contextmanager
     def part(self, name: str) -> Iterator[None]:
@@ -95,6 +96,44 @@ def timed_attr(owner: Any, attr: str, clock: Clock, name: str) -> Iterator[None]
         yield
     finally:
         setattr(owner, attr, original)
+
+
+class OtherLoad:
+    """CPU cores that *other* processes kept busy while a block ran (Linux /proc; else None).
+
+    Machine-wide busy time from /proc/stat minus this process's own CPU time, over wall time.
+    A run that shared the CPU with other work is slower for reasons that are not ablate's.
+    """
+
+    def __init__(self) -> None:
+        self.cores: float | None = None
+
+    @staticmethod
+    def _busy_seconds() -> float | None:
+        try:
+            with open("/proc/stat") as f:
+                values = [int(v) for v in f.readline().split()[1:9]]
+            return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def __enter__(self) -> OtherLoad:
+        self._busy, self._own, self._wall = self._busy_seconds(), _own_cpu(), time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        busy, wall = self._busy_seconds(), time.perf_counter() - self._wall
+        if busy is not None and self._busy is not None and wall > 0:
+            other = (busy - self._busy) - (_own_cpu() - self._own)
+            self.cores = max(0.0, other / wall)
+
+
+def _own_cpu() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+BUSY_CORES = 0.25  # other processes using more than this many cores on average: warn
 
 
 def sync(device: torch.device) -> None:
@@ -165,8 +204,13 @@ class AblateTrial:
         self.number += 1
         with clock.part("tracking"):
             run = self.tracker.start_run(
-                self.spec.name, config, role="trial", name=f"trial-{number:03d}",
-                parent_id=self.parent_id, trial=number, values={},
+                self.spec.name,
+                config,
+                role="trial",
+                name=f"trial-{number:03d}",
+                parent_id=self.parent_id,
+                trial=number,
+                values={},
             )
 
         def on_epoch(epoch: int, record: dict[str, float]) -> None:
@@ -283,14 +327,19 @@ def bare_run(config: Any) -> tuple[float, Clock, dict[str, float]]:
 def bare_optimiser(optim: Any, model: torch.nn.Module) -> tuple[Any, Any]:
     """torch.optim as a user would write it; ablate's helpers for the less common settings."""
     plain = (
-        optim.warmup_epochs == 0 and optim.grad_accum == 1 and optim.grad_clip is None
-        and optim.early_stopping_patience is None and optim.scheduler in ("none", "cosine", "step")
+        optim.warmup_epochs == 0
+        and optim.grad_accum == 1
+        and optim.grad_clip is None
+        and optim.early_stopping_patience is None
+        and optim.scheduler in ("none", "cosine", "step")
     )
     if not plain:
         from ablate.optim import EpochScheduler, build_optimizer
 
-        log("note: bare loop uses ablate.optim for this spec's optimiser settings "
-            "(grad_accum / grad_clip / early stopping are not reproduced)")
+        log(
+            "note: bare loop uses ablate.optim for this spec's optimiser settings "
+            "(grad_accum / grad_clip / early stopping are not reproduced)"
+        )
         optimizer = build_optimizer(optim, model)
         return optimizer, EpochScheduler(optim, optimizer, maximize=True)
     params = model.parameters()
@@ -349,11 +398,11 @@ def report(
     bare: list[tuple[float, Clock]],
     ablate: list[tuple[float, Clock]],
     setup_seconds: float,
-    config: Any,
     checks: dict[str, float],
 ) -> None:
     bare_total = statistics.median(t for t, _ in bare)
     ablate_total = statistics.median(t for t, _ in ablate)
+    bare_min, ablate_min = min(t for t, _ in bare), min(t for t, _ in ablate)
     b, a = median_parts(bare), median_parts(ablate)
     width = max(len(label) for _, label in ROWS) + 2
     head = f"seconds (median of {len(bare)})"
@@ -371,9 +420,11 @@ def report(
         f"{'total wall time':<{width}}{bare_total:>9.2f}{ablate_total:>9.2f}"
         f"{ablate_total - bare_total:>+9.2f}",
         f"{'ratio ablate / bare':<{width}}{ablate_total / bare_total:>18.2f}x",
+        f"{'fastest run (least disturbed)':<{width}}{bare_min:>9.2f}{ablate_min:>9.2f}"
+        f"{ablate_min - bare_min:>+9.2f}   ratio {ablate_min / bare_min:.2f}x",
         "",
-        f"bare runs:   {', '.join(f'{t:.2f}' for t, _ in bare)} s",
-        f"ablate runs: {', '.join(f'{t:.2f}' for t, _ in ablate)} s",
+        f"bare runs:   {runs_text(bare)}",
+        f"ablate runs: {runs_text(ablate)}",
         f"once per study, not in the ablate column: MLflow store set-up "
         f"(create DB + experiment + parent run) {setup_seconds:.2f} s",
         "final evaluation: bare = val + test; ablate = train + val + test (best-epoch weights)",
@@ -381,7 +432,25 @@ def report(
         f"bare {checks['bare_val']:.4f} (ablate's objective, best epoch: "
         f"{checks['ablate_objective']:.4f}); bare test IoU {checks['bare_test']:.4f}",
     ]
+    loads = [c.other_load for _, c in bare + ablate if c.other_load is not None]
+    if loads and max(loads) > BUSY_CORES:
+        lines.append(
+            f"warning: other processes used up to {max(loads):.1f} of {os.cpu_count()} CPU cores "
+            "during the timed runs; timings are unreliable (see 'fastest run'), run again on an "
+            "idle machine"
+        )
     print("\n".join(lines), flush=True)
+
+
+def runs_text(runs: list[tuple[float, Clock]]) -> str:
+    """Each run's seconds, with the cores other processes used meanwhile when that was notable."""
+    parts = []
+    for seconds, clock in runs:
+        text = f"{seconds:.2f}"
+        if clock.other_load is not None and clock.other_load > BUSY_CORES:
+            text += f" (other processes busy: {clock.other_load:.1f} cores)"
+        parts.append(text)
+    return ", ".join(parts) + " s"
 
 
 # --------------------------------------------------------------------------------------- main
@@ -420,9 +489,6 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
 
-    busy = busy_note()
-    if busy:
-        log(busy)
     with tempfile.TemporaryDirectory(prefix="ablate-bench-") as tmp:
         tick = time.perf_counter()
         trial = AblateTrial(spec, Path(tmp))
@@ -442,37 +508,27 @@ def main(argv: list[str] | None = None) -> int:
             order: list[str] = ["bare", "ablate"] if i % 2 == 0 else ["ablate", "bare"]
             for side in order:
                 if side == "bare":
-                    seconds, clock, ious = bare_run(config)
+                    with OtherLoad() as load:
+                        seconds, clock, ious = bare_run(config)
+                    clock.other_load = load.cores
                     bare.append((seconds, clock))
                     checks["bare_val"] = ious.get("val", math.nan)
                     checks["bare_test"] = ious.get("test", math.nan)
                 else:
-                    seconds, clock, result = trial.run(config)
+                    with OtherLoad() as load:
+                        seconds, clock, result = trial.run(config)
+                    clock.other_load = load.cores
                     ablate.append((seconds, clock))
                     key = config.objective.metric
                     checks["ablate_last_val"] = result.history[-1].get(key, math.nan)
                     checks["ablate_objective"] = result.objective
-            log(f"repeat {i + 1}/{args.repeats}: bare {bare[-1][0]:.2f} s, "
-                f"ablate {ablate[-1][0]:.2f} s")
+            log(
+                f"repeat {i + 1}/{args.repeats}: bare {bare[-1][0]:.2f} s, "
+                f"ablate {ablate[-1][0]:.2f} s"
+            )
 
-    report(bare, ablate, setup_seconds, config, checks)
-    busy = busy_note()
-    if busy:
-        print(busy, flush=True)
+    report(bare, ablate, setup_seconds, checks)
     return 0
-
-
-def busy_note() -> str | None:
-    """A warning when other processes compete for the CPU (the timings are then unreliable)."""
-    try:
-        load = os.getloadavg()[0]
-    except OSError:
-        return None
-    cpus = os.cpu_count() or 1
-    if load > cpus + 0.5:
-        return (f"warning: 1-minute load average {load:.1f} on {cpus} CPUs: other processes "
-                "compete for the CPU; timings are unreliable, run again on an idle machine")
-    return None
 
 
 if __name__ == "__main__":

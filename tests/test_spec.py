@@ -28,7 +28,7 @@ from tests.conftest import spec_dict
         ("model.decoder_chanels=[8]", "did you mean 'decoder_channels'?"),
         ("search.optim.lr.low=0", "search.optim.lr: a log distribution needs low > 0"),
         ("search.model.arch={type: categorical, choices: []}", "non-empty choices"),
-        ("search.optim.momentum={type: float, low: 0.5, high: 1.5}", "value 1.5 gives an invalid"),
+        ("search.optim.momentum={type: float, low: 0.5, high: 1.5}", "optim.momentum=1.5 gives an invalid config"),
         ("search.optim.nothing={type: bool}", "search.optim.nothing"),
         ("loss.weights.ce=1", "ce is for multiclass"),
     ],

@@ -62,7 +62,7 @@ def decode_image(path: Path) -> np.ndarray:
     if array.ndim != 3 or array.shape[2] > MAX_CHANNELS:
         raise DataError(
             f"{path}: image has shape {array.shape}, expected (H, W) or (H, W, C) with at most "
-            f"{MAX_CHANNELS} channels"
+            f"{MAX_CHANNELS} channels; convert it or remove it"
         )
     return np.ascontiguousarray(_image_dtype(array))
 
@@ -82,7 +82,10 @@ def decode_mask(path: Path) -> np.ndarray:
             )
         array = planes[..., 0]
     if array.ndim != 2:
-        raise DataError(f"{path}: mask has shape {array.shape}, expected a 2-D label map (H, W)")
+        raise DataError(
+            f"{path}: mask has shape {array.shape}, expected a 2-D label map (H, W); convert it "
+            "to one class id per pixel or remove it"
+        )
     if array.dtype == bool:
         array = array.astype(np.uint8)
     elif array.dtype.kind == "f":
@@ -99,10 +102,11 @@ def decode_mask(path: Path) -> np.ndarray:
 def _decode(path: Path, kind: str) -> np.ndarray:
     try:
         if path.suffix.lower() in TIFF_EXTENSIONS:
-            return np.asarray(tifffile.imread(path)).squeeze()
-        with Image.open(path) as img:
-            img.load()
-            return _pil_array(img, kind)
+            array = np.asarray(tifffile.imread(path)).squeeze()
+        else:
+            with Image.open(path) as img:
+                img.load()
+                array = _pil_array(img, kind)
     except DataError:
         raise
     except Exception as err:  # noqa: BLE001 - a corrupt file can fail in any decoder layer
@@ -110,6 +114,10 @@ def _decode(path: Path, kind: str) -> np.ndarray:
         raise DataError(
             f"{path}: cannot read this {kind} file ({reason}); replace or remove it"
         ) from None
+    if array.size == 0:
+        # tifffile reads some damaged files as an empty array instead of failing.
+        raise DataError(f"{path}: cannot read this {kind} file (no pixels); replace or remove it")
+    return array
 
 
 def _pil_array(img: Image.Image, kind: str) -> np.ndarray:

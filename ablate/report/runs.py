@@ -1,15 +1,35 @@
-"""Read a study's tracked runs back from MLflow, in bulk (one search, not one call per run)."""
+"""Read a study's tracked runs back from MLflow, in bulk (one paged search, not one call per run).
+
+Every trial run becomes one row: ``run_id``, ``start_time``, the derived columns ``trial``,
+``state``, ``reason``, ``config``, ``repeat``, ``seed``, one bool column per component
+(``comp.<name>``), one column per searched non-bool value (``value.<path>``), and its final
+metrics as ``metrics.<name>`` (per-epoch ``epoch/...`` curves are dropped).
+
+Each (configuration, repeat) counts once: its latest COMPLETE run (a retried attempt replaces a
+dead one). Search-design runs without a configuration label are their own configuration,
+``trial-<number>``.
+"""
 
 from __future__ import annotations
 
+import gc
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
 from ablate import tracking as keys
 from ablate.errors import AblateError
 from ablate.stores import Stores
+
+SEARCHED_PREFIX = "ablate.searched."
+COMP = "comp."
+VALUE = "value."
+_STATUS_STATE = {"FINISHED": "COMPLETE", "FAILED": "FAIL", "KILLED": "FAIL"}
+_PAGE = 5000
 
 
 @dataclass
@@ -20,66 +40,237 @@ class StudyRuns:
     task: str
     objective: str
     direction: str
-    search: dict[str, str]  # dotted path -> distribution type
-    classes: list[str]
-    runs: pd.DataFrame  # one row per trial run: columns params.*, metrics.*, tags.*
-    extra: dict[str, str] = field(default_factory=dict)
+    runs: pd.DataFrame
+    search: dict[str, str] = field(default_factory=dict)  # dotted path -> distribution type
+    classes: list[str] = field(default_factory=list)
+    design: str = "search"
+    baseline: str | None = None
+    components: list[str] = field(default_factory=list)  # the Y/N columns, in design order
+    objectives: list[dict[str, str]] = field(default_factory=list)
+    thresholds: list[float] = field(default_factory=lambda: [0.25, 0.5, 0.75])
+    log_scale: dict[str, bool] = field(default_factory=dict)  # float paths the spec samples in log
 
     @property
     def maximize(self) -> bool:
         return self.direction == "maximize"
 
-    def by_state(self, state: str) -> pd.DataFrame:
-        return self.runs[self.runs[f"tags.{keys.TAG_STATE}"] == state]
+    @property
+    def values(self) -> list[str]:
+        """Searched non-bool paths (numeric and categorical), shown next to the toggles."""
+        return [p for p, kind in self.search.items() if kind != "bool"]
 
     def complete(self) -> pd.DataFrame:
-        """Complete trials, best first; a retried trial number counts once (its latest run)."""
-        done = self.by_state("COMPLETE").sort_values("start_time")
-        done = done.drop_duplicates(subset=[f"tags.{keys.TAG_TRIAL}"], keep="last")
-        column = f"metrics.{self.objective}"
-        return done.sort_values(column, ascending=not self.maximize, na_position="last")
+        """One run per (configuration, repeat): the latest COMPLETE one."""
+        done = self.runs[self.runs["state"] == "COMPLETE"].sort_values("start_time", kind="stable")
+        return done.drop_duplicates(subset=["config", "repeat"], keep="last")
+
+    def not_complete(self) -> pd.DataFrame:
+        """Failed, pruned and unfinished attempts, with ``retried``: their (configuration,
+        repeat) has a COMPLETE run."""
+        done = self.complete()
+        finished = set(zip(done["config"], done["repeat"], strict=True))
+        rest = self.runs[self.runs["state"] != "COMPLETE"].copy()
+        rest["retried"] = [
+            (c, r) in finished for c, r in zip(rest["config"], rest["repeat"], strict=True)
+        ]
+        return rest
+
+    def metric(self, name: str) -> str:
+        """The column of a final metric."""
+        return f"metrics.{name}"
 
 
-def load_runs(stores: Stores, study: str) -> StudyRuns:
-    """All runs of ``study`` from the tracking store."""
-    from ablate.tracking import Tracker
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    """Building ~200 ORM objects per run trips the cyclic GC over and over (2-3x slower)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
-    tracker = Tracker(stores)
-    experiment = tracker.experiment_id(study, create=False)
-    if experiment is None:
-        raise AblateError(
-            f"no MLflow experiment named '{study}' in {stores.tracking_uri}; run the study first "
-            f"(`ablate study run {study}`) or point --tracking-uri/--store at its store"
-        )
-    import mlflow
 
-    mlflow.set_tracking_uri(stores.tracking_uri)
-    runs = mlflow.search_runs(
-        experiment_ids=[experiment], output_format="pandas", max_results=1_000_000
+def _search(client: Any, experiment: str) -> list[Any]:
+    runs: list[Any] = []
+    token = None
+    while True:
+        page = client.search_runs([experiment], max_results=_PAGE, page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def _row(run: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "run_id": run.info.run_id, "start_time": run.info.start_time, "status": run.info.status,
+    }
+    for key, value in run.data.tags.items():
+        row["tags." + key] = value
+    for key, value in run.data.metrics.items():
+        if not key.startswith(keys.EPOCH_PREFIX):
+            row["metrics." + key] = value
+    return row
+
+
+READERS = ("auto", "mlflow", "sql")
+
+
+def _missing(study: str, where: str) -> AblateError:
+    return AblateError(
+        f"no MLflow experiment named '{study}' in {where}; run the study first "
+        f"(`ablate study run {study}`) or point --tracking-uri/--store at its store"
     )
+
+
+def fetch_mlflow(tracking_uri: str, study: str) -> pd.DataFrame:
+    """Every active run of the study's experiment through ``MlflowClient.search_runs``
+    (paged, one search), one row each."""
+    from ablate.tracking import _quiet_mlflow
+
+    _quiet_mlflow()
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    try:
+        experiment = client.get_experiment_by_name(study)
+    except Exception as err:  # noqa: BLE001 - any failure here is an unreachable store
+        raise AblateError(f"MLflow tracking store {tracking_uri} cannot be read: "
+                          f"{str(err).splitlines()[0][:200]}") from None
+    if experiment is None:
+        raise _missing(study, tracking_uri)
+    with _no_gc():
+        runs = _search(client, experiment.experiment_id)
+        return pd.DataFrame([_row(run) for run in runs])
+
+
+def fetch(stores: Stores, study: str, reader: str = "auto") -> pd.DataFrame:
+    """Every run of the study's experiment (parent and trials), one row each. ``reader``:
+    ``mlflow`` (``search_runs``, any store), ``sql`` (MLflow's tables of a database store,
+    :mod:`ablate.report.sqlread`), ``auto`` (sql where it applies, else mlflow)."""
+    from ablate.report import sqlread
+    from ablate.stores import local_sqlite_missing
+
+    uri = stores.tracking_uri
+    if local_sqlite_missing(uri):
+        raise AblateError(f"no MLflow store at {uri}; run a study first or point "
+                          "--tracking-uri/--store at its store")
+    if reader != "mlflow" and sqlread.supports(uri):
+        try:
+            frame = sqlread.fetch_sql(uri, study)
+        except Exception:  # noqa: BLE001 - another schema or driver: the public API instead
+            if reader == "sql":
+                raise
+        else:
+            if frame is None:
+                raise _missing(study, uri)
+            return frame
+    return fetch_mlflow(uri, study)
+
+
+def _json(raw: Any, default: Any) -> Any:
+    if not isinstance(raw, str) or not raw:
+        return default
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return default
+
+
+def _truthy(value: Any) -> bool | None:
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes", "y")
+    return bool(value)
+
+
+def _column(frame: pd.DataFrame, name: str) -> pd.Series:
+    return frame[name] if name in frame else pd.Series(None, index=frame.index, dtype=object)
+
+
+def _trials(frame: pd.DataFrame, search: dict[str, str], components: list[str]) -> pd.DataFrame:
+    """Derived columns of the trial runs (see the module docstring)."""
+    tag = lambda name: _column(frame, f"tags.{name}")  # noqa: E731
+    out = frame[["run_id", "start_time", "status"]].copy()
+    out["trial"] = pd.to_numeric(tag(keys.TAG_TRIAL), errors="coerce").astype("Int64")
+    state = tag(keys.TAG_STATE)
+    out["state"] = state.where(state.notna(), frame["status"].map(_STATUS_STATE).fillna("RUNNING"))
+    out["reason"] = tag(keys.TAG_REASON).fillna("")
+    fallback = ["trial-" + str(t) if t is not pd.NA else "run-" + r[:8]
+                for t, r in zip(out["trial"], out["run_id"], strict=True)]
+    config = tag(keys.TAG_CONFIG)
+    out["config"] = config.where(config.notna(), pd.Series(fallback, index=frame.index))
+    out["repeat"] = tag(keys.TAG_REPEAT).fillna("0").astype(str)
+    out["seed"] = tag(keys.TAG_SEED)
+    parsed = [_json(raw, {}) for raw in tag(keys.TAG_COMPONENTS)]
+    extra: dict[str, list[Any]] = {}
+    for name in components:
+        if name in search:  # a searched bool toggle
+            values = [_truthy(_json(v, v)) for v in tag(SEARCHED_PREFIX + name)]
+        else:
+            values = [_truthy(p.get(name)) if isinstance(p, dict) else None for p in parsed]
+        extra[COMP + name] = values
+    for path, kind in search.items():
+        if kind != "bool":
+            searched, param = tag(SEARCHED_PREFIX + path), _column(frame, f"params.{path}")
+            extra[VALUE + path] = [_json(s, p) if isinstance(s, str) else p
+                                   for s, p in zip(searched, param, strict=True)]
+    metrics = [c for c in frame.columns if c.startswith("metrics.")]
+    return pd.concat([out, pd.DataFrame(extra, index=frame.index), frame[metrics]], axis=1)
+
+
+def parse(frame: pd.DataFrame, study: str, where: str = "the tracking store") -> StudyRuns:
+    """A :class:`StudyRuns` from the rows of :func:`fetch`."""
     role = f"tags.{keys.TAG_ROLE}"
-    if runs.empty or role not in runs:
-        raise AblateError(f"study '{study}' has no tracked runs in {stores.tracking_uri} yet")
-    parents = runs[runs[role] == "parent"]
-    trials = runs[runs[role] == "trial"].copy()
+    if frame.empty or role not in frame:
+        raise AblateError(f"study '{study}' has no tracked runs in {where} yet")
+    parents = frame[frame[role] == "parent"].sort_values("start_time")
     if parents.empty:
-        raise AblateError(f"study '{study}' has no parent run in {stores.tracking_uri}")
+        raise AblateError(f"study '{study}' has no parent run in {where}")
     parent = parents.iloc[0]
 
-    def tag(name: str, default: str = "") -> str:
+    def tag(name: str) -> Any:
         value = parent.get(f"tags.{name}")
-        return default if value is None or value != value else str(value)
+        return None if value is None or value != value else value
 
-    for column in (f"tags.{keys.TAG_STATE}", f"tags.{keys.TAG_TRIAL}", f"tags.{keys.TAG_REASON}"):
-        if column not in trials:
-            trials[column] = None
-    trials["trial"] = pd.to_numeric(trials[f"tags.{keys.TAG_TRIAL}"], errors="coerce")
+    raw_search = _json(tag(keys.TAG_SEARCH), {})
+    # {path: "float"} (or {path: {"type": "float", "log": true, ...}}: the log flag is used)
+    search = {p: str(v.get("type", "")) if isinstance(v, dict) else str(v)
+              for p, v in raw_search.items()}
+    log_scale = {p: bool(v["log"]) for p, v in raw_search.items()
+                 if isinstance(v, dict) and "log" in v}
+    design = tag(keys.TAG_DESIGN) or "search"
+    components = _json(tag(keys.TAG_COMPONENTS), [])
+    trials = frame[frame[role] == "trial"].reset_index(drop=True)
+    if design == "search":
+        components = [p for p, kind in search.items() if kind == "bool"]
+    elif not components:  # no list on the parent: the names the runs carry, first seen first
+        seen = (_json(raw, {}) for raw in _column(trials, f"tags.{keys.TAG_COMPONENTS}"))
+        components = list(dict.fromkeys(k for p in seen if isinstance(p, dict) for k in p))
+    objective = tag(keys.TAG_OBJECTIVE) or "val_iou"
+    direction = tag(keys.TAG_DIRECTION) or "maximize"
+    objectives = _json(tag(keys.TAG_OBJECTIVES), [])
+    thresholds = [float(t) for t in _json(tag(keys.TAG_THRESHOLDS), [0.25, 0.5, 0.75])]
     return StudyRuns(
         name=study,
-        task=tag(keys.TAG_TASK, "binary"),
-        objective=tag(keys.TAG_OBJECTIVE, "val_iou"),
-        direction=tag(keys.TAG_DIRECTION, "maximize"),
-        search=json.loads(tag(keys.TAG_SEARCH, "{}")),
-        classes=json.loads(tag(keys.TAG_CLASSES, "[]")),
-        runs=trials,
+        task=tag(keys.TAG_TASK) or "binary",
+        objective=objective,
+        direction=direction,
+        runs=_trials(trials, search, list(components)),
+        search=search,
+        classes=_json(tag(keys.TAG_CLASSES), []),
+        design=design,
+        baseline=tag(keys.TAG_BASELINE),
+        components=list(components),
+        objectives=[o for o in objectives if isinstance(o, dict) and "metric" in o],
+        thresholds=thresholds,
+        log_scale=log_scale,
     )
+
+
+def load_runs(stores: Stores, study: str, reader: str = "auto") -> StudyRuns:
+    """All trial runs of ``study`` from the tracking store, and the parent's description."""
+    return parse(fetch(stores, study, reader), study, stores.tracking_uri)

@@ -5,11 +5,20 @@ configuration sections with the sampled values written in. The run config is wha
 gets, what is logged, and what reproduces a run.
 """
 
-from ablate.spec.config import PrunerSpec, RunConfig, SamplerSpec, SearchParam, StudySpec
+from ablate.spec.config import (
+    Component,
+    DesignSpec,
+    PrunerSpec,
+    RunConfig,
+    SamplerSpec,
+    SearchParam,
+    StudySpec,
+)
 from ablate.spec.load import apply_override, load_spec, spec_from_dict
 from ablate.spec.paths import set_dotted
 from ablate.spec.sections import (
     BINARY_METRICS,
+    MODEL_OBJECTIVES,
     MULTICLASS_METRICS,
     SPLITS,
     AugmentSpec,
@@ -31,7 +40,7 @@ from ablate.spec.sections import (
 )
 
 __all__ = [
-    "BINARY_METRICS", "MULTICLASS_METRICS", "SPLITS", "AugmentSpec", "BCESpec", "CESpec",
+    "BINARY_METRICS", "MULTICLASS_METRICS", "MODEL_OBJECTIVES", "Component", "DesignSpec", "SPLITS", "AugmentSpec", "BCESpec", "CESpec",
     "DataSpec", "EvalSpec", "FocalSpec", "JaccardSpec", "LossSpec", "ModelSpec",
     "ObjectiveSpec", "OptimSpec", "PrunerSpec", "RunConfig", "SamplerSpec", "SearchParam",
     "SplitDir", "StudySpec", "SyntheticSpec", "TverskySpec", "apply_override", "load_spec",

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import (
     Field,
+    field_validator,
     NonNegativeInt,
     PositiveFloat,
     PositiveInt,
@@ -30,6 +31,49 @@ from ablate.spec.sections import (
 )
 
 # ------------------------------------------------------------------------------ study settings
+
+
+class Component(_Strict):
+    """One ablation component: a name and the config values it changes."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.+-]+$")
+    set: dict[str, Any] = Field(min_length=1)
+
+
+class DesignSpec(_Strict):
+    """How configurations are chosen: an Optuna search, or a fixed ablation design.
+
+    ``components`` may be written as dotted paths of bool toggles (``augment.hflip``), short
+    for ``{name: hflip, set: {augment.hflip: true}}``. ``baseline`` values apply to every
+    configuration. Each configuration is trained ``repeats`` times with seeds seed, seed+1, ...
+    """
+
+    kind: Literal["search", "one_at_a_time", "cumulative", "factorial"] = "search"
+    baseline: dict[str, Any] = Field(default_factory=dict)
+    components: list[Component] = Field(default_factory=list)
+    repeats: PositiveInt = Field(1, le=100)
+
+    @field_validator("components", mode="before")
+    @classmethod
+    def _toggle_shorthand(cls, value: Any) -> Any:
+        if not isinstance(value, list):
+            return value
+        return [
+            {"name": item.rsplit(".", 1)[-1], "set": {item: True}} if isinstance(item, str)
+            else item
+            for item in value
+        ]
+
+    @model_validator(mode="after")
+    def _enough(self) -> DesignSpec:
+        if self.kind != "search" and not self.components:
+            raise ValueError(f"a {self.kind} design needs a non-empty components list")
+        names = [c.name for c in self.components]
+        if len(set(names)) != len(names):
+            raise ValueError(f"component names repeat: {', '.join(names)}")
+        if self.kind == "factorial" and len(self.components) > 8:
+            raise ValueError("a factorial design over more than 8 components has >256 cells")
+        return self
 
 
 class SamplerSpec(_Strict):
@@ -123,6 +167,11 @@ class RunConfig(_Strict):
             )
         valid = metric_names(self.data)
         name = self.objective.metric.removeprefix("val_")
+        if not self.objective.metric.startswith("val_"):
+            raise ValueError(
+                f"objective.metric '{self.objective.metric}' is not a val_ metric; the objective "
+                "picks the best epoch on the validation split, e.g. val_iou or val_miou"
+            )
         if name not in valid:
             close = difflib.get_close_matches(name, valid, n=1)
             hint = f" (did you mean val_{close[0]}?)" if close else ""
@@ -140,30 +189,79 @@ class StudySpec(RunConfig):
     description: str = ""
     trials: PositiveInt = 10
     max_failures: PositiveInt = 5
+    on_oom: Literal["fail", "halve_batch"] = "fail"
+    min_batch_size: PositiveInt = 1
     sampler: SamplerSpec = Field(default_factory=SamplerSpec)
     pruner: PrunerSpec = Field(default_factory=PrunerSpec)
     search: dict[str, SearchParam] = Field(default_factory=dict)
+    design: DesignSpec = Field(default_factory=DesignSpec)
+    objectives: list[ObjectiveSpec] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _search_paths(self) -> StudySpec:
-        base = self.run_dict()
         for path, param in self.search.items():
-            if path.split(".")[0] not in RunConfig.model_fields or path in ("seed", "device"):
-                if path not in ("seed",):
-                    raise ValueError(f"search.{path}: not a config value that can be searched")
             for value in param.bounds():
-                trial_dict = set_dotted(copy.deepcopy(base), path, value, must_exist=True)
-                try:
-                    RunConfig.model_validate(trial_dict)
-                except ValidationError as err:
-                    first = err.errors()[0]
-                    raise ValueError(
-                        f"search.{path}: value {value!r} gives an invalid config: "
-                        f"{error_loc(first['loc'])}: {error_msg(first)}"
-                    ) from None
+                self._check_value(f"search.{path}", path, value)
             if self.sampler.name == "grid" and param.type == "float" and param.step is None:
                 raise ValueError(f"search.{path}: the grid sampler needs a step for floats")
         return self
+
+    @model_validator(mode="after")
+    def _design(self) -> StudySpec:
+        design = self.design
+        if design.kind == "search":
+            if design.components:
+                raise ValueError("design.components: only for one_at_a_time, cumulative, factorial")
+            return self
+        if self.search:
+            raise ValueError(f"search: a {design.kind} design runs fixed configurations; "
+                             "remove search or use design.kind: search")
+        for path, value in design.baseline.items():
+            self._check_value(f"design.baseline.{path}", path, value)
+        for component in design.components:
+            for path, value in component.set.items():
+                self._check_value(f"design.components.{component.name}", path, value)
+        return self
+
+    @model_validator(mode="after")
+    def _objectives(self) -> StudySpec:
+        if not self.objectives:
+            return self
+        if len(self.objectives) > 1 and self.pruner.name != "none":
+            raise ValueError("pruner: Optuna cannot prune multi-objective studies; use none")
+        first = self.objectives[0]
+        if not first.metric.startswith("val_"):
+            raise ValueError("objectives[0] must be a val_ metric (it picks the best epoch)")
+        if first.metric != self.objective.metric or first.direction != self.objective.direction:
+            self.__dict__["objective"] = first
+            RunConfig.model_validate(self.run_dict())  # the first objective must suit the task
+        return self
+
+    def _check_value(self, where: str, path: str, value: Any) -> None:
+        """Raise ValueError unless setting ``path`` to ``value`` gives a valid run config."""
+        if path.split(".")[0] not in RunConfig.model_fields or path == "device":
+            raise ValueError(f"{where}: '{path}' is not a config value that can be set")
+        try:
+            RunConfig.model_validate(
+                set_dotted(copy.deepcopy(self.run_dict()), path, value, must_exist=True)
+            )
+        except KeyError:
+            raise ValueError(f"{where}: '{path}' is not a config value that can be set") from None
+        except ValidationError as err:
+            first = err.errors()[0]
+            raise ValueError(
+                f"{where}: {path}={value!r} gives an invalid config: "
+                f"{error_loc(first['loc'])}: {error_msg(first)}".replace(": : ", ": ")
+            ) from None
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives) > 1
+
+    @property
+    def directions(self) -> list[str]:
+        """Optuna directions, one per objective."""
+        return [o.direction for o in self.objectives] or [self.objective.direction]
 
     def run_dict(self) -> dict[str, Any]:
         """The run-config part of the spec as plain data."""

@@ -22,6 +22,8 @@ Split = Literal["train", "val", "test"]
 
 BINARY_METRICS = ("iou", "f1", "precision", "recall", "specificity", "accuracy", "loss")
 MULTICLASS_METRICS = ("miou", "mf1", "accuracy", "loss")
+# Model figures a multi-objective study may trade the val metric against.
+MODEL_OBJECTIVES = ("gflops", "params", "latency_ms", "model_size_mb")
 
 
 class _Strict(BaseModel):
@@ -267,7 +269,7 @@ class ObjectiveSpec(_Strict):
     @field_validator("metric")
     @classmethod
     def _on_val(cls, value: str) -> str:
-        if not value.startswith("val_"):
+        if not value.startswith("val_") and value not in MODEL_OBJECTIVES:
             raise ValueError(
                 f"'{value}' is not a val_ metric; the objective is read on the validation split "
                 "(test data never drives selection), e.g. val_iou or val_miou"

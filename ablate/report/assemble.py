@@ -1,0 +1,190 @@
+"""Assemble the report: which sections a study gets, its figures, its footer; write it out."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ablate.report import export
+from ablate.report.compare import compare_section
+from ablate.report.configs import aggregate, baseline_label, best_label, ordered, representative
+from ablate.report.configs import run_title
+from ablate.report.detail import Chosen, chosen_runs, class_section, split_sections
+from ablate.report.detail import threshold_section
+from ablate.report.factorial import factorial_sections
+from ablate.report.runs import StudyRuns, load_runs
+from ablate.report.sections import Section
+from ablate.report.tables import ablation_section, efficiency_section, pareto_axes
+from ablate.report.tables import pareto_mask, pareto_section
+from ablate.stores import Stores
+
+NO_FIGURES = ("Figures (Pareto front, optimisation history, parallel coordinates) are written "
+              "only with `--out FILE`, as `<stem>_<figure>.png` next to it.")
+_STATE_WORDS = {"FAIL": "failed", "PRUNED": "pruned", "RUNNING": "still running or lost"}
+
+
+@dataclass
+class Report:
+    """A built report: title, lines under it, the sections and the footer."""
+
+    study: StudyRuns
+    header: list[str]
+    sections: list[Section]
+    footer: list[str] = field(default_factory=list)
+    figures: list[Path] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        return f"Ablation report: {self.study.name}"
+
+
+def excluded_summary(study: StudyRuns) -> list[str]:
+    """Footer lines: the attempts left out of the tables, by state with their reasons, and how
+    many of them were later retried successfully."""
+    rest = study.not_complete()
+    parts = []
+    for state in ("FAIL", "PRUNED", "RUNNING"):
+        runs = rest[rest["state"] == state]
+        if runs.empty:
+            continue
+        retried = int(runs["retried"].sum())
+        reasons = runs["reason"].fillna("").value_counts()
+        detail = "; ".join(f"{r} (x{n})" if n > 1 else str(r) for r, n in reasons.items() if r)
+        later = f" ({retried} later retried successfully)" if retried else ""
+        parts.append(f"{len(runs)} {_STATE_WORDS.get(state, state.lower())}{later}"
+                     + (f": {detail}" if detail else ""))
+    lines = ["Not in the tables: " + "; ".join(parts) + "."] if parts else []
+    complete = study.runs[study.runs["state"] == "COMPLETE"]
+    superseded = len(complete) - len(study.complete())
+    if superseded:
+        lines.append(f"{superseded} earlier complete run(s) superseded by a later run of the "
+                     "same configuration and repeat.")
+    return lines
+
+
+def _header(study: StudyRuns, configs_count: int, runs_count: int) -> list[str]:
+    goals = ", ".join(f"`{o['metric']}` ({o.get('direction', 'maximize')})"
+                      for o in study.objectives) if len(study.objectives) > 1 else ""
+    return [
+        f"Objective: `{study.objective}` ({study.direction}), read on the validation split; test "
+        f"figures are reported, never used for selection. Design: {study.design}. "
+        f"{configs_count} configuration(s) from {runs_count} complete run(s); generated "
+        f"{dt.datetime.now().strftime('%Y-%m-%d %H:%M')}."
+        + (f" Objectives of the multi-objective study: {goals}." if goals else "")
+    ]
+
+
+def build(
+    study: StudyRuns,
+    other: StudyRuns | None = None,
+    trials: list[int] | None = None,
+    figures: Path | None = None,
+) -> Report:
+    """All sections for ``study``; with ``figures`` (a path prefix ``folder/stem``) the PNGs
+    are written as ``<stem>_pareto.png`` etc. and linked."""
+    configs = ordered(study, aggregate(study))
+    best, baseline = best_label(study, configs), baseline_label(study, configs)
+    report = Report(study, _header(study, len(configs), len(study.complete())), [])
+    report.sections.append(ablation_section(study, configs, baseline))
+    if other is not None:
+        report.sections.append(compare_section(study, other))
+    if study.design == "factorial":
+        report.sections += factorial_sections(study)
+    front = pareto_mask(study, configs)
+    report.sections.append(efficiency_section(study, configs, front))
+    pareto = pareto_section(study, configs, front)
+    report.sections.append(pareto)
+    if figures is not None and front.any():
+        from ablate.report.plots import pareto_plot
+
+        path = pareto_plot(configs, front, pareto_axes(study), _png(figures, "pareto"))
+        pareto.figures.append((pareto.title, path))
+    chosen, notes = chosen_runs(study, configs, best, baseline, trials)
+    report.sections += split_sections(study, chosen, notes)
+    if study.task == "binary" and best is not None:
+        run = representative(study, best)
+        item = Chosen("best", run, run_title(run, int(configs.loc[best, "n"])))
+        report.sections.append(threshold_section(study, item))
+    if study.task == "multiclass" and chosen:
+        report.sections.append(class_section(study, chosen))
+    if study.design == "search":
+        report.sections += _search_sections(study, configs, figures)
+    report.footer = excluded_summary(study)
+    report.figures = [p for s in report.sections for _, p in s.figures]
+    return report
+
+
+def _png(prefix: Path, name: str) -> Path:
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    return prefix.with_name(f"{prefix.name}_{name}.png")
+
+
+def _search_sections(study: StudyRuns, configs, figures: Path | None) -> list[Section]:
+    from ablate.report.importance import history_frame, importance_section, rebuild
+
+    rebuilt = rebuild(study, configs) if study.search and not configs.empty else None
+    sections = [importance_section(study, rebuilt)]
+    history = Section("Optimisation history", [
+        f"Final `{study.objective}` of each configuration in trial order, with the best so far; "
+        "and the searched values of every configuration against the objective (parallel "
+        "coordinates)."
+    ])
+    if figures is not None and not configs.empty:
+        from ablate.report.plots import history_plot, parallel_plot
+
+        frame = history_frame(study, configs)
+        if not frame.empty:
+            path = history_plot(frame, study.objective, _png(figures, "history"))
+            history.figures.append(("Optimisation history", path))
+        if rebuilt is not None and len(rebuilt.trials) >= 2 and rebuilt.best_params:
+            path = parallel_plot(rebuilt, study.objective, _png(figures, "parallel"))
+            history.figures.append(("Parallel coordinates", path))
+    sections.append(history)
+    return sections
+
+
+def render(report: Report, fmt: str = "md", base: Path | None = None) -> str:
+    """The report as text in ``fmt`` (md, csv or latex)."""
+    if fmt == "csv":
+        return export.csv_text(report.sections)
+    if fmt == "latex":
+        return export.latex(report.study.name, report.sections, base)
+    return export.markdown(report.title, report.header, report.sections, report.footer, base)
+
+
+def write_report(
+    stores: Stores,
+    name: str,
+    out: Path | None = None,
+    fmt: str = "md",
+    compare: str | None = None,
+    trials: list[int] | None = None,
+    reader: str = "auto",
+) -> tuple[str, list[Path]]:
+    """Read ``name`` (and ``compare``) from MLflow and render the report. With ``out`` the text
+    is written there (CSV: plus one ``<stem>_<table>.csv`` per table; md/LaTeX: plus the PNG
+    figures); returns the text and every file written. ``reader``: see
+    :func:`ablate.report.runs.fetch`."""
+    study = load_runs(stores, name, reader)
+    other = load_runs(stores, compare, reader) if compare else None
+    figures = out.with_suffix("") if out is not None and fmt != "csv" else None
+    report = build(study, other, trials, figures)
+    if out is None and fmt != "csv":
+        report.footer.append(NO_FIGURES)
+    text = render(report, fmt, out.parent if out is not None else None)
+    if out is None:
+        return text, []
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(out)
+    written = [out, *report.figures]
+    if fmt == "csv":
+        written += export.csv_files(report.sections, out)
+    return text, written
+
+
+def build_report(stores: Stores, name: str) -> str:
+    """The markdown report of ``name`` (no figures)."""
+    return write_report(stores, name)[0]

@@ -1,0 +1,89 @@
+"""Render a report's sections as markdown, CSV or LaTeX (the same tables in each format)."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from ablate.report.sections import Section
+
+FORMATS = ("md", "csv", "latex")
+SUFFIX = {"md": ".md", "csv": ".csv", "latex": ".tex"}
+
+
+def _link(path: Path, base: Path | None) -> str:
+    return os.path.relpath(path, base) if base is not None else str(path)
+
+
+def markdown(title: str, header: list[str], sections: list[Section], footer: list[str],
+             base: Path | None = None) -> str:
+    """The markdown document; figure links are relative to ``base`` (the report's folder)."""
+    out = [f"# {title}", "", *header, ""]
+    for section in sections:
+        out += ["#" * section.level + " " + section.title, ""]
+        for paragraph in section.text:
+            out += [paragraph, ""]
+        if section.table is not None:
+            shown = section.table.shown
+            out += [section.empty if shown.empty else shown.to_markdown(index=False), ""]
+        for note in section.notes:
+            out += [note, ""]
+        for caption, path in section.figures:
+            out += [f"![{caption}]({_link(path, base)})", ""]
+    if footer:
+        out += ["---", "", *footer, ""]
+    return "\n".join(out)
+
+
+def csv_text(sections: list[Section]) -> str:
+    """Every table's numbers as CSV, one block per table headed ``# <section title>``."""
+    blocks = []
+    for section in sections:
+        if section.table is not None and not section.table.data.empty:
+            blocks.append(f"# {section.title}\n{section.table.data.to_csv(index=False)}")
+    return "\n".join(blocks)
+
+
+def csv_files(sections: list[Section], out: Path) -> list[Path]:
+    """One CSV file per table next to ``out``: ``<stem>_<table key>.csv``."""
+    written = []
+    for section in sections:
+        table = section.table
+        if table is not None and not table.data.empty:
+            path = out.with_name(f"{out.stem}_{table.key}.csv")
+            table.data.to_csv(path, index=False)
+            written.append(path)
+    return written
+
+
+_LATEX = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
+          "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+          "\\": r"\textbackslash{}"}
+
+
+def escape_latex(text: str) -> str:
+    """Text with LaTeX's special characters escaped (for captions)."""
+    return "".join(_LATEX.get(char, char) for char in text)
+
+
+def _label(name: str, key: str) -> str:
+    return "tab:" + re.sub(r"[^A-Za-z0-9]+", "-", f"{name}-{key}").strip("-").lower()
+
+
+def latex(name: str, sections: list[Section], base: Path | None = None) -> str:
+    """One ``table`` environment per table (``DataFrame.to_latex``, cells escaped), the
+    section title as its caption; figures as ``figure`` environments."""
+    blocks = [f"% ablate report: {name} (needs \\usepackage{{graphicx}} for the figures)"]
+    for section in sections:
+        table = section.table
+        if table is not None and not table.shown.empty:
+            blocks.append(table.shown.to_latex(
+                index=False, escape=True, caption=escape_latex(section.title),
+                label=_label(name, table.key), position="htbp"))
+        for caption, path in section.figures:
+            blocks.append(
+                "\\begin{figure}[htbp]\n\\centering\n"
+                f"\\includegraphics[width=\\linewidth]{{{_link(path, base)}}}\n"
+                f"\\caption{{{escape_latex(caption)}}}\n\\end{{figure}}\n")
+    return "\n".join(blocks)

@@ -1,0 +1,77 @@
+"""A fast read of one experiment from a database-backed MLflow tracking store.
+
+``MlflowClient.search_runs`` builds ~200 ORM objects per run (params, metrics, tags) and needs
+``import mlflow`` (~1.5 s) plus a schema check (~0.8 s): about 5 s for 1,000 runs on 2 cores.
+The report needs only each run's tags and latest metric values, which MLflow's SQL store keeps
+in the ``runs``, ``tags`` and ``latest_metrics`` tables that ``search_runs`` itself reads; three
+SQLAlchemy Core queries fetch them in ~0.5 s. The result has the same rows and values as
+:func:`ablate.report.runs.fetch` through ``search_runs`` (a test checks it on the same store),
+and any failure here (another schema) falls back to ``search_runs``.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ablate import tracking as keys
+
+SQL_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mssql")
+
+_RUNS = """
+select run_uuid as run_id, start_time, status from runs
+where experiment_id = :experiment and lifecycle_stage = 'active'
+"""
+_TAGS = """
+select t.run_uuid as run_id, t.key, t.value from tags t
+join runs r on r.run_uuid = t.run_uuid
+where r.experiment_id = :experiment and r.lifecycle_stage = 'active'
+"""
+_METRICS = """
+select m.run_uuid as run_id, m.key, m.value, m.is_nan from latest_metrics m
+join runs r on r.run_uuid = m.run_uuid
+where r.experiment_id = :experiment and r.lifecycle_stage = 'active'
+and m.key not like :epoch
+"""
+
+
+def supports(tracking_uri: str) -> bool:
+    """True for tracking URIs of a SQL database (the stores this reader understands)."""
+    scheme = tracking_uri.split("://", 1)[0].split("+", 1)[0] if "://" in tracking_uri else ""
+    return scheme in SQL_SCHEMES
+
+
+def _wide(long: pd.DataFrame, prefix: str, index: pd.Index) -> pd.DataFrame:
+    if long.empty:
+        return pd.DataFrame(index=index)
+    wide = long.pivot(index="run_id", columns="key", values="value")
+    return wide.add_prefix(prefix).reindex(index)
+
+
+def fetch_sql(tracking_uri: str, study: str) -> pd.DataFrame | None:
+    """Every active run of the experiment named ``study`` (None: no such experiment), with the
+    columns of :func:`ablate.report.runs.fetch`: run_id, start_time, status, tags.*, metrics.*
+    (final metrics only; per-epoch curves are left out)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(tracking_uri)
+    try:
+        with engine.connect() as connection:
+            found = connection.execute(
+                sa.text("select experiment_id from experiments where name = :name"),
+                {"name": study},
+            ).first()
+            if found is None:
+                return None
+            bind = {"experiment": found[0]}
+            runs = pd.read_sql(sa.text(_RUNS), connection, params=bind)
+            tags = pd.read_sql(sa.text(_TAGS), connection, params=bind)
+            metrics = pd.read_sql(sa.text(_METRICS), connection,
+                                  params={**bind, "epoch": keys.EPOCH_PREFIX + "%"})
+    finally:
+        engine.dispose()
+    runs = runs.set_index("run_id")
+    metrics["value"] = metrics["value"].astype(float).where(~metrics["is_nan"].astype(bool))
+    frame = pd.concat([runs, _wide(tags, "tags.", runs.index),
+                       _wide(metrics, "metrics.", runs.index)], axis=1)
+    frame["start_time"] = frame["start_time"].astype("int64")
+    return frame.reset_index(names="run_id")

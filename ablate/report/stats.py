@@ -1,0 +1,121 @@
+"""Statistics of the report: mean ± std over repeats, Welch intervals, factorial effects, Pareto.
+
+Every interval is a Welch (unequal-variance) t interval for a contrast of group means,
+``sum_i c_i * mean_i``: standard error ``sqrt(sum_i c_i^2 s_i^2 / n_i)`` (``s_i`` with ddof=1)
+and Welch-Satterthwaite degrees of freedom. For the two-group contrast (1, -1) it is exactly
+``scipy.stats.ttest_ind(a, b, equal_var=False).confidence_interval()``. A group with fewer than
+2 values has no variance, so no interval (NaN bounds).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.special import stdtrit
+
+LEVEL = 0.95
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A contrast of group means with its interval (NaN bounds: no interval)."""
+
+    value: float
+    low: float = math.nan
+    high: float = math.nan
+
+    @property
+    def has_interval(self) -> bool:
+        return not (math.isnan(self.low) or math.isnan(self.high))
+
+    @property
+    def includes_zero(self) -> bool:
+        """True when the interval covers 0 (the difference is within seed noise)."""
+        return self.has_interval and self.low <= 0.0 <= self.high
+
+
+def contrast(
+    groups: Sequence[Sequence[float]], weights: Sequence[float], level: float = LEVEL
+) -> Estimate:
+    """``sum(w_i * mean(group_i))`` with its Welch-Satterthwaite t interval."""
+    arrays = [np.asarray(g, dtype=float) for g in groups]
+    arrays = [a[~np.isnan(a)] for a in arrays]
+    if any(a.size == 0 for a in arrays):
+        return Estimate(math.nan)
+    value = float(sum(w * a.mean() for w, a in zip(weights, arrays, strict=True)))
+    if any(a.size < 2 for a in arrays):
+        return Estimate(value)
+    terms = [w * w * a.var(ddof=1) / a.size for w, a in zip(weights, arrays, strict=True)]
+    variance = sum(terms)
+    if variance == 0.0:  # identical values in every group: no spread, a zero-width interval
+        return Estimate(value, value, value)
+    dof = variance**2 / sum(t * t / (a.size - 1) for t, a in zip(terms, arrays, strict=True))
+    half = float(stdtrit(dof, 0.5 + level / 2)) * math.sqrt(variance)
+    return Estimate(value, value - half, value + half)
+
+
+def welch_difference(a: Sequence[float], b: Sequence[float], level: float = LEVEL) -> Estimate:
+    """``mean(a) - mean(b)`` with the Welch t interval."""
+    return contrast([a, b], [1.0, -1.0], level)
+
+
+def main_effect(values: pd.Series, factor: pd.Series) -> Estimate:
+    """Mean of the runs with the factor on (Y) minus mean with it off (N), Welch interval."""
+    on = factor.astype("boolean")
+    return welch_difference(values[on.fillna(False)], values[(~on).fillna(False)])
+
+
+def interaction(values: pd.Series, a: pd.Series, b: pd.Series) -> Estimate:
+    """Two-way interaction of toggles A and B from the four cell means (pooled over any
+    other toggles): ``((YY - YN) - (NY - NN)) / 2``, i.e. half the change of B's effect when A
+    is switched on (the usual 2^k effect; symmetric in A and B). Welch-Satterthwaite interval
+    over the four cells' variances."""
+    on_a, on_b = a.astype("boolean"), b.astype("boolean")
+    cells = [
+        values[(on_a == x).fillna(False) & (on_b == y).fillna(False)]
+        for x, y in ((True, True), (True, False), (False, True), (False, False))
+    ]
+    return contrast(cells, [0.5, -0.5, -0.5, 0.5])
+
+
+def summary(values: pd.Series) -> tuple[float, float, int]:
+    """Mean, standard deviation (ddof=1; NaN for one value) and count of the non-NaN values."""
+    clean = values.dropna().astype(float)
+    n = int(clean.size)
+    mean = float(clean.mean()) if n else math.nan
+    std = float(clean.std(ddof=1)) if n > 1 else math.nan
+    return mean, std, n
+
+
+def pareto_front(points: np.ndarray, maximize: Sequence[bool]) -> np.ndarray:
+    """Boolean mask of the non-dominated rows of ``points`` (n x k). A point is dominated when
+    another is at least as good in every column and strictly better in one; rows with a NaN
+    are never on the front; duplicates of a front point are all on it."""
+    values = np.asarray(points, dtype=float)
+    signs = np.where(np.asarray(maximize, dtype=bool), -1.0, 1.0)
+    costs = values * signs  # lower is better in every column
+    valid = ~np.isnan(costs).any(axis=1)
+    front = valid.copy()
+    for i in np.flatnonzero(valid):
+        others = costs[valid]
+        dominated = np.all(others <= costs[i], axis=1) & np.any(others < costs[i], axis=1)
+        front[i] = not dominated.any()
+    return front
+
+
+def ratio(num: float, den: float) -> float:
+    """``num / den``, NaN for a zero denominator (as the tracked metrics define it)."""
+    return num / den if den else math.nan
+
+
+def count_scores(tp: float, fp: float, fn: float, tn: float) -> dict[str, float]:
+    """Accuracy, IoU and F1 of one set of binary confusion counts."""
+    return {
+        "accuracy": ratio(tp + tn, tp + fp + fn + tn),
+        "IoU": ratio(tp, tp + fp + fn),
+        "F1": ratio(2 * tp, 2 * tp + fp + fn),
+    }

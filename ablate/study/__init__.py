@@ -1,0 +1,21 @@
+"""Studies: create an Optuna study from a spec, and run its trials through ``train()``."""
+
+from ablate.study.create import check_spec, create_study, preflight, resolve_target
+from ablate.study.objective import TrialFailed, TrialObjective
+from ablate.study.runner import TooManyFailures, run_study, work
+from ablate.study.storage import (
+    REASON_ATTR,
+    RUN_ID_ATTR,
+    SPEC_ATTR,
+    load_stored_spec,
+    open_storage,
+    study_names,
+)
+from ablate.study.tables import list_studies, study_table
+from ablate.study.workers import run_workers
+
+__all__ = [
+    "REASON_ATTR", "RUN_ID_ATTR", "SPEC_ATTR", "TooManyFailures", "TrialFailed", "TrialObjective", "check_spec",
+    "create_study", "list_studies", "load_stored_spec", "open_storage", "preflight",
+    "resolve_target", "run_study", "run_workers", "study_names", "study_table", "work",
+]

@@ -1,0 +1,201 @@
+"""One Optuna trial: choose the configuration, train it (x repeats), track every run."""
+
+from __future__ import annotations
+
+import gc
+import json
+import math
+import statistics
+import tempfile
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+
+from ablate.design import Configuration, configurations
+from ablate.errors import AblateError
+from ablate.search import suggest
+from ablate.spec import RunConfig, StudySpec, set_dotted
+from ablate.study.storage import (
+    CONFIG_PARAM,
+    ORIGIN_ATTR,
+    REASON_ATTR,
+    REPEAT_ATTR,
+    RUN_ID_ATTR,
+)
+from ablate.tracking import (
+    TAG_COMPONENTS,
+    TAG_CONFIG,
+    TAG_REPEAT,
+    RunLog,
+    Tracker,
+)
+from ablate.train import TrainingError, TrainResult, train
+
+
+class TrialFailed(Exception):
+    """One trial failed; the study goes on (Optuna records the trial as FAIL)."""
+
+
+def is_out_of_memory(err: BaseException) -> bool:
+    """CUDA OOM, or any RuntimeError that says "out of memory" (CPU allocators, cuDNN)."""
+    if isinstance(err, torch.cuda.OutOfMemoryError):
+        return True
+    return isinstance(err, RuntimeError) and "out of memory" in str(err).lower()
+
+
+def halved_batch(config: RunConfig) -> RunConfig:
+    """Half the batch, twice the gradient accumulation: the same effective batch."""
+    data = config.model_dump(mode="json")
+    set_dotted(data, "data.batch_size", config.data.batch_size // 2)
+    set_dotted(data, "optim.grad_accum", config.optim.grad_accum * 2)
+    return RunConfig.model_validate(data)
+
+
+class TrialObjective:
+    """Callable given to ``study.optimize``; one call = one trial."""
+
+    def __init__(
+        self,
+        spec: StudySpec,
+        tracker: Tracker,
+        parent_id: str,
+        progress: bool,
+        on_start: Callable[[], None] = lambda: None,
+        echo: Callable[[str], None] = print,
+    ):
+        self.spec = spec
+        self.tracker = tracker
+        self.parent_id = parent_id
+        self.progress = progress
+        self.on_start = on_start
+        self.echo = echo
+        self.design = {c.label: c for c in configurations(spec.design)}
+        self.last_trial: int | None = None
+
+    def _choose(self, trial: optuna.Trial) -> tuple[Configuration, list[int]]:
+        """The trial's configuration and the repeat indices it trains."""
+        if self.design:
+            label = trial.suggest_categorical(CONFIG_PARAM, list(self.design))
+            return self.design[label], [int(trial.user_attrs.get(REPEAT_ATTR, 0))]
+        values = suggest(trial, self.spec.search)
+        # A retried trial keeps its first number's label (user attrs travel with the retry).
+        origin = trial.user_attrs.get(ORIGIN_ATTR)
+        if origin is None:
+            origin = trial.number
+            trial.set_user_attr(ORIGIN_ATTR, origin)
+        return Configuration(f"trial-{origin}", values), list(range(self.spec.design.repeats))
+
+    def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
+        self.on_start()  # the trial exists now: other workers may count it
+        self.last_trial = trial.number
+        chosen, repeats = self._choose(trial)
+        results = []
+        for repeat in repeats:
+            config = self.spec.resolve({**chosen.values, "seed": self.spec.seed + repeat})
+            run = self._start_run(trial, config, chosen, repeat, len(repeats) > 1)
+            results.append(self._train_tracked(trial, config, run, prune=len(repeats) == 1))
+        return self._value(trial, results)
+
+    def _start_run(
+        self, trial: optuna.Trial, config: RunConfig, chosen: Configuration, repeat: int,
+        suffix: bool,
+    ) -> RunLog:
+        tags = {TAG_CONFIG: chosen.label, TAG_REPEAT: str(repeat)}
+        if chosen.components:
+            tags[TAG_COMPONENTS] = json.dumps(chosen.components)
+        name = f"trial-{trial.number:03d}" + (f"-r{repeat}" if suffix else "")
+        run = self.tracker.start_run(
+            self.spec.name, config, role="trial", name=name, parent_id=self.parent_id,
+            trial=trial.number, values=chosen.values or None, extra_tags=tags,
+        )
+        trial.set_user_attr(RUN_ID_ATTR, run.run_id)
+        return run
+
+    def _train_tracked(
+        self, trial: optuna.Trial, config: RunConfig, run: RunLog, prune: bool
+    ) -> TrainResult:
+        key = config.objective.metric
+        prune = prune and not self.spec.multi_objective
+
+        def on_epoch(epoch: int, record: dict[str, float]) -> None:
+            run.log_epoch(epoch, record)
+            value = record[key]
+            if prune and math.isfinite(value):
+                trial.report(value, epoch)
+                if trial.should_prune():
+                    raise optuna.TrialPruned(f"pruned at epoch {epoch} ({key}={value:.4f})")
+
+        try:
+            result = self._train_with_oom_policy(trial, config, run, on_epoch)
+        except optuna.TrialPruned as err:
+            run.end("PRUNED", str(err))
+            raise
+        except KeyboardInterrupt:
+            run.end("FAIL", "interrupted", killed=True)
+            raise
+        except AblateError as err:
+            run.end("FAIL", str(err))
+            raise
+        except Exception as err:  # noqa: BLE001 - one trial's failure must not end the study
+            reason = err.reason if isinstance(err, TrainingError) else (
+                f"{type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''}"
+            )
+            run.log_text(traceback.format_exc(), "traceback.txt")
+            run.end("FAIL", reason)
+            trial.set_user_attr(REASON_ATTR, reason)
+            raise TrialFailed(reason) from err
+        finally:
+            release_memory()
+        if not math.isfinite(result.objective):
+            reason = f"objective {key} is not finite ({result.objective})"
+            run.end("FAIL", reason)
+            trial.set_user_attr(REASON_ATTR, reason)
+            raise TrialFailed(reason)
+        run.end("COMPLETE")
+        return result
+
+    def _train_with_oom_policy(
+        self, trial: optuna.Trial, config: RunConfig, run: RunLog, on_epoch: Any
+    ) -> TrainResult:
+        while True:
+            try:
+                with tempfile.TemporaryDirectory(prefix="ablate-") as tmp:
+                    result = train(
+                        config, on_epoch=on_epoch, artifact_dir=Path(tmp),
+                        progress=self.progress, description=f"trial {trial.number}",
+                    )
+                    run.log_result(result)
+                    run.log_artifacts(Path(tmp))
+                    return result
+            except Exception as err:
+                if not is_out_of_memory(err):
+                    raise
+                batch = config.data.batch_size
+                release_memory()
+                if self.spec.on_oom != "halve_batch" or batch // 2 < self.spec.min_batch_size:
+                    raise TrainingError(f"out of memory at batch size {batch}") from err
+                config = halved_batch(config)
+                self.echo(f"trial {trial.number}: out of memory at batch size {batch}; "
+                          f"retrying with {config.data.batch_size} x {config.optim.grad_accum}")
+                run.set_tags({"ablate.oom_retry_batch_size": str(config.data.batch_size),
+                              "ablate.oom_retry_grad_accum": str(config.optim.grad_accum)})
+
+    def _value(self, trial: optuna.Trial, results: list[TrainResult]) -> float | tuple:
+        """The trial's value(s): each objective averaged over the repeats."""
+        objectives = self.spec.objectives or [self.spec.objective]
+        values = []
+        for objective in objectives:
+            per_run = [r.flat_metrics()[objective.metric] for r in results]
+            values.append(statistics.fmean(per_run))
+        return tuple(values) if self.spec.multi_objective else values[0]
+
+
+def release_memory() -> None:
+    """Give freed GPU memory back between trials (no growth across a long study)."""
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

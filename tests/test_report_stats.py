@@ -1,0 +1,100 @@
+"""The report's statistics against scipy and hand computation (no store needed)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as sps
+
+from ablate.report import stats
+
+
+@pytest.mark.parametrize(("a", "b"), [
+    ([0.74, 0.75, 0.76], [0.70, 0.72, 0.71]),
+    ([1.0, 2.0, 3.0], [2.0, 4.0, 5.5, 6.0]),
+    ([0.5, 0.9], [0.6, 0.61, 0.62, 0.64, 0.7]),
+])
+def test_welch_difference_matches_scipy(a, b):
+    estimate = stats.welch_difference(a, b)
+    expected = sps.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    assert estimate.value == pytest.approx(np.mean(a) - np.mean(b))
+    assert estimate.low == pytest.approx(expected.low)
+    assert estimate.high == pytest.approx(expected.high)
+
+
+def test_welch_by_hand():
+    a, b = [0.74, 0.75, 0.76], [0.70, 0.72, 0.71]
+    # both variances 1e-4 with n=3: se = sqrt(2e-4/3), df = 4
+    se = math.sqrt(2e-4 / 3)
+    half = sps.t.ppf(0.975, 4) * se
+    estimate = stats.welch_difference(a, b)
+    assert (estimate.low, estimate.high) == pytest.approx((0.04 - half, 0.04 + half))
+    assert not estimate.includes_zero
+
+
+def test_no_interval_with_a_single_repeat():
+    estimate = stats.welch_difference([0.8], [0.70, 0.72, 0.71])
+    assert estimate.value == pytest.approx(0.09)
+    assert not estimate.has_interval and not estimate.includes_zero
+
+
+def test_zero_spread_gives_a_point_interval():
+    estimate = stats.welch_difference([0.5, 0.5], [0.4, 0.4])
+    assert (estimate.low, estimate.high) == pytest.approx((0.1, 0.1))
+    assert not estimate.includes_zero
+
+
+def test_main_effect_and_interaction_by_hand():
+    # 2x2 factorial, 2 runs per cell: YY 10,12  YN 6,8  NY 5,7  NN 2,4
+    a = pd.Series([True] * 4 + [False] * 4)
+    b = pd.Series([True, True, False, False] * 2)
+    y = pd.Series([10.0, 12.0, 6.0, 8.0, 5.0, 7.0, 2.0, 4.0])
+    main_a = stats.main_effect(y, a)
+    assert main_a.value == pytest.approx(9.0 - 4.5)
+    scipy_ci = sps.ttest_ind([10, 12, 6, 8], [5, 7, 2, 4], equal_var=False).confidence_interval()
+    assert (main_a.low, main_a.high) == pytest.approx((scipy_ci.low, scipy_ci.high))
+    assert stats.main_effect(y, b).value == pytest.approx(8.5 - 5.0)
+    inter = stats.interaction(y, a, b)
+    assert inter.value == pytest.approx(((11 - 7) - (6 - 3)) / 2)
+    # cell variances 2, n=2: se^2 = 4 * 0.25 * 2 / 2 = 1; df = 1 / (4 * 0.25**2 / 1) = 4
+    half = sps.t.ppf(0.975, 4)
+    assert (inter.low, inter.high) == pytest.approx((0.5 - half, 0.5 + half))
+    assert inter.includes_zero
+    # symmetric in A and B
+    assert stats.interaction(y, b, a).value == pytest.approx(inter.value)
+
+
+def test_interaction_without_repeats_has_no_interval():
+    a = pd.Series([True, True, False, False])
+    b = pd.Series([True, False, True, False])
+    inter = stats.interaction(pd.Series([4.0, 1.0, 2.0, 0.0]), a, b)
+    assert inter.value == pytest.approx(((4 - 1) - (2 - 0)) / 2)
+    assert not inter.has_interval
+
+
+def test_pareto_front_on_a_crafted_set():
+    # (objective to maximise, gflops to minimise)
+    points = np.array([
+        [0.80, 2.0],   # front: best objective
+        [0.75, 1.0],   # front
+        [0.71, 1.0],   # dominated by the previous one
+        [0.75, 1.5],   # dominated (same objective, more flops)
+        [0.60, 0.5],   # front: cheapest
+        [0.75, 1.0],   # a duplicate of a front point: on the front too
+        [math.nan, 0.1],  # unknown objective: never on the front
+    ])
+    front = stats.pareto_front(points, [True, False])
+    assert front.tolist() == [True, True, False, False, True, True, False]
+    # both minimised: only the cheapest-and-lowest corner survives
+    assert stats.pareto_front(points[:5], [False, False]).tolist() == [
+        False, False, False, False, True]
+
+
+def test_summary_uses_ddof_1():
+    mean, std, n = stats.summary(pd.Series([0.70, 0.72, 0.71, math.nan]))
+    assert (mean, n) == (pytest.approx(0.71), 3)
+    assert std == pytest.approx(np.std([0.70, 0.72, 0.71], ddof=1))
+    assert math.isnan(stats.summary(pd.Series([0.5]))[1])
