@@ -147,6 +147,15 @@ def _print_best(study: Any) -> None:
         typer.echo("no complete trial yet")
     elif len(study.directions) > 1:
         typer.echo(f"Pareto front: trials {', '.join(str(t.number) for t in study.best_trials)}")
+    elif any("config" in t.params for t in study.trials):
+        # A design: rank configurations by their mean over repeats, not single trials.
+        done = study.trials_dataframe(attrs=("params", "value", "state"))
+        done = done[done["state"] == "COMPLETE"]
+        means = done.groupby("params_config")["value"].agg(["mean", "count"])
+        means = means.sort_values("mean", ascending=study.direction.name == "MINIMIZE")
+        best = means.index[0]
+        typer.echo(f"best configuration: {best} mean={means.loc[best, 'mean']:.4f} "
+                   f"over {int(means.loc[best, 'count'])} run(s)")
     else:
         best = study.best_trial
         typer.echo(f"best trial: {best.number} value={best.value:.4f} params={best.params}")
@@ -294,7 +303,8 @@ def report_cmd(
         try:
             chosen = [int(t) for t in trials.replace(" ", "").split(",") if t]
         except ValueError:
-            raise AblateError(f"--trials: expected trial numbers like 3,5, got '{trials}'") from None
+            message = f"--trials: expected trial numbers like 3,5, not '{trials}'"
+            raise AblateError(message) from None
     stores = _stores(store, None, tracking_uri)
     text, written = write_report(stores, name, out=out, fmt=fmt, compare=compare,
                                  trials=chosen, reader=reader)

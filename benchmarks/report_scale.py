@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -51,7 +52,7 @@ def _counts(rng: np.random.Generator, quality: float, pixels: int, thr: float = 
     return tp, fp, positive - tp, pixels - positive - fp
 
 
-def _run_values(rng: np.random.Generator) -> tuple[dict, dict, dict, float]:
+def _run_values(rng: np.random.Generator) -> tuple[dict, dict, dict, float, list[dict]]:
     searched = {
         "optim.lr": float(10 ** rng.uniform(-4, -2)),
         "loss.weights.focal": float(rng.uniform(0, 1)),
@@ -157,30 +158,55 @@ def main() -> None:
         fill(uri, args.runs)
         print(f"filled in {time.perf_counter() - started:.1f} s")
 
-    from ablate.report import write_report
+    from ablate.report import assemble
+    from ablate.report.runs import load_runs
     from ablate.stores import resolve_stores
 
     stores = resolve_stores(store=folder, tracking_uri=uri)
     out = folder / "report" / f"{STUDY}.md"
-    in_process = []
+    stages: dict[str, list[float]] = {"read (sql)": [], "build (tables, fANOVA, plots)": [],
+                                      "render + write": [], "total": [], "total cpu": []}
     for _ in range(args.repeats):
-        started = time.perf_counter()
-        write_report(stores, STUDY, out=out)
-        in_process.append(time.perf_counter() - started)
-    cli = []
+        wall, cpu = time.perf_counter(), time.process_time()
+        study = load_runs(stores, STUDY, reader="sql")
+        read = time.perf_counter()
+        report = assemble.build(study, figures=out.with_suffix(""))
+        built = time.perf_counter()
+        out.write_text(assemble.render(report, "md", out.parent))
+        done = time.perf_counter()
+        for key, value in zip(stages, (read - wall, built - read, done - built, done - wall,
+                                       time.process_time() - cpu), strict=True):
+            stages[key].append(value)
+    started = time.perf_counter()
+    load_runs(stores, STUDY, reader="mlflow")
+    search_runs = time.perf_counter() - started
+
+    cli, cli_cpu = [], []
     ablate = Path(sys.executable).parent / "ablate"
     command = [str(ablate)] if ablate.exists() else [sys.executable, "-m", "ablate.cli"]
-    for _ in range(args.repeats):
+    for reader in ["auto"] * args.repeats + ["mlflow"]:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
-        subprocess.run(command + ["report", STUDY, "--tracking-uri", uri, "--out", str(out)],
-                       check=True, stdout=subprocess.DEVNULL)
-        cli.append(time.perf_counter() - started)
-    plots = sorted(p.name for p in out.parent.glob("*.png"))
-    print(f"report on {args.runs} trial runs ({out}, plots: {', '.join(plots)}):")
-    print(f"  in-process (read + tables + plots): {statistics.median(in_process):.2f} s "
-          f"(runs: {', '.join(f'{t:.2f}' for t in in_process)})")
-    print(f"  CLI subprocess wall time (with imports): {statistics.median(cli):.2f} s "
-          f"(runs: {', '.join(f'{t:.2f}' for t in cli)})")
+        subprocess.run(command + ["report", STUDY, "--tracking-uri", uri, "--out", str(out),
+                                  "--reader", reader], check=True, stdout=subprocess.DEVNULL)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        elapsed = time.perf_counter() - started
+        used = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        if reader == "auto":
+            cli.append(elapsed)
+            cli_cpu.append(used)
+        else:
+            cli_mlflow = (elapsed, used)
+    plots = sorted(p.name for p in out.parent.glob(f"{STUDY}_*.png"))
+    print(f"report on {args.runs} trial runs ({out}; figures: {', '.join(plots)})")
+    print("in-process, median of {} (s):".format(args.repeats))
+    for key, values in stages.items():
+        print(f"  {key:32s} {statistics.median(values):6.2f}")
+    print(f"  {'read via MlflowClient.search_runs':32s} {search_runs:6.2f}  (for comparison)")
+    print(f"CLI `ablate report {STUDY} --out FILE` in a subprocess, imports included (s):")
+    print(f"  wall {statistics.median(cli):.2f} (runs: {', '.join(f'{t:.2f}' for t in cli)}), "
+          f"cpu {statistics.median(cli_cpu):.2f}")
+    print(f"  with --reader mlflow: wall {cli_mlflow[0]:.2f}, cpu {cli_mlflow[1]:.2f}")
     if args.keep is None:
         shutil.rmtree(folder, ignore_errors=True)
 

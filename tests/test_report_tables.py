@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import math
 import re
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,7 +12,7 @@ import pytest
 from scipy import stats as sps
 
 from ablate.report import assemble, load_runs
-from ablate.report.fixtures import StoreWriter, binary_metrics
+from ablate.report.fixtures import StoreWriter, binary_metrics, sqlite_store
 from ablate.report.runs import fetch
 from ablate.stores import resolve_stores
 
@@ -78,8 +77,7 @@ def write_oat(uri: str, name: str = "oat", runs=RUNS) -> None:
 
 @pytest.fixture(scope="module")
 def uri(tmp_path_factory) -> str:
-    folder = tmp_path_factory.mktemp("oat")
-    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    uri = sqlite_store(tmp_path_factory.mktemp("oat"))
     write_oat(uri)
     write_oat(uri, "oat_other", [
         ("baseline", r, "COMPLETE", v, None) for r, v in enumerate([0.60, 0.64, 0.62])])
@@ -174,7 +172,7 @@ def test_split_tables_best_and_median_baseline_repeat(report):
     titles = [s.title for s in report.sections if s.level == 3]
     assert titles[0].startswith("best: +rot90 (trial 9")
     # baseline repeats 0.70, 0.72, 0.71: the median is repeat 2
-    assert titles[1].startswith("baseline: baseline (trial 2, repeat 2 of 3")
+    assert titles[1].startswith("baseline: baseline (trial 2, repeat 2 of 3, median")
     data = next(s for s in report.sections if s.title.startswith("best:")).table.data
     val = data.set_index("split").loc["val"]
     assert (val["TP"], val["FP"], val["FN"], val["TN"]) == (901, 101, 51, 5001)

@@ -8,19 +8,35 @@ from pathlib import Path
 
 from ablate.report import export
 from ablate.report.compare import compare_section
-from ablate.report.configs import aggregate, baseline_label, best_label, ordered, representative
-from ablate.report.configs import run_title
-from ablate.report.detail import Chosen, chosen_runs, class_section, split_sections
-from ablate.report.detail import threshold_section
+from ablate.report.configs import (
+    aggregate,
+    baseline_label,
+    best_label,
+    ordered,
+    representative,
+    run_title,
+)
+from ablate.report.detail import (
+    Chosen,
+    chosen_runs,
+    class_section,
+    split_sections,
+    threshold_section,
+)
 from ablate.report.factorial import factorial_sections
 from ablate.report.runs import StudyRuns, load_runs
 from ablate.report.sections import Section
-from ablate.report.tables import ablation_section, efficiency_section, pareto_axes
-from ablate.report.tables import pareto_mask, pareto_section
+from ablate.report.tables import (
+    ablation_section,
+    efficiency_section,
+    pareto_axes,
+    pareto_mask,
+    pareto_section,
+)
 from ablate.stores import Stores
 
-NO_FIGURES = ("Figures (Pareto front, optimisation history, parallel coordinates) are written "
-              "only with `--out FILE`, as `<stem>_<figure>.png` next to it.")
+NO_FIGURES = ("Figures (PNG) are written only with `--out FILE`, as `<stem>_<figure>.png` next "
+              "to it, and linked from the report.")
 _STATE_WORDS = {"FAIL": "failed", "PRUNED": "pruned", "RUNNING": "still running or lost"}
 
 

@@ -94,5 +94,5 @@ def run_title(run: pd.Series, repeats: int) -> str:
     trial = run["trial"]
     where = [f"trial {int(trial)}" if trial is not pd.NA else f"run {run['run_id'][:8]}"]
     if repeats > 1:
-        where.append(f"repeat {run['repeat']} of {repeats}, the median")
+        where.append(f"repeat {run['repeat']} of {repeats}, median by objective")
     return f"{run['config']} ({', '.join(where)})"

@@ -13,9 +13,9 @@ import pandas as pd
 
 from ablate import tracking as keys
 from ablate.report.configs import representative, run_title
+from ablate.report.runs import StudyRuns
 from ablate.report.sections import NA, Section, Table, counts, num
 from ablate.report.stats import count_scores, ratio
-from ablate.report.runs import StudyRuns
 from ablate.spec import slug
 
 SPLITS = ("train", "val", "test")
@@ -60,8 +60,12 @@ def chosen_runs(
                     why = f" ({last['reason']})" if last["reason"] else ""
                     notes.append(f"trial {number}: {last['state']}{why}, no final counts")
                 continue
-            run = runs.iloc[-1]
-            chosen.append(Chosen(f"trial {number}", run, run_title(run, 1)))
+            # a trial of a design with repeats holds several runs: show the median one
+            column = study.metric(study.objective)
+            if column in runs:
+                runs = runs.sort_values(column, kind="stable", na_position="last")
+            run = runs.iloc[(len(runs) - 1) // 2]
+            chosen.append(Chosen(f"trial {number}", run, run_title(run, len(runs))))
         return chosen, notes
     for role, label in (("best", best), ("baseline", baseline)):
         if label is None or (role == "baseline" and label == best):
@@ -134,7 +138,7 @@ def threshold_section(study: StudyRuns, item: Chosen) -> Section:
     return Section(f"Threshold scan: {item.title}", [
         "Accuracy, IoU and F1 of the best configuration at each scanned probability threshold, "
         f"computed from the tracked confusion counts at that threshold (`{example}`, ...)."
-    ], Table("thresholds", data, view), empty=f"_no threshold-scan counts tracked ({NA})_")
+    ], Table("thresholds", data, view), empty="_no threshold-scan counts tracked for this run_")
 
 
 def class_section(study: StudyRuns, chosen: list[Chosen]) -> Section:

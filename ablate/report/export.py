@@ -32,7 +32,9 @@ def markdown(title: str, header: list[str], sections: list[Section], footer: lis
         for caption, path in section.figures:
             out += [f"![{caption}]({_link(path, base)})", ""]
     if footer:
-        out += ["---", "", *footer, ""]
+        out += ["---", ""]
+        for line in footer:
+            out += [line, ""]
     return "\n".join(out)
 
 

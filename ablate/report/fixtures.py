@@ -7,13 +7,34 @@ training anything. The names come from :mod:`ablate.tracking`, as for real runs.
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from ablate import tracking as keys
 
 _BATCH = 100  # MLflow takes at most 100 params or tags per log_batch call
+
+
+_TEMPLATE: list[Path] = []
+
+
+def sqlite_store(folder: Path) -> str:
+    """The tracking URI of a new, empty SQLite MLflow store in ``folder``. MLflow creates a
+    store by running its schema migrations (~2.5 s); they run once per process, on a template
+    that later stores copy."""
+    if not _TEMPLATE:
+        from mlflow.tracking import MlflowClient
+
+        template = Path(tempfile.mkdtemp(prefix="ablate_template_")) / "mlflow.db"
+        MlflowClient(tracking_uri=f"sqlite:///{template}").search_experiments()
+        _TEMPLATE.append(template)
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(_TEMPLATE[0], folder / "mlflow.db")
+    return f"sqlite:///{folder / 'mlflow.db'}"
 
 
 def binary_metrics(split: str, tp: float, fp: float, fn: float, tn: float) -> dict[str, float]:

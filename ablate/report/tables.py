@@ -13,7 +13,14 @@ from ablate.report import stats
 from ablate.report.configs import objective_column
 from ablate.report.runs import COMP, VALUE, StudyRuns
 from ablate.report.sections import (
-    NA, Section, Table, interval, mean_std, num, signed, yes_no,
+    NA,
+    Section,
+    Table,
+    interval,
+    mean_std,
+    num,
+    signed,
+    yes_no,
 )
 from ablate.tracking import FLOP_CONVENTION
 
@@ -137,7 +144,8 @@ def efficiency_section(study: StudyRuns, configs: pd.DataFrame, front: pd.Series
         "n": configs["n"].to_numpy(),
         "pareto": front.reindex(configs.index).fillna(False).to_numpy(dtype=bool),
     })
-    data = data.dropna(axis=1, how="all")
+    optional = ["GFLOPs", "params (M)", "model size (MB)", "latency (ms)"]
+    data = data.drop(columns=[c for c in optional if data[c].isna().all()])
     data = data.sort_values("% per GFLOP", ascending=False, na_position="last", kind="stable")
     data.insert(0, "rank", range(1, len(data) + 1))
     view = data.copy()
@@ -160,9 +168,11 @@ def pareto_section(study: StudyRuns, configs: pd.DataFrame, front: pd.Series) ->
     names = [metric for metric, _ in axes]
     on = configs[front.reindex(configs.index).fillna(False).astype(bool)]
     data = pd.DataFrame({"config": on.index})
-    for metric in dict.fromkeys([*names, study.objective, "gflops", "params"]):
+    for metric in dict.fromkeys([*names, study.objective, "gflops"]):
         if "mean." + metric in on:
             data[metric] = on["mean." + metric].to_numpy()
+    if "mean.params" in on:
+        data["params (M)"] = on["mean.params"].to_numpy() / 1e6
     data["n"] = on["n"].to_numpy()
     if names[1] in data:
         data = data.sort_values(names[1], kind="stable")

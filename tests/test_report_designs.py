@@ -1,0 +1,143 @@
+"""Design-specific report sections on stores written with known numbers: cumulative order,
+factorial effects, multi-class per-class IoU, search importance and figures, two objectives."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from ablate.report import assemble, load_runs
+from ablate.report.fixtures import StoreWriter, binary_metrics, sqlite_store
+from ablate.stores import resolve_stores
+
+# factorial 2x2, two repeats per cell: (hflip, focal) -> val_iou of the repeats
+CELLS = {(True, True): [0.10, 0.12], (True, False): [0.06, 0.08],
+         (False, True): [0.05, 0.07], (False, False): [0.02, 0.04]}
+
+
+def _metrics(value: float, gflops: float = 1.0, **extra: float) -> dict[str, float]:
+    metrics = binary_metrics("val", 90, 10, 5, 895)
+    metrics.update({"val_iou": value, "gflops": gflops, "params": 1e6,
+                    "efficiency": 100 * value / gflops, **extra})
+    return metrics
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory):
+    uri = sqlite_store(tmp_path_factory.mktemp("designs"))
+    # cumulative: the last step is worse, yet the table keeps the design order
+    cumulative = StoreWriter(uri, "cum", design="cumulative", baseline="baseline",
+                             components=["hflip", "focal"])
+    for trial, (config, on, value) in enumerate([
+        ("baseline", {"hflip": False, "focal": False}, 0.60),
+        ("+hflip", {"hflip": True, "focal": False}, 0.70),
+        ("+hflip+focal", {"hflip": True, "focal": True}, 0.65),
+    ]):
+        cumulative.trial(trial, _metrics(value), config=config, repeat=0, components=on)
+    factorial = StoreWriter(uri, "fact", design="factorial", components=["hflip", "focal"])
+    trial = 0
+    for (hflip, focal), values in CELLS.items():
+        label = f"hflip={'Y' if hflip else 'N'},focal={'Y' if focal else 'N'}"
+        for repeat, value in enumerate(values):
+            factorial.trial(trial, _metrics(value), config=label, repeat=repeat,
+                            components={"hflip": hflip, "focal": focal})
+            trial += 1
+    multi = StoreWriter(uri, "multi", task="multiclass", objective="val_miou",
+                        classes=["sky", "Road sign"], design="one_at_a_time",
+                        baseline="baseline", components=["ce"])
+    for trial, (config, sky, sign) in enumerate([("baseline", 0.9, 0.3), ("+ce", 0.8, 0.5)]):
+        metrics = {"val_miou": (sky + sign) / 2, "val_iou_sky": sky, "val_iou_road_sign": sign,
+                   "test_iou_sky": sky - 0.1, "test_iou_road_sign": sign - 0.1,
+                   "val_mf1": 0.7, "val_tp": 10, "val_fp": 2, "val_fn": 3, "val_tn": 85}
+        multi.trial(trial, metrics, config=config, repeat=0, components={"ce": config == "+ce"})
+    search = StoreWriter(uri, "search", design="search", thresholds=[0.5], search={
+        "optim.lr": "float", "augment.hflip": "bool", "model.arch": "categorical"})
+    rng = np.random.default_rng(0)
+    for trial in range(8):
+        lr, hflip, arch = float(10 ** rng.uniform(-4, -2)), bool(trial % 2), ["Unet", "FPN"][
+            trial % 3 == 0]
+        value = 0.5 + 0.05 * np.log10(lr / 1e-4) + 0.1 * hflip
+        search.trial(trial, _metrics(value, gflops=1.0 + (arch == "FPN")),
+                     searched={"optim.lr": lr, "augment.hflip": hflip, "model.arch": arch})
+    few = StoreWriter(uri, "few", search={"optim.lr": "float"})
+    for trial in range(3):
+        few.trial(trial, _metrics(0.5 + trial / 10), searched={"optim.lr": 10.0 ** -trial})
+    pareto = StoreWriter(uri, "mo", objectives=[{"metric": "val_iou", "direction": "maximize"},
+                                                 {"metric": "latency_ms", "direction": "minimize"}])
+    for trial, (value, latency) in enumerate([(0.8, 30), (0.7, 10), (0.6, 20), (0.5, 5)]):
+        pareto.trial(trial, _metrics(value, latency_ms=latency))
+    return resolve_stores(tracking_uri=uri)
+
+
+def _section(report, start):
+    return next(s for s in report.sections if s.title.startswith(start))
+
+
+def test_cumulative_keeps_design_order(stores):
+    report = assemble.build(load_runs(stores, "cum"))
+    data = _section(report, "Ablation table").table.data
+    assert list(data["config"]) == ["baseline", "+hflip", "+hflip+focal"]
+    assert "in design order" in _section(report, "Ablation table").text[0]
+
+
+def test_factorial_main_effects_and_interaction(stores):
+    report = assemble.build(load_runs(stores, "fact"))
+    effects = _section(report, "Main effects").table.data.set_index("component")
+    on = [v for (h, _), vs in CELLS.items() if h for v in vs]
+    off = [v for (h, _), vs in CELLS.items() if not h for v in vs]
+    assert effects.loc["hflip", "effect"] == pytest.approx(np.mean(on) - np.mean(off))
+    ci = sps.ttest_ind(on, off, equal_var=False).confidence_interval(0.95)
+    assert (effects.loc["hflip", "ci_low"], effects.loc["hflip", "ci_high"]) == pytest.approx(
+        (ci.low, ci.high))
+    assert effects.loc["focal", "effect"] == pytest.approx(0.085 - 0.05)
+    inter = _section(report, "Two-way interactions").table.data.iloc[0]
+    means = {k: np.mean(v) for k, v in CELLS.items()}
+    expected = ((means[True, True] - means[True, False])
+                - (means[False, True] - means[False, False])) / 2
+    assert inter["components"] == "hflip x focal"
+    assert inter["interaction"] == pytest.approx(expected)  # 0.005
+    half = sps.t.ppf(0.975, 4) * np.sqrt(sum(0.25 * np.var(v, ddof=1) / 2 for v in
+                                             CELLS.values()))
+    assert (inter["ci_low"], inter["ci_high"]) == pytest.approx((expected - half,
+                                                                 expected + half))
+    assert inter["ci_includes_zero"]
+    # no ablate.baseline on a factorial parent: the all-N configuration is the baseline
+    ablation = _section(report, "Ablation table")
+    assert "Baseline: `hflip=N,focal=N`." in ablation.text
+    assert "((YY - YN) - (NY - NN)) / 2" in " ".join(_section(report, "Factorial").text)
+
+
+def test_multiclass_per_class_iou(stores):
+    report = assemble.build(load_runs(stores, "multi"))
+    classes = _section(report, "Per-class IoU").table.data.set_index("class")
+    assert classes.loc["Road sign", "best val IoU"] == pytest.approx(0.5)  # +ce: mIoU 0.65
+    assert classes.loc["sky", "baseline test IoU"] == pytest.approx(0.8)
+    split = next(s for s in report.sections if s.title.startswith("best:")).table.data
+    assert {"mF1", "mIoU"} <= set(split.columns)
+    assert not any(s.title.startswith("Threshold scan") for s in report.sections)
+
+
+def test_search_importance_and_figures(stores, tmp_path):
+    prefix = tmp_path / "search"
+    report = assemble.build(load_runs(stores, "search"), figures=prefix)
+    importance = _section(report, "Parameter importance").table.data
+    assert set(importance["parameter"]) == {"optim.lr", "augment.hflip", "model.arch"}
+    assert importance["importance"].sum() == pytest.approx(1.0)
+    for name in ("pareto", "history", "parallel"):
+        assert (tmp_path / f"search_{name}.png").stat().st_size > 1000
+    ablation = _section(report, "Ablation table").table.view
+    assert {"augment.hflip", "optim.lr", "model.arch"} <= set(ablation.columns)
+    assert set(ablation["augment.hflip"]) == {"Y", "N"}
+    assert "diff vs" not in " ".join(ablation.columns)  # search: no baseline column
+    few = assemble.build(load_runs(stores, "few"))
+    assert _section(few, "Parameter importance").text[0].startswith("Skipped: fANOVA needs")
+
+
+def test_two_objectives_define_the_pareto_front(stores):
+    report = assemble.build(load_runs(stores, "mo"))
+    section = _section(report, "Pareto front: val_iou vs latency_ms")
+    # (0.6, 20 ms) is dominated by (0.7, 10 ms); the other three are not
+    assert set(section.table.data["val_iou"]) == {0.8, 0.7, 0.5}
+    assert "`latency_ms` (lower is better)" in section.text[0]
+
