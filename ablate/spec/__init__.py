@@ -25,6 +25,7 @@ from ablate.spec.sections import (
     BCESpec,
     CESpec,
     DataSpec,
+    DerivedChannels,
     EvalSpec,
     FocalSpec,
     JaccardSpec,
@@ -41,7 +42,7 @@ from ablate.spec.sections import (
 
 __all__ = [
     "BINARY_METRICS", "MULTICLASS_METRICS", "MODEL_OBJECTIVES", "Component", "DesignSpec", "SPLITS", "AugmentSpec", "BCESpec", "CESpec",
-    "DataSpec", "EvalSpec", "FocalSpec", "JaccardSpec", "LossSpec", "ModelSpec",
+    "DataSpec", "DerivedChannels", "EvalSpec", "FocalSpec", "JaccardSpec", "LossSpec", "ModelSpec",
     "ObjectiveSpec", "OptimSpec", "PrunerSpec", "RunConfig", "SamplerSpec", "SearchParam",
     "SplitDir", "StudySpec", "SyntheticSpec", "TverskySpec", "apply_override", "load_spec",
     "metric_names", "set_dotted", "slug", "spec_from_dict",

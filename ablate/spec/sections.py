@@ -47,6 +47,18 @@ class SyntheticSpec(_Strict):
     seed: int = 0
 
 
+class DerivedChannels(_Strict):
+    """Input channels computed from the RGB bands, each min-max normalised to [0, 1]."""
+
+    exg: bool = False  # excess green, 2G - R - B
+    exr: bool = False  # excess red, 1.4R - G
+    sobel: bool = False  # Sobel gradient magnitude of the grey image
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name in ("exg", "exr", "sobel") if getattr(self, name)]
+
+
 class DataSpec(_Strict):
     task: Literal["binary", "multiclass"] = "binary"
     num_classes: int | None = Field(None, ge=2)
@@ -68,6 +80,11 @@ class DataSpec(_Strict):
     size: tuple[PositiveInt, PositiveInt] | None = None
     crop: tuple[PositiveInt, PositiveInt] | None = None
     normalize: Literal["train", "none"] = "train"
+    derived: DerivedChannels = Field(default_factory=DerivedChannels)
+    # A pixel whose bands all equal ``nodata`` is ignored by the loss and the metrics.
+    nodata: float | None = None
+    drop_empty: bool = False  # drop images whose mask is all background, from every split
+    upscale: float = Field(1.0, gt=0, le=8)  # input scale factor: cubic images, nearest masks
     batch_size: PositiveInt = 4
     eval_batch_size: PositiveInt | None = None
     num_workers: NonNegativeInt = 0
@@ -112,6 +129,8 @@ class DataSpec(_Strict):
                     f"mask_map sends {split} to {mapped}, which is neither a class "
                     f"(0..{self.num_classes - 1}) nor ignore_index"
                 )
+        if self.nodata is not None and self.ignore_index is None:
+            raise ValueError("nodata pixels are ignored: set data.ignore_index too (e.g. 255)")
         return self
 
     @property
