@@ -213,7 +213,9 @@ def train_cmd(
     spec = load_spec(spec_path, set_)
     config = spec.resolve({})
     preflight(config)
-    run = Tracker(stores).start_run(spec.name, config, role="train", name=f"{spec.name}-train")
+    tracker = Tracker(stores)
+    config = tracker.localize(config)
+    run = tracker.start_run(spec.name, config, role="train", name=f"{spec.name}-train")
     try:
         with tempfile.TemporaryDirectory(prefix="ablate-") as tmp:
             result = train(

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import difflib
+import importlib
 import inspect
+import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -59,8 +62,35 @@ def check_model_names(arch: str, encoder: str, kwargs: dict[str, Any]) -> None:
             )
 
 
+def custom_class(path: str) -> type[nn.Module]:
+    """Import ``package.module:ClassName`` (imported, never evaluated)."""
+    module_name, _, attr = path.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise SpecError(f"model.custom: cannot import module '{module_name}': {err}") from None
+    cls = getattr(module, attr, None)
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        raise SpecError(f"model.custom: '{path}' is not a torch.nn.Module class")
+    return cls
+
+
 def build_model(spec: ModelSpec, in_channels: int, classes: int) -> nn.Module:
-    """A fresh model; encoder weights come only from a local file (nothing is downloaded)."""
+    """A fresh model; weights come only from local files (nothing is downloaded)."""
+    if spec.custom:
+        cls = custom_class(spec.custom)
+        try:
+            model = cls(in_channels=in_channels, classes=classes, **spec.kwargs)
+        except TypeError as err:
+            raise SpecError(f"model.custom: {spec.custom} cannot be built: {err}") from None
+    else:
+        model = _smp_model(spec, in_channels, classes)
+    if spec.init_from:
+        load_checkpoint(model, Path(spec.init_from))
+    return model
+
+
+def _smp_model(spec: ModelSpec, in_channels: int, classes: int) -> nn.Module:
     cls = architecture(spec.arch)
     try:
         model = cls(
@@ -88,12 +118,45 @@ def load_encoder_weights(model: nn.Module, path: Path) -> None:
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     encoder = getattr(model, "encoder", model)
-    missing, unexpected = encoder.load_state_dict(state, strict=False)
-    if len(missing) == len(encoder.state_dict()):
+    loaded = load_matching(encoder, state)
+    if loaded == 0:
         raise SpecError(
             f"model.encoder_weights: {path} has no weights for this encoder "
             f"(first keys: {', '.join(list(state)[:3])})"
         )
+
+
+def load_checkpoint(model: nn.Module, path: Path) -> None:
+    """Fine-tune from a whole-model checkpoint (``model.init_from``); mismatched layers
+    (e.g. another number of classes) keep their fresh weights."""
+    if not path.is_file():
+        raise SpecError(f"model.init_from: checkpoint not found: {path}")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if load_matching(model, state) == 0:
+        raise SpecError(f"model.init_from: {path} holds no weights of this model")
+
+
+def load_matching(module: nn.Module, state: dict[str, torch.Tensor]) -> int:
+    """Copy the tensors of ``state`` whose names and shapes fit ``module``; returns how many.
+
+    A first convolution with more input channels than the weights (extra derived channels)
+    is widened: the extra channels start from the mean of the existing filters.
+    """
+    own = module.state_dict()
+    fitted = {}
+    for name, value in state.items():
+        target = own.get(name)
+        if target is None:
+            continue
+        if value.shape == target.shape:
+            fitted[name] = value
+        elif (value.ndim == 4 and target.ndim == 4 and value.shape[0] == target.shape[0]
+              and value.shape[2:] == target.shape[2:] and value.shape[1] < target.shape[1]):
+            extra = value.mean(dim=1, keepdim=True).expand(-1, target.shape[1] - value.shape[1],
+                                                            -1, -1)
+            fitted[name] = torch.cat([value, extra], dim=1)
+    module.load_state_dict(fitted, strict=False)
+    return len(fitted)
 
 
 def count_params(model: nn.Module) -> int:
@@ -122,3 +185,31 @@ def count_flops(model: nn.Module, input_shape: tuple[int, int, int]) -> float:
     finally:
         model.train(was_training)
     return total
+
+
+def model_size_mb(model: nn.Module) -> float:
+    """Size of the weights and buffers in MiB, as stored in memory."""
+    tensors = list(model.parameters()) + list(model.buffers())
+    return sum(t.numel() * t.element_size() for t in tensors) / 2**20
+
+
+@torch.no_grad()
+def measure_latency(
+    model: nn.Module, input_shape: tuple[int, int, int], device: torch.device, repeats: int
+) -> float:
+    """Median wall time in ms of one batch-1 forward pass on ``device``, after warm-up."""
+    if repeats <= 0:
+        return float("nan")
+    model.eval()
+    x = torch.zeros(1, *input_shape, device=device)
+    timings = []
+    for i in range(repeats + 3):  # three warm-up passes
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        tick = time.perf_counter()
+        model(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        if i >= 3:
+            timings.append(time.perf_counter() - tick)
+    return 1000.0 * float(np.median(timings))

@@ -9,9 +9,24 @@ from torch.optim import lr_scheduler
 from ablate.spec import OptimSpec
 
 
+def parameter_groups(spec: OptimSpec, model: nn.Module) -> list[dict]:
+    """One group, or encoder and the rest when the encoder has its own learning rate.
+
+    Every parameter is included (frozen ones too), so that unfreezing needs no new optimiser.
+    """
+    encoder = getattr(model, "encoder", None)
+    if spec.encoder_lr_mult == 1.0 or encoder is None:
+        return [{"params": list(model.parameters()), "lr": spec.lr}]
+    own = {id(p) for p in encoder.parameters()}
+    return [
+        {"params": list(encoder.parameters()), "lr": spec.lr * spec.encoder_lr_mult},
+        {"params": [p for p in model.parameters() if id(p) not in own], "lr": spec.lr},
+    ]
+
+
 def build_optimizer(spec: OptimSpec, model: nn.Module) -> torch.optim.Optimizer:
-    """Adam, AdamW or SGD (with momentum) over the model's trainable parameters."""
-    params = [p for p in model.parameters() if p.requires_grad]
+    """Adam, AdamW or SGD (with momentum) over the model's parameter groups."""
+    params = parameter_groups(spec, model)
     if spec.optimizer == "adam":
         return torch.optim.Adam(params, lr=spec.lr, weight_decay=spec.weight_decay)
     if spec.optimizer == "adamw":
@@ -19,6 +34,39 @@ def build_optimizer(spec: OptimSpec, model: nn.Module) -> torch.optim.Optimizer:
     return torch.optim.SGD(
         params, lr=spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay
     )
+
+
+class EncoderFreezer:
+    """Keeps the encoder frozen for the first epochs, then unfreezes it in stages.
+
+    The encoder's child modules are split into ``unfreeze_stages`` groups; the deepest group
+    thaws first, then one more every ``unfreeze_every`` epochs.
+    """
+
+    def __init__(self, spec: OptimSpec, model: nn.Module):
+        self.spec = spec
+        encoder = getattr(model, "encoder", None)
+        self.stages: list[list[nn.Parameter]] = []
+        if spec.freeze_encoder_epochs and encoder is not None:
+            parts = [list(m.parameters()) for m in encoder.children()]
+            parts = [p for p in parts if p]
+            count = min(spec.unfreeze_stages, len(parts))
+            size = -(-len(parts) // count)  # ceil
+            groups = [parts[i : i + size] for i in range(0, len(parts), size)]
+            self.stages = [[p for part in group for p in part] for group in groups]
+
+    def apply(self, epoch: int) -> int:
+        """Set requires_grad for ``epoch``; returns how many stages are still frozen."""
+        if not self.stages:
+            return 0
+        thawed = 0
+        if epoch >= self.spec.freeze_encoder_epochs:
+            thawed = 1 + (epoch - self.spec.freeze_encoder_epochs) // self.spec.unfreeze_every
+        frozen = max(0, len(self.stages) - thawed)
+        for index, params in enumerate(self.stages):
+            for p in params:
+                p.requires_grad_(index >= frozen)
+        return frozen
 
 
 class EpochScheduler:

@@ -53,11 +53,9 @@ def gallery(runner: Any, loader: Any, config: RunConfig, path: Path) -> None:
     if count == 0:
         return
     rows: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
-    runner.model.eval()
     for images, masks in loader:
         images_d, _ = runner.to_device(images, masks)
-        with runner.autocast():
-            logits = runner.model(images_d).float()
+        logits = runner.logits(images_d)
         preds = predict(logits, config.data.task, config.eval.threshold).cpu()
         rows.extend(zip(images, masks, preds, strict=True))
         if len(rows) >= count:

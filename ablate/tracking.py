@@ -189,6 +189,32 @@ class Tracker:
         log.log_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False), "spec.yaml")
         return run.info.run_id
 
+    def checkpoint(self, run_id: str) -> Path:
+        """The ``model.pt`` logged by run ``run_id``, downloaded once into a local cache."""
+        import tempfile
+
+        dest = Path(tempfile.gettempdir()) / "ablate-checkpoints" / run_id
+        if not (dest / "model.pt").is_file():
+            dest.mkdir(parents=True, exist_ok=True)
+            try:
+                self.client.download_artifacts(run_id, "model.pt", str(dest))
+            except Exception as err:  # noqa: BLE001 - unknown run or no such artifact
+                raise AblateError(
+                    f"model.init_from: run {run_id} has no model.pt in "
+                    f"{self.stores.tracking_uri} ({str(err).splitlines()[0][:120]}); train it "
+                    "with eval.save_weights: true, or give a checkpoint path"
+                ) from None
+        return dest / "model.pt"
+
+    def localize(self, config: RunConfig) -> RunConfig:
+        """``config`` with a run id in ``model.init_from`` replaced by its checkpoint's path."""
+        source = config.model.init_from
+        if not source or Path(source).is_file():
+            return config
+        data = config.model_dump(mode="json")
+        data["model"]["init_from"] = str(self.checkpoint(source))
+        return RunConfig.model_validate(data)
+
     def end_parent(self, run_id: str) -> None:
         """Mark the study's parent run finished (another worker may reopen it)."""
         self.client.set_terminated(run_id, status="FINISHED")

@@ -6,33 +6,25 @@ import math
 import random
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 from tqdm.auto import tqdm
 
 from ablate.data import DataSplits, load_data, make_loaders
-from ablate.losses import build_loss
-from ablate.metrics import ConfusionMatrix, compute_metrics, predict
-from ablate.models import build_model, count_flops, count_params
+from ablate.engine import Engine, TrainingError
+from ablate.metrics import compute_metrics
+from ablate.models import count_flops, count_params, measure_latency, model_size_mb
 from ablate.optim import EpochScheduler, build_optimizer
 from ablate.spec import RunConfig
 from ablate.tracking import threshold_key
 
+__all__ = ["TrainResult", "TrainingError", "efficiency", "resolve_device", "train"]
+
 EpochCallback = Callable[[int, dict[str, float]], None]
-
-
-class TrainingError(RuntimeError):
-    """A trial that cannot go on (e.g. a non-finite loss); ``reason`` is short and loggable."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass
@@ -107,118 +99,6 @@ def efficiency(objective: float, gflops: float) -> float:
     return 100.0 * objective / gflops
 
 
-def model_size_mb(model: nn.Module) -> float:
-    """Size of the weights and buffers in MiB, as stored in memory."""
-    tensors = list(model.parameters()) + list(model.buffers())
-    return sum(t.numel() * t.element_size() for t in tensors) / 2**20
-
-
-@torch.no_grad()
-def measure_latency(
-    model: nn.Module, input_shape: tuple[int, int, int], device: torch.device, repeats: int
-) -> float:
-    """Median wall time in ms of one batch-1 forward pass on ``device``, after warm-up."""
-    if repeats <= 0:
-        return float("nan")
-    model.eval()
-    x = torch.zeros(1, *input_shape, device=device)
-    timings = []
-    for i in range(repeats + 3):  # three warm-up passes
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        tick = time.perf_counter()
-        model(x)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        if i >= 3:
-            timings.append(time.perf_counter() - tick)
-    return 1000.0 * float(np.median(timings))
-
-
-class _Runner:
-    """Holds the pieces of one run so that the epoch loop reads plainly."""
-
-    def __init__(self, config: RunConfig, data: DataSplits, device: torch.device):
-        self.config = config
-        self.device = device
-        self.task = config.data.task
-        self.num_classes = config.data.num_classes or 2
-        out_channels = 1 if self.task == "binary" else self.num_classes
-        self.model = build_model(config.model, data.in_channels, out_channels).to(device)
-        self.loss_fn = build_loss(
-            config.loss, self.task, self.num_classes, config.data.ignore_index, data.class_pixels
-        ).to(device)
-        cuda = device.type == "cuda"
-        self.amp_dtype = None
-        if cuda and config.optim.amp:
-            self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
-        self.memory_format = (
-            torch.channels_last if cuda and config.optim.channels_last else torch.contiguous_format
-        )
-
-    def autocast(self) -> Any:
-        if self.amp_dtype is None:
-            return nullcontext()
-        return torch.autocast(device_type="cuda", dtype=self.amp_dtype)
-
-    def to_device(self, images: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        images = images.to(self.device, non_blocking=True).contiguous(
-            memory_format=self.memory_format
-        )
-        return images, masks.to(self.device, non_blocking=True)
-
-    def train_epoch(
-        self, loader: Any, optimizer: torch.optim.Optimizer, epoch: int, bar: Any
-    ) -> tuple[float, int]:
-        """One pass over the training split; returns the mean loss and the images seen."""
-        self.model.train()
-        accum = self.config.optim.grad_accum
-        total, seen = 0.0, 0
-        optimizer.zero_grad(set_to_none=True)
-        for step, (images, masks) in enumerate(loader):
-            images, masks = self.to_device(images, masks)
-            with self.autocast():
-                logits = self.model(images)
-                loss, _ = self.loss_fn(logits.float(), masks)
-            if not torch.isfinite(loss):
-                raise TrainingError(f"non-finite loss at epoch {epoch}, step {step}")
-            self.scaler.scale(loss / accum).backward()
-            if (step + 1) % accum == 0 or step + 1 == len(loader):
-                if self.config.optim.grad_clip:
-                    self.scaler.unscale_(optimizer)
-                    nn.utils.clip_grad_norm_(self.model.parameters(), self.config.optim.grad_clip)
-                self.scaler.step(optimizer)
-                self.scaler.update()
-                optimizer.zero_grad(set_to_none=True)
-            total += float(loss) * len(images)
-            seen += len(images)
-            bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
-        return total / max(seen, 1), seen
-
-    @torch.no_grad()
-    def evaluate(
-        self, loader: Any, scan: tuple[float, ...] = ()
-    ) -> tuple[float, ConfusionMatrix, dict[float, ConfusionMatrix]]:
-        """Mean loss and confusion counts over the whole split (also at each ``scan`` threshold)."""
-        self.model.eval()
-        ignore = self.config.data.ignore_index
-        counts = ConfusionMatrix(self.num_classes, ignore, self.device)
-        scanned = {t: ConfusionMatrix(2, ignore, self.device) for t in scan}
-        total, seen = 0.0, 0
-        for images, masks in loader:
-            images, masks = self.to_device(images, masks)
-            with self.autocast():
-                logits = self.model(images).float()
-            loss, _ = self.loss_fn(logits, masks)
-            total += float(loss) * len(images)
-            seen += len(images)
-            counts.update(predict(logits, self.task, self.config.eval.threshold), masks)
-            for threshold, matrix in scanned.items():
-                matrix.update(predict(logits, self.task, threshold), masks)
-        return total / max(seen, 1), counts, scanned
-
-
 def _improved(value: float, best: float | None, maximize: bool, min_delta: float) -> bool:
     if not math.isfinite(value):
         return False
@@ -244,7 +124,7 @@ def train(
     device = resolve_device(config.device)
     data = load_data(config.data)
     loaders = make_loaders(data, config, config.seed)
-    runner = _Runner(config, data, device)
+    runner = Engine(config, data, device)
     model = runner.model
 
     images, _ = next(iter(loaders["val"]))
@@ -252,6 +132,7 @@ def train(
     params = count_params(model)
     flops = count_flops(model, input_shape)
     model.to(memory_format=runner.memory_format)
+    runner.start_ema()
 
     optimizer = build_optimizer(config.optim, model)
     maximize = config.objective.direction == "maximize"
@@ -288,7 +169,10 @@ def train(
         bar.set_postfix({"loss": f"{train_loss:.4f}", f"val_{metric}": f"{value:.4f}"})
         if _improved(value, best_value, maximize, min_delta if best_value is not None else 0.0):
             best_value, best_epoch, stale = value, epoch, 0
-            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+            best_state = {
+                k: v.detach().to("cpu", copy=True)
+                for k, v in runner.eval_model.state_dict().items()
+            }
         else:
             stale += 1
         if on_epoch is not None:
@@ -301,7 +185,7 @@ def train(
     total_seconds = time.perf_counter() - started
 
     if best_state is not None:
-        model.load_state_dict(best_state)
+        runner.eval_model.load_state_dict(best_state)
     metrics: dict[str, dict[str, float]] = {}
     matrices: dict[str, np.ndarray] = {}
     scans: dict[str, dict[float, np.ndarray]] = {}
@@ -325,7 +209,10 @@ def train(
         plots.gallery(runner, loaders["val"], config, artifact_dir / "gallery.png")
 
     gflops = flops / 1e9
-    latency = measure_latency(model, input_shape, device, config.eval.latency_repeats)
+    if artifact_dir is not None and config.eval.save_weights:
+        torch.save(runner.eval_model.state_dict(), artifact_dir / "model.pt")
+    latency = measure_latency(runner.eval_model, input_shape, device,
+                              config.eval.latency_repeats)
     peak_memory = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
     return TrainResult(
         objective=objective,
@@ -343,7 +230,7 @@ def train(
         history=history,
         normalisation={"mean": list(data.mean), "std": list(data.std)},
         threshold_matrices=scans,
-        model_size_mb=model_size_mb(model),
+        model_size_mb=model_size_mb(runner.eval_model),
         latency_ms=latency,
         peak_memory_mb=peak_memory,
     )

@@ -199,10 +199,10 @@ def main() -> None:
             cli_mlflow = (elapsed, used)
     plots = sorted(p.name for p in out.parent.glob(f"{STUDY}_*.png"))
     print(f"report on {args.runs} trial runs ({out}; figures: {', '.join(plots)})")
-    print("in-process, median of {} (s):".format(args.repeats))
+    print(f"in-process, median of {args.repeats} (s):")
     for key, values in stages.items():
         print(f"  {key:32s} {statistics.median(values):6.2f}")
-    print(f"  {'read via MlflowClient.search_runs':32s} {search_runs:6.2f}  (for comparison)")
+    print(f"  {'read via search_runs instead':32s} {search_runs:6.2f}  (mlflow already imported)")
     print(f"CLI `ablate report {STUDY} --out FILE` in a subprocess, imports included (s):")
     print(f"  wall {statistics.median(cli):.2f} (runs: {', '.join(f'{t:.2f}' for t in cli)}), "
           f"cpu {statistics.median(cli_cpu):.2f}")

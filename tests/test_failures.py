@@ -47,7 +47,7 @@ class FaultyLoss(torch.nn.Module):
 
 @pytest.fixture
 def faulty_training(monkeypatch):
-    real_runner = ablate.train._Runner
+    real_runner = ablate.train.Engine
 
     class Runner(real_runner):
         def __init__(self, config, data, device):
@@ -56,7 +56,7 @@ def faulty_training(monkeypatch):
                      "oom": config.augment.vflip}
             self.loss_fn = FaultyLoss(self.loss_fn, probe)
 
-    monkeypatch.setattr(ablate.train, "_Runner", Runner)
+    monkeypatch.setattr(ablate.train, "Engine", Runner)
 
 
 def _design(on_oom: str) -> dict:

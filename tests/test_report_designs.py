@@ -67,6 +67,13 @@ def stores(tmp_path_factory):
                                                  {"metric": "latency_ms", "direction": "minimize"}])
     for trial, (value, latency) in enumerate([(0.8, 30), (0.7, 10), (0.6, 20), (0.5, 5)]):
         pareto.trial(trial, _metrics(value, latency_ms=latency))
+    dead = StoreWriter(uri, "dead", design="one_at_a_time", baseline="baseline",
+                       components=["hflip"])
+    dead.trial(0, {}, state="FAIL", reason="non-finite loss at epoch 2, step 5",
+               config="baseline", repeat=0)
+    dead.trial(1, {}, state="FAIL", reason="non-finite loss at epoch 2, step 5",
+               config="baseline", repeat=0)
+    StoreWriter(uri, "empty")
     return resolve_stores(tracking_uri=uri)
 
 
@@ -141,3 +148,14 @@ def test_two_objectives_define_the_pareto_front(stores):
     assert set(section.table.data["val_iou"]) == {0.8, 0.7, 0.5}
     assert "`latency_ms` (lower is better)" in section.text[0]
 
+
+
+@pytest.mark.parametrize("name", ["dead", "empty"])
+def test_studies_without_complete_runs(stores, name, tmp_path):
+    report = assemble.build(load_runs(stores, name), figures=tmp_path / name)
+    text = assemble.render(report)
+    assert "## Ablation table" in text and "_no complete runs_" in text
+    assert not list(tmp_path.glob("*.png"))
+    if name == "dead":
+        assert report.footer == [
+            "Not in the tables: 2 failed: non-finite loss at epoch 2, step 5 (x2)."]

@@ -6,6 +6,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
+
 from ablate.report import export
 from ablate.report.compare import compare_section
 from ablate.report.configs import (
@@ -136,7 +138,9 @@ def _png(prefix: Path, name: str) -> Path:
     return prefix.with_name(f"{prefix.name}_{name}.png")
 
 
-def _search_sections(study: StudyRuns, configs, figures: Path | None) -> list[Section]:
+def _search_sections(
+    study: StudyRuns, configs: pd.DataFrame, figures: Path | None
+) -> list[Section]:
     from ablate.report.importance import history_frame, importance_section, rebuild
 
     rebuilt = rebuild(study, configs) if study.search and not configs.empty else None
@@ -153,7 +157,8 @@ def _search_sections(study: StudyRuns, configs, figures: Path | None) -> list[Se
         if not frame.empty:
             path = history_plot(frame, study.objective, _png(figures, "history"))
             history.figures.append(("Optimisation history", path))
-        if rebuilt is not None and len(rebuilt.trials) >= 2 and rebuilt.best_params:
+        trials = rebuilt.get_trials(deepcopy=False) if rebuilt is not None else []
+        if len(trials) >= 2 and trials[0].params:
             path = parallel_plot(rebuilt, study.objective, _png(figures, "parallel"))
             history.figures.append(("Parallel coordinates", path))
     sections.append(history)

@@ -108,6 +108,8 @@ def split_sections(study: StudyRuns, chosen: list[Chosen], notes: list[str]) -> 
         "weights; F1 and IoU as tracked. A configuration with repeats is shown through the "
         "repeat holding the median of its objective values."
     ], notes=[f"Not shown: {'; '.join(notes)}."] if notes else [])
+    if not chosen:
+        head.notes.append("_no complete runs_")
     out = [head]
     for item in chosen:
         table = split_table(study, item.run)

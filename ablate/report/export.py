@@ -6,6 +6,8 @@ import os
 import re
 from pathlib import Path
 
+import pandas as pd
+
 from ablate.report.sections import Section
 
 FORMATS = ("md", "csv", "latex")
@@ -14,6 +16,19 @@ SUFFIX = {"md": ".md", "csv": ".csv", "latex": ".tex"}
 
 def _link(path: Path, base: Path | None) -> str:
     return os.path.relpath(path, base) if base is not None else str(path)
+
+
+def _numeric(column: pd.Series) -> bool:
+    if pd.api.types.is_numeric_dtype(column):
+        return True
+    text = column.astype(str).str.replace(r"[\s,±+%\[\]]|n/a|e[+-]", "", regex=True)
+    return bool(text.str.fullmatch(r"[-0-9.]*").all())
+
+
+def _markdown_table(table: pd.DataFrame) -> str:
+    """The table as the cells were formatted (no re-parsing of numbers); numbers right-aligned."""
+    align = ["right" if _numeric(table[c]) else "left" for c in table.columns]
+    return table.to_markdown(index=False, disable_numparse=True, colalign=align)
 
 
 def markdown(title: str, header: list[str], sections: list[Section], footer: list[str],
@@ -26,7 +41,7 @@ def markdown(title: str, header: list[str], sections: list[Section], footer: lis
             out += [paragraph, ""]
         if section.table is not None:
             shown = section.table.shown
-            out += [section.empty if shown.empty else shown.to_markdown(index=False), ""]
+            out += [section.empty if shown.empty else _markdown_table(shown), ""]
         for note in section.notes:
             out += [note, ""]
         for caption, path in section.figures:

@@ -6,6 +6,7 @@ training anything. The names come from :mod:`ablate.tracking`, as for real runs.
 
 from __future__ import annotations
 
+import atexit
 import json
 import shutil
 import tempfile
@@ -29,7 +30,9 @@ def sqlite_store(folder: Path) -> str:
     if not _TEMPLATE:
         from mlflow.tracking import MlflowClient
 
-        template = Path(tempfile.mkdtemp(prefix="ablate_template_")) / "mlflow.db"
+        folder_ = Path(tempfile.mkdtemp(prefix="ablate_template_"))
+        atexit.register(shutil.rmtree, folder_, ignore_errors=True)
+        template = folder_ / "mlflow.db"
         MlflowClient(tracking_uri=f"sqlite:///{template}").search_experiments()
         _TEMPLATE.append(template)
     folder.mkdir(parents=True, exist_ok=True)

@@ -100,7 +100,7 @@ def rebuild(study: StudyRuns, configs: pd.DataFrame) -> Any:
 def importance_section(study: StudyRuns, rebuilt: Any) -> Section:
     """fANOVA importance of each searched value for the objective, or one line why not."""
     title = "Parameter importance"
-    count = len(rebuilt.trials) if rebuilt is not None else 0
+    count = len(rebuilt.get_trials(deepcopy=False)) if rebuilt is not None else 0
     if count < MIN_TRIALS:
         return Section(title, [f"Skipped: fANOVA needs at least {MIN_TRIALS} complete "
                                f"configurations with every searched value known ({count} here)."])

@@ -91,8 +91,8 @@ def parallel_plot(rebuilt: Any, objective: str, path: Path) -> Path:
     plt = _pyplot()
     from matplotlib.collections import LineCollection
 
-    trials = rebuilt.trials
-    names = sorted(rebuilt.best_trial.distributions)
+    trials = rebuilt.get_trials(deepcopy=False)
+    names = sorted(trials[0].distributions)
     values = np.array([t.value for t in trials], dtype=float)
     span = values.max() - values.min()
     columns = [(values - values.min()) / span if span > 0 else np.full(len(values), 0.5)]

@@ -30,6 +30,7 @@ COMP = "comp."
 VALUE = "value."
 _STATUS_STATE = {"FINISHED": "COMPLETE", "FAILED": "FAIL", "KILLED": "FAIL"}
 _PAGE = 5000
+DEFAULT_THRESHOLDS = (0.25, 0.5, 0.75)
 
 
 @dataclass
@@ -47,8 +48,9 @@ class StudyRuns:
     baseline: str | None = None
     components: list[str] = field(default_factory=list)  # the Y/N columns, in design order
     objectives: list[dict[str, str]] = field(default_factory=list)
-    thresholds: list[float] = field(default_factory=lambda: [0.25, 0.5, 0.75])
+    thresholds: list[float] = field(default_factory=lambda: list(DEFAULT_THRESHOLDS))
     log_scale: dict[str, bool] = field(default_factory=dict)  # float paths the spec samples in log
+    _complete: pd.DataFrame | None = field(default=None, repr=False, compare=False)
 
     @property
     def maximize(self) -> bool:
@@ -60,9 +62,12 @@ class StudyRuns:
         return [p for p, kind in self.search.items() if kind != "bool"]
 
     def complete(self) -> pd.DataFrame:
-        """One run per (configuration, repeat): the latest COMPLETE one."""
-        done = self.runs[self.runs["state"] == "COMPLETE"].sort_values("start_time", kind="stable")
-        return done.drop_duplicates(subset=["config", "repeat"], keep="last")
+        """One run per (configuration, repeat): the latest COMPLETE one (computed once)."""
+        if self._complete is None:
+            done = self.runs[self.runs["state"] == "COMPLETE"].sort_values("start_time",
+                                                                           kind="stable")
+            self._complete = done.drop_duplicates(subset=["config", "repeat"], keep="last")
+        return self._complete
 
     def not_complete(self) -> pd.DataFrame:
         """Failed, pruned and unfinished attempts, with ``retried``: their (configuration,
@@ -193,11 +198,16 @@ def _column(frame: pd.DataFrame, name: str) -> pd.Series:
 
 def _trials(frame: pd.DataFrame, search: dict[str, str], components: list[str]) -> pd.DataFrame:
     """Derived columns of the trial runs (see the module docstring)."""
-    tag = lambda name: _column(frame, f"tags.{name}")  # noqa: E731
+    def tag(name: str) -> pd.Series:
+        return _column(frame, f"tags.{name}")
+
     out = frame[["run_id", "start_time", "status"]].copy()
     out["trial"] = pd.to_numeric(tag(keys.TAG_TRIAL), errors="coerce").astype("Int64")
+    # the tag says; MLflow's status where the tag is missing or a closed run still says RUNNING
+    status = frame["status"].map(_STATUS_STATE).fillna("RUNNING")
     state = tag(keys.TAG_STATE)
-    out["state"] = state.where(state.notna(), frame["status"].map(_STATUS_STATE).fillna("RUNNING"))
+    stale = state.eq("RUNNING") & status.eq("FAIL")
+    out["state"] = state.where(state.notna() & ~stale, status)
     out["reason"] = tag(keys.TAG_REASON).fillna("")
     fallback = ["trial-" + str(t) if t is not pd.NA else "run-" + r[:8]
                 for t, r in zip(out["trial"], out["run_id"], strict=True)]
@@ -253,7 +263,7 @@ def parse(frame: pd.DataFrame, study: str, where: str = "the tracking store") ->
     objective = tag(keys.TAG_OBJECTIVE) or "val_iou"
     direction = tag(keys.TAG_DIRECTION) or "maximize"
     objectives = _json(tag(keys.TAG_OBJECTIVES), [])
-    thresholds = [float(t) for t in _json(tag(keys.TAG_THRESHOLDS), [0.25, 0.5, 0.75])]
+    thresholds = [float(t) for t in _json(tag(keys.TAG_THRESHOLDS), None) or DEFAULT_THRESHOLDS]
     return StudyRuns(
         name=study,
         task=tag(keys.TAG_TASK) or "binary",

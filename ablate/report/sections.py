@@ -56,7 +56,9 @@ def num(value: object, digits: int = 4) -> str:
 
 def signed(value: float, digits: int = 4) -> str:
     """A difference with its sign (``+0.0123``)."""
-    return NA if value is None or math.isnan(value) else f"{value:+.{digits}g}"
+    if value is None or math.isnan(value):
+        return NA
+    return "0" if value == 0 else f"{value:+.{digits}g}"
 
 
 def mean_std(mean: float, std: float, digits: int = 4) -> str:

@@ -4,12 +4,17 @@
 ``import mlflow`` (~1.5 s) plus a schema check (~0.8 s): about 5 s for 1,000 runs on 2 cores.
 The report needs only each run's tags and latest metric values, which MLflow's SQL store keeps
 in the ``runs``, ``tags`` and ``latest_metrics`` tables that ``search_runs`` itself reads; three
-SQLAlchemy Core queries fetch them in ~0.5 s. The result has the same rows and values as
-:func:`ablate.report.runs.fetch` through ``search_runs`` (a test checks it on the same store),
-and any failure here (another schema) falls back to ``search_runs``.
+plain SQL queries fetch them in ~0.3 s (sqlite3 for SQLite files, SQLAlchemy Core otherwise).
+The result has the same rows and values as :func:`ablate.report.runs.fetch_mlflow` through
+``search_runs`` (a test checks it on the same store), and any failure here (another schema)
+falls back to ``search_runs``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -47,28 +52,43 @@ def _wide(long: pd.DataFrame, prefix: str, index: pd.Index) -> pd.DataFrame:
     return wide.add_prefix(prefix).reindex(index)
 
 
+def _connect(tracking_uri: str) -> tuple[Any, Callable[[str], Any]]:
+    """A DB-API/SQLAlchemy connection and how to wrap a query for ``pandas.read_sql``: the
+    standard library's sqlite3 (read-only) for SQLite files, SQLAlchemy for the others."""
+    if tracking_uri.startswith("sqlite:///"):
+        import sqlite3
+
+        path = Path(tracking_uri.removeprefix("sqlite:///"))
+        connection = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+        return connection, lambda query: query
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(tracking_uri)
+    connection = engine.connect()
+    connection.info["engine"] = engine
+    return connection, sa.text
+
+
 def fetch_sql(tracking_uri: str, study: str) -> pd.DataFrame | None:
     """Every active run of the experiment named ``study`` (None: no such experiment), with the
     columns of :func:`ablate.report.runs.fetch`: run_id, start_time, status, tags.*, metrics.*
     (final metrics only; per-epoch curves are left out)."""
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(tracking_uri)
+    connection, query = _connect(tracking_uri)
     try:
-        with engine.connect() as connection:
-            found = connection.execute(
-                sa.text("select experiment_id from experiments where name = :name"),
-                {"name": study},
-            ).first()
-            if found is None:
-                return None
-            bind = {"experiment": found[0]}
-            runs = pd.read_sql(sa.text(_RUNS), connection, params=bind)
-            tags = pd.read_sql(sa.text(_TAGS), connection, params=bind)
-            metrics = pd.read_sql(sa.text(_METRICS), connection,
-                                  params={**bind, "epoch": keys.EPOCH_PREFIX + "%"})
+        found = pd.read_sql(query("select experiment_id from experiments where name = :name"),
+                            connection, params={"name": study})
+        if found.empty:
+            return None
+        bind = {"experiment": int(found.iloc[0, 0])}
+        runs = pd.read_sql(query(_RUNS), connection, params=bind)
+        tags = pd.read_sql(query(_TAGS), connection, params=bind)
+        metrics = pd.read_sql(query(_METRICS), connection,
+                              params={**bind, "epoch": keys.EPOCH_PREFIX + "%"})
     finally:
-        engine.dispose()
+        connection.close()
+        engine = getattr(connection, "info", {}).get("engine")
+        if engine is not None:
+            engine.dispose()
     runs = runs.set_index("run_id")
     metrics["value"] = metrics["value"].astype(float).where(~metrics["is_nan"].astype(bool))
     frame = pd.concat([runs, _wide(tags, "tags.", runs.index),

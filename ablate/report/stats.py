@@ -46,7 +46,8 @@ def contrast(
     arrays = [a[~np.isnan(a)] for a in arrays]
     if any(a.size == 0 for a in arrays):
         return Estimate(math.nan)
-    value = float(sum(w * a.mean() for w, a in zip(weights, arrays, strict=True)))
+    value = _denoise(float(sum(w * a.mean() for w, a in zip(weights, arrays, strict=True))),
+                     max(abs(float(a.mean())) for a in arrays))
     if any(a.size < 2 for a in arrays):
         return Estimate(value)
     terms = [w * w * a.var(ddof=1) / a.size for w, a in zip(weights, arrays, strict=True)]
@@ -87,8 +88,13 @@ def summary(values: pd.Series) -> tuple[float, float, int]:
     clean = values.dropna().astype(float)
     n = int(clean.size)
     mean = float(clean.mean()) if n else math.nan
-    std = float(clean.std(ddof=1)) if n > 1 else math.nan
+    std = _denoise(float(clean.std(ddof=1)), abs(mean)) if n > 1 else math.nan
     return mean, std, n
+
+
+def _denoise(value: float, scale: float) -> float:
+    """0 for floating-point noise (|value| below 1e-12 of the numbers it came from)."""
+    return 0.0 if abs(value) <= 1e-12 * max(scale, 1e-300) else value
 
 
 def pareto_front(points: np.ndarray, maximize: Sequence[bool]) -> np.ndarray:

@@ -72,7 +72,8 @@ def ablation_section(study: StudyRuns, configs: pd.DataFrame, baseline: str | No
     view["n"] = [int(n) for n in configs["n"]]
     if baseline is not None:
         estimates = [
-            stats.welch_difference(groups.get(str(label), []), groups.get(baseline, []))
+            stats.Estimate(0.0) if str(label) == baseline
+            else stats.welch_difference(groups.get(str(label), []), groups.get(baseline, []))
             for label in configs.index
         ]
         data["diff"] = [e.value for e in estimates]
@@ -183,8 +184,8 @@ def pareto_section(study: StudyRuns, configs: pd.DataFrame, front: pd.Series) ->
     words = [f"`{m}` ({'higher' if d == 'maximize' else 'lower'} is better)" for m, d in axes]
     text = [
         f"Configurations not dominated on {words[0]} and {words[1]} (config means): no other "
-        "configuration is at least as good on both and better on one. "
-        + (f"GFLOPs: {FLOP_CONVENTION}." if "gflops" in data else "")
+        "configuration is at least as good on both and better on one."
+        + (f" GFLOPs: {FLOP_CONVENTION}." if "gflops" in names else "")
     ]
     title = f"Pareto front: {names[0]} vs {names[1]}"
     return Section(title, text, Table("pareto", data.reset_index(drop=True),

@@ -8,11 +8,11 @@ from typing import Any, Literal
 
 from pydantic import (
     Field,
-    field_validator,
     NonNegativeInt,
     PositiveFloat,
     PositiveInt,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -151,7 +151,12 @@ class RunConfig(_Strict):
     @model_validator(mode="after")
     def _cross_checks(self) -> RunConfig:
         task = self.data.task
-        weights = self.loss.weights or ({"bce": 1.0} if task == "binary" else {"ce": 1.0})
+        ce = "bce" if task == "binary" else "ce"
+        if self.loss.preset is not None:
+            presets = {"ce": {ce: 1.0}, "focal": {"focal": 1.0}, "dice": {"dice": 1.0},
+                       "combined": {ce: 0.5, "dice": 0.5}}
+            self.loss.__dict__["weights"] = presets[self.loss.preset]
+        weights = self.loss.weights or {ce: 1.0}
         self.loss.__dict__["weights"] = dict(weights)
         if not any(w > 0 for w in weights.values()):
             raise ValueError("loss.weights: every weight is 0; give at least one term a weight")

@@ -154,6 +154,11 @@ class ModelSpec(BaseModel):
     arch: str = "Unet"
     encoder: str = "resnet18"
     encoder_weights: str | None = None
+    # Your own model instead of an smp one: "package.module:ClassName", imported (never
+    # evaluated) and built with in_channels=, classes= and the other keys of this section.
+    custom: str | None = Field(None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+    # Start from earlier weights: an MLflow run id (its model.pt) or a checkpoint path.
+    init_from: str | None = None
 
     @field_validator("encoder_weights")
     @classmethod
@@ -171,7 +176,8 @@ class ModelSpec(BaseModel):
     def _known(self) -> ModelSpec:
         from ablate.models import check_model_names
 
-        check_model_names(self.arch, self.encoder, self.kwargs)
+        if self.custom is None:
+            check_model_names(self.arch, self.encoder, self.kwargs)
         return self
 
     @property
@@ -212,6 +218,9 @@ class TverskySpec(_Strict):
 
 class LossSpec(_Strict):
     weights: dict[LossTerm, NonNegativeFloat] = Field(default_factory=dict)
+    # A named mix that replaces weights (searchable as one categorical): ce is bce on binary
+    # tasks; combined is cross-entropy + dice, half each.
+    preset: Literal["ce", "focal", "dice", "combined"] | None = None
     bce: BCESpec = Field(default_factory=BCESpec)
     ce: CESpec = Field(default_factory=CESpec)
     focal: FocalSpec = Field(default_factory=FocalSpec)
@@ -234,6 +243,24 @@ class AugmentSpec(_Strict):
     gauss_noise: bool = False
     random_resized_crop: bool = False
     p: float = Field(0.5, ge=0, le=1)
+    # CutMix on training batches: a box of another image (and its mask) pasted in.
+    cutmix: bool = False
+    cutmix_p: float = Field(0.5, ge=0, le=1)
+    # A named set of toggles, switched on in addition to the ones above.
+    preset: Literal["none", "light", "strong"] = "none"
+
+    @model_validator(mode="after")
+    def _apply_preset(self) -> AugmentSpec:
+        for name in AUGMENT_PRESETS[self.preset]:
+            self.__dict__[name] = True
+        return self
+
+
+AUGMENT_PRESETS: dict[str, tuple[str, ...]] = {
+    "none": (),
+    "light": ("hflip", "vflip"),
+    "strong": ("hflip", "vflip", "rot90", "shift_scale_rotate", "color_jitter", "blur"),
+}
 
 
 # -------------------------------------------------------------------------------- optimisation
@@ -259,6 +286,16 @@ class OptimSpec(_Strict):
     channels_last: bool = True
     early_stopping_patience: PositiveInt | None = None
     early_stopping_min_delta: NonNegativeFloat = 0.0
+    # The encoder learns at lr x this (parameter groups); 1 = one group.
+    encoder_lr_mult: PositiveFloat = 1.0
+    # Encoder frozen for the first epochs, then unfrozen in stages (deepest first), one
+    # more stage every unfreeze_every epochs.
+    freeze_encoder_epochs: NonNegativeInt = 0
+    unfreeze_stages: PositiveInt = 1
+    unfreeze_every: PositiveInt = 1
+    # Exponential moving average of the weights; evaluated instead of the raw weights.
+    ema: bool = False
+    ema_decay: float = Field(0.99, gt=0, lt=1)
 
 
 class EvalSpec(_Strict):
@@ -266,6 +303,8 @@ class EvalSpec(_Strict):
     # binary: confusion counts are also tracked at these thresholds (the report's scan)
     thresholds: list[float] = Field(default_factory=lambda: [0.25, 0.5, 0.75])
     gallery: NonNegativeInt = 4
+    tta_flip: bool = False  # average the logits of the image and its horizontal flip
+    save_weights: bool = False  # log the evaluated weights as model.pt (for init_from)
     latency_repeats: NonNegativeInt = 10  # timed batch-1 forward passes; 0 skips the figure
 
     @field_validator("thresholds")

@@ -32,7 +32,9 @@ def preflight(config: RunConfig) -> None:
     loaders = make_loaders(data, config, config.seed)
     images, _ = next(iter(loaders["val"]))
     out = 1 if config.data.task == "binary" else config.data.num_classes or 2
-    model = build_model(config.model, data.in_channels, out).eval()
+    # init_from may name an MLflow run: it is fetched (and checked) when a trial starts.
+    model_spec = config.model.model_copy(update={"init_from": None})
+    model = build_model(model_spec, data.in_channels, out).eval()
     try:
         with torch.no_grad():
             model(images[:1])

@@ -96,6 +96,7 @@ class TrialObjective:
         results = []
         for repeat in repeats:
             config = self.spec.resolve({**chosen.values, "seed": self.spec.seed + repeat})
+            config = self.tracker.localize(config)
             run = self._start_run(trial, config, chosen, repeat, len(repeats) > 1)
             results.append(self._train_tracked(trial, config, run, prune=len(repeats) == 1))
         return self._value(trial, results)

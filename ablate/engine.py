@@ -1,0 +1,153 @@
+"""The pieces one training run is made of: model, loss, precision, EMA, and the epoch passes."""
+
+from __future__ import annotations
+
+import math
+from contextlib import nullcontext
+from typing import Any
+
+import torch
+from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from ablate.data import DataSplits
+from ablate.losses import build_loss
+from ablate.metrics import ConfusionMatrix, predict
+from ablate.models import build_model
+from ablate.optim import EncoderFreezer
+from ablate.spec import RunConfig
+
+
+class TrainingError(RuntimeError):
+    """A trial that cannot go on (e.g. a non-finite loss); ``reason`` is short and loggable."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def cutmix(images: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Paste a random box of another image of the batch, and the same box of its mask."""
+    n, _, height, width = images.shape
+    perm = torch.randperm(n, device=images.device)
+    side = math.sqrt(1.0 - float(torch.rand(())))  # box side as a fraction of the image
+    box_h, box_w = int(height * side), int(width * side)
+    cy, cx = int(torch.randint(height, ())), int(torch.randint(width, ()))
+    y0, y1 = max(cy - box_h // 2, 0), min(cy + box_h // 2, height)
+    x0, x1 = max(cx - box_w // 2, 0), min(cx + box_w // 2, width)
+    images, masks = images.clone(), masks.clone()
+    images[:, :, y0:y1, x0:x1] = images[perm, :, y0:y1, x0:x1]
+    masks[:, y0:y1, x0:x1] = masks[perm, y0:y1, x0:x1]
+    return images, masks
+
+
+class Engine:
+    """Model, loss and precision settings of one run, and its train and evaluation passes."""
+
+    def __init__(self, config: RunConfig, data: DataSplits, device: torch.device):
+        self.config = config
+        self.device = device
+        self.task = config.data.task
+        self.num_classes = config.data.num_classes or 2
+        out_channels = 1 if self.task == "binary" else self.num_classes
+        self.model = build_model(config.model, data.in_channels, out_channels).to(device)
+        self.loss_fn = build_loss(
+            config.loss, self.task, self.num_classes, config.data.ignore_index, data.class_pixels
+        ).to(device)
+        cuda = device.type == "cuda"
+        self.amp_dtype = None
+        if cuda and config.optim.amp:
+            self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        self.memory_format = (
+            torch.channels_last if cuda and config.optim.channels_last else torch.contiguous_format
+        )
+        self.freezer = EncoderFreezer(config.optim, self.model)
+        self.ema: AveragedModel | None = None
+
+    def start_ema(self) -> None:
+        """Begin averaging (after the model has its final device and memory format)."""
+        if self.config.optim.ema:
+            self.ema = AveragedModel(
+                self.model, multi_avg_fn=get_ema_multi_avg_fn(self.config.optim.ema_decay),
+                use_buffers=True,
+            )
+
+    @property
+    def eval_model(self) -> nn.Module:
+        """The weights that are evaluated: the moving average when EMA is on."""
+        return self.ema.module if self.ema is not None else self.model
+
+    def autocast(self) -> Any:
+        if self.amp_dtype is None:
+            return nullcontext()
+        return torch.autocast(device_type="cuda", dtype=self.amp_dtype)
+
+    def to_device(self, images: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        images = images.to(self.device, non_blocking=True).contiguous(
+            memory_format=self.memory_format
+        )
+        return images, masks.to(self.device, non_blocking=True)
+
+    def train_epoch(
+        self, loader: Any, optimizer: torch.optim.Optimizer, epoch: int, bar: Any
+    ) -> tuple[float, int]:
+        """One pass over the training split; returns the mean loss and the images seen."""
+        self.freezer.apply(epoch)
+        self.model.train()
+        optim, augment = self.config.optim, self.config.augment
+        total, seen = 0.0, 0
+        optimizer.zero_grad(set_to_none=True)
+        for step, (images, masks) in enumerate(loader):
+            images, masks = self.to_device(images, masks)
+            if augment.cutmix and len(images) > 1 and float(torch.rand(())) < augment.cutmix_p:
+                images, masks = cutmix(images, masks)
+            with self.autocast():
+                logits = self.model(images)
+                loss, _ = self.loss_fn(logits.float(), masks)
+            if not torch.isfinite(loss):
+                raise TrainingError(f"non-finite loss at epoch {epoch}, step {step}")
+            self.scaler.scale(loss / optim.grad_accum).backward()
+            if (step + 1) % optim.grad_accum == 0 or step + 1 == len(loader):
+                if optim.grad_clip:
+                    self.scaler.unscale_(optimizer)
+                    nn.utils.clip_grad_norm_(self.model.parameters(), optim.grad_clip)
+                self.scaler.step(optimizer)
+                self.scaler.update()
+                optimizer.zero_grad(set_to_none=True)
+                if self.ema is not None:
+                    self.ema.update_parameters(self.model)
+            total += float(loss) * len(images)
+            seen += len(images)
+            bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
+        return total / max(seen, 1), seen
+
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        """Evaluation logits (float32), averaged with the flipped image's when TTA is on."""
+        model = self.eval_model
+        model.eval()
+        with self.autocast():
+            out = model(images).float()
+            if self.config.eval.tta_flip:
+                out = (out + model(images.flip(-1)).float().flip(-1)) / 2
+        return out
+
+    @torch.no_grad()
+    def evaluate(
+        self, loader: Any, scan: tuple[float, ...] = ()
+    ) -> tuple[float, ConfusionMatrix, dict[float, ConfusionMatrix]]:
+        """Mean loss and confusion counts over the whole split (also at each ``scan`` threshold)."""
+        ignore = self.config.data.ignore_index
+        counts = ConfusionMatrix(self.num_classes, ignore, self.device)
+        scanned = {t: ConfusionMatrix(2, ignore, self.device) for t in scan}
+        total, seen = 0.0, 0
+        for images, masks in loader:
+            images, masks = self.to_device(images, masks)
+            logits = self.logits(images)
+            loss, _ = self.loss_fn(logits, masks)
+            total += float(loss) * len(images)
+            seen += len(images)
+            counts.update(predict(logits, self.task, self.config.eval.threshold), masks)
+            for threshold, matrix in scanned.items():
+                matrix.update(predict(logits, self.task, threshold), masks)
+        return total / max(seen, 1), counts, scanned
