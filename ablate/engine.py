@@ -29,7 +29,9 @@ class TrainingError(RuntimeError):
 def cutmix(images: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Paste a random box of another image of the batch, and the same box of its mask."""
     n, _, height, width = images.shape
-    perm = torch.randperm(n, device=images.device)
+    # A shifted order (never the identity): every image receives a box of another one.
+    shift = int(torch.randint(1, n, ())) if n > 1 else 0
+    perm = torch.roll(torch.arange(n, device=images.device), shift)
     side = math.sqrt(1.0 - float(torch.rand(())))  # box side as a fraction of the image
     box_h, box_w = int(height * side), int(width * side)
     cy, cx = int(torch.randint(height, ())), int(torch.randint(width, ()))
@@ -117,7 +119,7 @@ class Engine:
                 optimizer.zero_grad(set_to_none=True)
                 if self.ema is not None:
                     self.ema.update_parameters(self.model)
-            total += float(loss) * len(images)
+            total += float(loss.detach()) * len(images)
             seen += len(images)
             bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
         return total / max(seen, 1), seen
