@@ -318,6 +318,32 @@ def report_cmd(
         typer.echo(f"  {path}")
 
 
+@app.command("predict")
+@_clean_errors
+def predict_cmd(
+    target: Annotated[str, typer.Argument(metavar="RUN_OR_STUDY",
+                                          help="An MLflow run id, or a study (its best run).")],
+    out: Annotated[Path, typer.Option(help="Folder for labels/ and color/ PNGs.")],
+    split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
+    store: StoreOpt = None,
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Write a run's predictions as label PNGs (original size) and colourised copies, and
+    print the metrics computed from those files."""
+    from ablate.predict import predict_run
+    from ablate.tracking import Tracker
+
+    result = predict_run(Tracker(_stores(store, None, tracking_uri)), target, split, out)
+    key = "miou" if "miou" in result.metrics else "iou"
+    typer.echo(f"run {result.run_id}: wrote {result.files} label maps to {out / 'labels'} "
+               f"and colourised copies to {out / 'color'}")
+    line = f"{split} {key} from the written files: {result.metrics[key]:.6f}"
+    logged = result.logged.get(f"{split}_{key}")
+    if logged is not None:
+        line += f" (logged {split}_{key}: {logged:.6f})"
+    typer.echo(line)
+
+
 @app.command("ui")
 @_clean_errors
 def ui_cmd(

@@ -43,6 +43,14 @@ def cutmix(images: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, tor
     return images, masks
 
 
+def resize_labels(labels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """A (B, H, W) label map resized to ``size`` with nearest neighbour (labels stay labels)."""
+    if tuple(labels.shape[-2:]) == tuple(size):
+        return labels
+    resized = torch.nn.functional.interpolate(labels[:, None].float(), size=size, mode="nearest")
+    return resized[:, 0].to(labels.dtype)
+
+
 class Engine:
     """Model, loss and precision settings of one run, and its train and evaluation passes."""
 
@@ -136,9 +144,13 @@ class Engine:
 
     @torch.no_grad()
     def evaluate(
-        self, loader: Any, scan: tuple[float, ...] = ()
+        self, loader: Any, scan: tuple[float, ...] = (), originals: list | None = None
     ) -> tuple[float, ConfusionMatrix, dict[float, ConfusionMatrix]]:
-        """Mean loss and confusion counts over the whole split (also at each ``scan`` threshold)."""
+        """Mean loss and confusion counts over the whole split (also at each ``scan`` threshold).
+
+        With ``originals`` (the split's masks at their original size, in loader order) the
+        counts compare each label map resized back to its mask's size with that mask.
+        """
         ignore = self.config.data.ignore_index
         counts = ConfusionMatrix(self.num_classes, ignore, self.device)
         scanned = {t: ConfusionMatrix(2, ignore, self.device) for t in scan}
@@ -147,9 +159,16 @@ class Engine:
             images, masks = self.to_device(images, masks)
             logits = self.logits(images)
             loss, _ = self.loss_fn(logits, masks)
+            thresholds = {None: counts, **scanned}
+            for threshold, matrix in thresholds.items():
+                labels = predict(logits, self.task, threshold or self.config.eval.threshold)
+                if originals is None:
+                    matrix.update(labels, masks)
+                    continue
+                for i, label_map in enumerate(labels):
+                    target = torch.as_tensor(originals[seen + i], device=self.device)
+                    full = resize_labels(label_map[None], tuple(target.shape))[0]
+                    matrix.update(full, target.long())
             total += float(loss) * len(images)
             seen += len(images)
-            counts.update(predict(logits, self.task, self.config.eval.threshold), masks)
-            for threshold, matrix in scanned.items():
-                matrix.update(predict(logits, self.task, threshold), masks)
         return total / max(seen, 1), counts, scanned

@@ -200,9 +200,8 @@ class Tracker:
                 self.client.download_artifacts(run_id, "model.pt", str(dest))
             except Exception as err:  # noqa: BLE001 - unknown run or no such artifact
                 raise AblateError(
-                    f"model.init_from: run {run_id} has no model.pt in "
-                    f"{self.stores.tracking_uri} ({str(err).splitlines()[0][:120]}); train it "
-                    "with eval.save_weights: true, or give a checkpoint path"
+                    f"run {run_id} has no model.pt in {self.stores.tracking_uri} "
+                    f"({str(err).splitlines()[0][:120]}); train it with eval.save_weights: true"
                 ) from None
         return dest / "model.pt"
 
@@ -212,7 +211,10 @@ class Tracker:
         if not source or Path(source).is_file():
             return config
         data = config.model_dump(mode="json")
-        data["model"]["init_from"] = str(self.checkpoint(source))
+        try:
+            data["model"]["init_from"] = str(self.checkpoint(source))
+        except AblateError as err:
+            raise AblateError(f"model.init_from: {err}, or give a checkpoint path") from None
         return RunConfig.model_validate(data)
 
     def end_parent(self, run_id: str) -> None:

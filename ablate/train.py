@@ -191,7 +191,10 @@ def train(
     scans: dict[str, dict[float, np.ndarray]] = {}
     scan = tuple(config.eval.thresholds) if config.data.task == "binary" else ()
     for split, loader in _eval_loaders(data, config, loaders).items():
-        loss, counts, scanned = runner.evaluate(loader, scan)
+        originals = None
+        if config.eval.full_resolution:
+            originals = [sample.mask for sample in data.splits[split]]
+        loss, counts, scanned = runner.evaluate(loader, scan, originals)
         scans[split] = {t: m.matrix.cpu().numpy() for t, m in scanned.items()}
         matrix = counts.matrix.cpu().numpy()
         metrics[split] = compute_metrics(

@@ -81,6 +81,8 @@ class DataSpec(_Strict):
     crop: tuple[PositiveInt, PositiveInt] | None = None
     normalize: Literal["train", "none"] = "train"
     derived: DerivedChannels = Field(default_factory=DerivedChannels)
+    # RGB colour per class for the colourised predictions of `ablate predict`.
+    palette: list[tuple[int, int, int]] | None = None
     # A pixel whose bands all equal ``nodata`` is ignored by the loss and the metrics.
     nodata: float | None = None
     drop_empty: bool = False  # drop images whose mask is all background, from every split
@@ -304,6 +306,10 @@ class EvalSpec(_Strict):
     thresholds: list[float] = Field(default_factory=lambda: [0.25, 0.5, 0.75])
     gallery: NonNegativeInt = 4
     tta_flip: bool = False  # average the logits of the image and its horizontal flip
+    # Final per-split metrics at each image's original size: the predicted label map is
+    # resized back with nearest neighbour (as `ablate predict` writes it) and compared with
+    # the original mask. Off: at the model's input size (data.size), like the epoch curves.
+    full_resolution: bool = True
     save_weights: bool = False  # log the evaluated weights as model.pt (for init_from)
     latency_repeats: NonNegativeInt = 10  # timed batch-1 forward passes; 0 skips the figure
 
