@@ -26,6 +26,10 @@ app = typer.Typer(
 study_app = typer.Typer(help="Create, run and inspect Optuna studies.", no_args_is_help=True)
 app.add_typer(study_app, name="study")
 
+ProfileOpt = Annotated[
+    str | None,
+    typer.Option("--profile", help="Apply the spec's profiles.NAME overrides (e.g. smoke)."),
+]
 SetOpt = Annotated[
     list[str] | None,
     typer.Option("--set", help="Override a spec value: key.path=value (YAML value). Repeatable."),
@@ -83,6 +87,7 @@ def _browse_hint(stores: Stores, store: str | None) -> str:
 def study_create(
     spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="Study spec (YAML).")],
     set_: SetOpt = None,
+    profile: ProfileOpt = None,
     replace: Annotated[bool, typer.Option(help="Delete an existing study of that name.")] = False,
     store: StoreOpt = None,
     storage: StorageOpt = None,
@@ -92,7 +97,7 @@ def study_create(
     from ablate.spec import load_spec
     from ablate.study import create_study
 
-    spec = load_spec(spec_path, set_)
+    spec = load_spec(spec_path, set_, profile)
     stores = _stores(store, storage, tracking_uri)
     create_study(spec, stores, replace=replace)
     typer.echo(f"created study '{spec.name}' ({spec.trials} trials planned)\n{stores.describe()}")
@@ -108,6 +113,7 @@ def study_run(
     ] = None,
     timeout: Annotated[float | None, typer.Option(help="Stop starting trials after S s.")] = None,
     set_: SetOpt = None,
+    profile: ProfileOpt = None,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
     workers: Annotated[
         int, typer.Option(min=1, help="Worker processes on this machine (shared storage).")
@@ -126,12 +132,12 @@ def study_run(
     flag = f" --store {store}" if store else ""
     if workers > 1 or gpus:
         gpu_list = [g.strip() for g in gpus.split(",") if g.strip()] if gpus else None
-        code = run_workers(target, stores, workers, gpu_list, n_trials, timeout, set_)
+        code = run_workers(target, stores, workers, gpu_list, n_trials, timeout, set_, profile)
         typer.echo(f"{workers} worker(s) finished (exit code {code})")
         typer.echo(_browse_hint(stores, store))
         raise typer.Exit(code)
     try:
-        study = run_study(target, stores, n_trials, timeout, set_, not quiet, _echo)
+        study = run_study(target, stores, n_trials, timeout, set_, not quiet, _echo, profile)
     except TooManyFailures as err:
         typer.echo(str(err), err=True)
         raise typer.Exit(1) from None
@@ -196,6 +202,7 @@ def study_show(
 def train_cmd(
     spec_path: Annotated[Path, typer.Argument(metavar="SPEC")],
     set_: SetOpt = None,
+    profile: ProfileOpt = None,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
     store: StoreOpt = None,
     storage: StorageOpt = None,
@@ -210,7 +217,7 @@ def train_cmd(
     from ablate.train import train
 
     stores = _stores(store, storage, tracking_uri)
-    spec = load_spec(spec_path, set_)
+    spec = load_spec(spec_path, set_, profile)
     config = spec.resolve({})
     preflight(config)
     tracker = Tracker(stores)
@@ -240,6 +247,7 @@ def train_cmd(
 def flops_cmd(
     spec_path: Annotated[Path, typer.Argument(metavar="SPEC")],
     set_: SetOpt = None,
+    profile: ProfileOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
 ) -> None:
     """Params and GFLOPs of the configured model at its input size (fvcore)."""
@@ -247,7 +255,7 @@ def flops_cmd(
     from ablate.spec import load_spec
     from ablate.tracking import FLOP_CONVENTION
 
-    config = load_spec(spec_path, set_).resolve({})
+    config = load_spec(spec_path, set_, profile).resolve({})
     cost = model_cost(config)
     if as_json:
         typer.echo(json.dumps({**cost, "convention": FLOP_CONVENTION}))

@@ -15,8 +15,14 @@ from ablate.spec.messages import format_validation_error
 from ablate.spec.paths import set_dotted
 
 
-def load_spec(path: str | Path, overrides: list[str] | None = None) -> StudySpec:
-    """Read, override and validate a study spec; bad input raises :class:`SpecError`."""
+def load_spec(
+    path: str | Path, overrides: list[str] | None = None, profile: str | None = None
+) -> StudySpec:
+    """Read, override and validate a study spec; bad input raises :class:`SpecError`.
+
+    ``profile`` applies the spec's ``profiles: {NAME: {dotted.key: value}}`` entry first (e.g. a
+    ``smoke`` profile: tiny size, one epoch, two trials); ``--set`` overrides come after it.
+    """
     path = Path(path)
     if not path.is_file():
         raise SpecError(f"{path}: spec file not found")
@@ -30,6 +36,15 @@ def load_spec(path: str | Path, overrides: list[str] | None = None) -> StudySpec
     if not isinstance(raw, dict):
         raise SpecError(f"{path}: a spec is a YAML mapping (key: value), got {type(raw).__name__}")
     raw.setdefault("name", path.stem)
+    profiles = raw.pop("profiles", None) or {}
+    if profile is not None:
+        if profile not in profiles:
+            known = ", ".join(profiles) or "none"
+            raise SpecError(f"{path}: --profile {profile}: no such profile (profiles: {known})")
+        if not isinstance(profiles[profile], dict):
+            raise SpecError(f"{path}: profiles.{profile}: expected a mapping of key: value")
+        for key, value in profiles[profile].items():
+            apply_value(raw, str(key), copy.deepcopy(value))
     _resolve_paths(raw, path.parent)
     return spec_from_dict(raw, overrides, source=str(path))
 
@@ -57,6 +72,12 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
         value = yaml.safe_load(text)
     except yaml.YAMLError:
         value = text
+    apply_value(raw, key, value)
+
+
+def apply_value(raw: dict[str, Any], key: str, value: Any) -> None:
+    """Set one dotted key of raw spec data; ``search.<path>`` keys address search entries
+    (``search.optim.lr.high``), and null removes a search entry."""
     if key.startswith("search.") and isinstance(raw.get("search"), dict):
         rest = key.removeprefix("search.")
         for name in sorted(raw["search"], key=len, reverse=True):

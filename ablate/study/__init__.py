@@ -15,7 +15,22 @@ from ablate.study.tables import list_studies, study_table
 from ablate.study.workers import run_workers
 
 __all__ = [
-    "REASON_ATTR", "RUN_ID_ATTR", "SPEC_ATTR", "TooManyFailures", "TrialFailed", "TrialObjective", "check_spec",
-    "create_study", "list_studies", "load_stored_spec", "open_storage", "preflight",
-    "resolve_target", "run_study", "run_workers", "study_names", "study_table", "work",
+    "REASON_ATTR",
+    "RUN_ID_ATTR",
+    "SPEC_ATTR",
+    "TooManyFailures",
+    "TrialFailed",
+    "TrialObjective",
+    "check_spec",
+    "create_study",
+    "list_studies",
+    "load_stored_spec",
+    "open_storage",
+    "preflight",
+    "resolve_target",
+    "run_study",
+    "run_workers",
+    "study_names",
+    "study_table",
+    "work",
 ]

@@ -92,12 +92,12 @@ def create_study(
 
 
 def resolve_target(
-    target: str, stores: Stores, overrides: list[str] | None
+    target: str, stores: Stores, overrides: list[str] | None, profile: str | None = None
 ) -> tuple[StudySpec, bool]:
     """A spec file or a study name -> (spec, whether the study must be created)."""
     path = Path(target)
     if path.suffix in (".yaml", ".yml") or path.is_file():
-        spec = load_spec(path, overrides)
+        spec = load_spec(path, overrides, profile)
         if spec.name not in study_names(stores):
             return spec, True
         stored = load_stored_spec(stores, spec.name)

@@ -79,6 +79,7 @@ def run_study(
     overrides: list[str] | None = None,
     progress: bool = True,
     echo: Printer = print,
+    profile: str | None = None,
 ) -> optuna.Study:
     """Run a study given by spec file or name, creating it first from a spec file.
 
@@ -87,7 +88,7 @@ def run_study(
     finishes the job; with it, it runs ``n_trials`` more. It stops after ``max_failures``
     failed trials of its own.
     """
-    spec, create = resolve_target(target, stores, overrides)
+    spec, create = resolve_target(target, stores, overrides, profile)
     check_spec(spec)
     if create:
         create_study(spec, stores, checked=True)

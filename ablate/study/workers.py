@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from ablate.stores import Stores
 from ablate.study.create import check_spec, create_study, resolve_target
@@ -18,12 +19,13 @@ def run_workers(
     n_trials: int | None = None,
     timeout: float | None = None,
     overrides: list[str] | None = None,
+    profile: str | None = None,
 ) -> int:
     """Start ``workers`` processes on the study (created here first); returns the worst exit code.
 
     With ``gpus``, worker i sees only GPU ``gpus[i % len(gpus)]`` (CUDA_VISIBLE_DEVICES).
     """
-    spec, create = resolve_target(target, stores, overrides)
+    spec, create = resolve_target(target, stores, overrides, profile)
     check_spec(spec)
     if create:
         create_study(spec, stores, checked=True)
@@ -40,8 +42,9 @@ def run_workers(
             command += ["-n", str(share)]
         if timeout is not None:
             command += ["--timeout", str(timeout)]
-        for item in overrides or []:
-            command += ["--set", item]
+        if not create and Path(target).suffix not in (".yaml", ".yml"):
+            for item in overrides or []:  # a spec file's overrides are stored with the study
+                command += ["--set", item]
         env = dict(os.environ, ABLATE_WORKER=f"w{index}")
         if gpus:
             env["CUDA_VISIBLE_DEVICES"] = gpus[index % len(gpus)]
