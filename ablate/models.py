@@ -5,6 +5,8 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
+import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -65,6 +67,9 @@ def check_model_names(arch: str, encoder: str, kwargs: dict[str, Any]) -> None:
 def custom_class(path: str) -> type[nn.Module]:
     """Import ``package.module:ClassName`` (imported, never evaluated)."""
     module_name, _, attr = path.partition(":")
+    # Like `python -m`, look in the working directory too (the user's project).
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
     try:
         module = importlib.import_module(module_name)
     except ImportError as err:

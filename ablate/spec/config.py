@@ -202,6 +202,16 @@ class StudySpec(RunConfig):
     design: DesignSpec = Field(default_factory=DesignSpec)
     objectives: list[ObjectiveSpec] = Field(default_factory=list)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _first_objective(cls, data: Any) -> Any:
+        # With objectives: [...], the first one is the run's objective (picks the best epoch).
+        if isinstance(data, dict) and data.get("objectives") and "objective" not in data:
+            first = data["objectives"][0]
+            if isinstance(first, dict):
+                data = {**data, "objective": first}
+        return data
+
     @model_validator(mode="after")
     def _search_paths(self) -> StudySpec:
         for path, param in self.search.items():
