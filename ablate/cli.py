@@ -25,6 +25,8 @@ app = typer.Typer(
 )
 study_app = typer.Typer(help="Create, run and inspect Optuna studies.", no_args_is_help=True)
 app.add_typer(study_app, name="study")
+data_app = typer.Typer(help="Data utilities.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
 
 ProfileOpt = Annotated[
     str | None,
@@ -350,6 +352,34 @@ def predict_cmd(
     if logged is not None:
         line += f" (logged {split}_{key}: {logged:.6f})"
     typer.echo(line)
+
+
+@data_app.command("make")
+@_clean_errors
+def data_make(
+    kind: Annotated[str, typer.Argument(help="plants or satellite")],
+    out: Annotated[Path, typer.Argument(metavar="DIR")],
+    num_images: Annotated[int | None, typer.Option(help="Number of images.")] = None,
+    size: Annotated[int | None, typer.Option(help="Side of the square images.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same files.")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace an earlier stand-in there.")] = False,
+) -> None:
+    """Write a synthetic stand-in data set (images/ and masks/) for a workflow's study."""
+    import yaml
+
+    from ablate.data.standins import make_standin
+
+    kwargs: dict[str, Any] = {"seed": seed, "overwrite": overwrite}
+    if num_images is not None:
+        kwargs["num_images"] = num_images
+    if size is not None:
+        kwargs["size"] = size
+    try:
+        info = make_standin(kind, out, **kwargs)
+    except (ValueError, FileExistsError) as err:
+        raise AblateError(f"ablate data make {kind} {out}: {err}") from None
+    typer.echo(f"wrote a {kind} stand-in to {out}; a data section for it:")
+    typer.echo(yaml.safe_dump({"data": info["data"]}, sort_keys=False).rstrip())
 
 
 @app.command("ui")

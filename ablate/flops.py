@@ -12,8 +12,9 @@ def input_shape(config: RunConfig) -> tuple[int, int, int]:
     """(C, H, W) the model sees at evaluation; reads one sample only when the spec can't tell."""
     data = config.data
     if data.synthetic is not None:
-        channels = data.synthetic.channels
-        height, width = data.size or (data.synthetic.size, data.synthetic.size)
+        channels = data.synthetic.channels + len(data.derived.names)
+        side = round(data.synthetic.size * data.upscale)
+        height, width = data.size or (side, side)
         return channels, height, width
     from ablate.data import load_data
 

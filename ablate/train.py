@@ -203,6 +203,8 @@ def train(
         metrics[split]["loss"] = loss
         matrices[split] = matrix
     objective = float(metrics["val"][metric])
+    for split, balance in data.class_balance().items():
+        metrics.setdefault(split, {}).update(balance)
 
     if artifact_dir is not None:
         from ablate import plots

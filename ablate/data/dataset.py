@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from ablate.data.channels import append_derived
 from ablate.data.io import to_unit_float
 from ablate.data.sample import DataSplits, Sample
 from ablate.data.transforms import build_transforms
@@ -18,7 +19,11 @@ from ablate.spec import RunConfig
 
 
 class SegmentationDataset(Dataset):
-    """Samples through an albumentations pipeline: (float32 (C, H, W) normalised, int64 (H, W))."""
+    """Samples through an albumentations pipeline: (float32 (C, H, W) normalised, int64 (H, W)).
+
+    ``derived`` channels (``exg``, ``exr``, ``sobel``) are computed on the [0, 1] image after the
+    pipeline and appended before normalisation; ``mean``/``std`` cover them too (0/1).
+    """
 
     def __init__(
         self,
@@ -26,11 +31,13 @@ class SegmentationDataset(Dataset):
         transform: A.Compose,
         mean: Sequence[float],
         std: Sequence[float],
+        derived: Sequence[str] = (),
     ) -> None:
         self.samples = list(samples)
         self.transform = transform
         self.mean = np.asarray(mean, dtype=np.float32)
         self.std = np.asarray(std, dtype=np.float32)
+        self.derived = tuple(derived)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -40,7 +47,8 @@ class SegmentationDataset(Dataset):
         # Scale to float [0, 1] first: every transform handles float32 with any channel count,
         # which uint16 multi-band images would not get otherwise.
         out = self.transform(image=to_unit_float(sample.image), mask=sample.mask)
-        image = (out["image"] - self.mean) / self.std
+        image = append_derived(out["image"], self.derived)
+        image = (image - self.mean) / self.std
         image_t = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1), np.float32))
         # astype copies: the tensor must not share memory with the (reused) sample's mask.
         mask_t = torch.from_numpy(out["mask"].astype(np.int64))
@@ -57,10 +65,11 @@ def make_dataset(
     samples: Sequence[Sample], data: DataSplits, config: RunConfig, train: bool
 ) -> SegmentationDataset:
     """A dataset of ``samples``: train gets crop and augmentations, other splits only resize."""
+    # The pipeline sees the image bands only; derived channels are added after it.
     transform = build_transforms(
-        config, train, in_channels=data.in_channels, image_size=common_size(samples)
+        config, train, in_channels=data.bands, image_size=common_size(samples)
     )
-    return SegmentationDataset(samples, transform, data.mean, data.std)
+    return SegmentationDataset(samples, transform, data.mean, data.std, data.derived)
 
 
 def make_loaders(data: DataSplits, config: RunConfig, seed: int) -> dict[str, DataLoader]:

@@ -11,37 +11,73 @@ from ablate.data import splits as split_modes
 from ablate.data.io import read_image, read_mask
 from ablate.data.masks import map_mask
 from ablate.data.pairing import Pair, find_dir, pair_files
+from ablate.data.prepare import drop_empty, prepare, split_class_pixels
 from ablate.data.sample import DataSplits, Sample
-from ablate.data.stats import channel_stats, class_pixels
+from ablate.data.stats import channel_stats
 from ablate.data.synthetic import synthetic_samples
 from ablate.errors import DataError
 from ablate.spec import DataSpec
 
 
 def load_data(spec: DataSpec) -> DataSplits:
-    """Load, check and split the data set of ``spec``; bad input raises DataError."""
+    """Load, check and split the data set of ``spec``; bad input raises DataError.
+
+    At load time (on the cached decoded arrays): masks are mapped (``mask_map``), no-data pixels
+    (``nodata``) get ``ignore_index``, images and masks are upscaled (``upscale``), and with
+    ``drop_empty`` all-background samples leave every split (after the split is made, so the
+    assignment of the other samples does not change).
+    """
     num_classes = spec.num_classes or 2
     if spec.synthetic is not None:
-        samples = synthetic_samples(spec.synthetic, spec.task, num_classes)
+        samples = [
+            _prepare(s, spec) for s in synthetic_samples(spec.synthetic, spec.task, num_classes)
+        ]
         splits = split_modes.by_ratios(
             samples, lambda s: s.name, spec.split_ratios, spec.split_seed, spec.group_pattern
         )
+        splits = {split: items[: _cap(spec, split)] for split, items in splits.items()}
     else:
-        splits = {split: _load_pairs(pairs, spec) for split, pairs in _pairs(spec).items()}
+        # Capped before decoding: a smoke run reads only the images it uses.
+        splits = {
+            split: _load_pairs(pairs[: _cap(spec, split)], spec)
+            for split, pairs in _pairs(spec).items()
+        }
     _check_channels(splits)
     train = splits["train"]
     channels = int(train[0].image.shape[2])
+    derived = spec.derived.names
+    if derived and channels < 3:
+        raise DataError(
+            f"data.derived: {', '.join(derived)} need the R, G, B bands (the first three "
+            f"channels) but the images have {channels} channel(s); turn them off for this data"
+        )
+    dropped: dict[str, list[str]] = {}
+    if spec.drop_empty:
+        splits, dropped = drop_empty(splits, num_classes, spec.ignore_index)
+        train = splits["train"]
     if spec.normalize == "none":
         mean, std = [0.0] * channels, [1.0] * channels
     else:
-        mean, std = channel_stats(train, channels)
+        mean, std = channel_stats(train, channels, spec.nodata)
+    pixels = split_class_pixels(splits, num_classes, spec.ignore_index)
     return DataSplits(
         splits=splits,
-        in_channels=channels,
-        mean=mean,
-        std=std,
-        class_pixels=class_pixels(train, num_classes, spec.ignore_index),
+        in_channels=channels + len(derived),
+        # Derived channels are already min-max normalised to [0, 1] per image.
+        mean=mean + [0.0] * len(derived),
+        std=std + [1.0] * len(derived),
+        class_pixels=pixels["train"],
+        derived=derived,
+        split_pixels=pixels,
+        class_names=spec.names,
+        task=spec.task,
+        dropped=dropped,
     )
+
+
+def _cap(spec: DataSpec, split: str) -> int | None:
+    """``data.max_images`` for ``split`` (None: all)."""
+    return (spec.max_images or {}).get(split)
 
 
 def _pairs(spec: DataSpec) -> dict[str, list[Pair]]:
@@ -82,7 +118,11 @@ def _load_pair(pair: Pair, spec: DataSpec) -> Sample:
             f"{pair.image.name} is {image.shape[0]}x{image.shape[1]}; masks must match their image"
         )
     mask = map_mask(raw, spec.mask_map, spec.num_classes or 2, spec.ignore_index, pair.mask)
-    return Sample(name=pair.name, image=image, mask=mask)
+    return _prepare(Sample(name=pair.name, image=image, mask=mask), spec)
+
+
+def _prepare(sample: Sample, spec: DataSpec) -> Sample:
+    return prepare(sample, spec.nodata, spec.ignore_index, spec.upscale)
 
 
 def _check_channels(splits: dict[str, list[Sample]]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +46,16 @@ def map_mask(
     distinct, inverse = np.unique(raw, return_inverse=True)
     lut = np.array([mask_map.get(int(v), int(v)) for v in distinct], dtype=dtype)
     return lut[inverse].reshape(raw.shape)
+
+
+def nodata_pixels(image: np.ndarray, nodata: float) -> np.ndarray:
+    """(H, W) bool: pixels whose bands *all* equal ``nodata`` (in the decoded image's units;
+    a NaN ``nodata`` matches NaN bands)."""
+    if math.isnan(nodata):
+        if image.dtype.kind != "f":
+            return np.zeros(image.shape[:2], dtype=bool)
+        return np.isnan(image).all(axis=2)
+    return (image == nodata).all(axis=2)
 
 
 def label_dtype(num_classes: int, ignore_index: int | None) -> np.dtype:

@@ -7,16 +7,27 @@ from collections.abc import Sequence
 import numpy as np
 
 from ablate.data.io import unit_scale
+from ablate.data.masks import nodata_pixels
 from ablate.data.sample import Sample
 
 
-def channel_stats(samples: Sequence[Sample], channels: int) -> tuple[list[float], list[float]]:
-    """Per-channel mean and std over all pixels of ``samples``, images scaled to [0, 1]."""
+def channel_stats(
+    samples: Sequence[Sample], channels: int, nodata: float | None = None
+) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std over all pixels of ``samples``, images scaled to [0, 1].
+
+    Pass the train split only. With ``nodata``, pixels whose bands all equal it are left out
+    (no-data fill would otherwise drag the statistics towards the fill value).
+    """
     total = np.zeros(channels, dtype=np.float64)
     squares = np.zeros(channels, dtype=np.float64)
     count = 0
     for sample in samples:
         pixels = sample.image.reshape(-1, channels)
+        if nodata is not None:
+            empty = nodata_pixels(sample.image, nodata).ravel()
+            if empty.any():
+                pixels = pixels[~empty]
         scale = unit_scale(sample.image.dtype)
         for c in range(channels):
             if pixels.dtype in (np.uint8, np.uint16):

@@ -86,7 +86,13 @@ class DataSpec(_Strict):
     # A pixel whose bands all equal ``nodata`` is ignored by the loss and the metrics.
     nodata: float | None = None
     drop_empty: bool = False  # drop images whose mask is all background, from every split
-    upscale: float = Field(1.0, gt=0, le=8)  # input scale factor: cubic images, nearest masks
+    # Input scale factor (cubic for images, nearest for masks), applied at load time before
+    # data.size and data.crop: with data.size set the model input is still data.size, so it
+    # matters when size is unset, or for crops.
+    upscale: float = Field(1.0, gt=0, le=8)
+    # At most this many images per split, e.g. {train: 12, val: 6} for a smoke run (the first
+    # ones of each split, after the split is made).
+    max_images: dict[Split, PositiveInt] | None = None
     batch_size: PositiveInt = 4
     eval_batch_size: PositiveInt | None = None
     num_workers: NonNegativeInt = 0

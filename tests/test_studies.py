@@ -1,0 +1,43 @@
+"""The ready studies in studies/ run end to end with their smoke profile, and report."""
+
+from __future__ import annotations
+
+import pytest
+
+from ablate.data.standins import make_standin
+from tests.conftest import REPO, SHARED_DATA
+
+CAMVID = ["road_efficiency", "lightweight_efficiency", "architecture_comparison"]
+STANDINS = {"plants_multichannel": "plants", "satellite_binary": "satellite"}
+
+
+@pytest.mark.parametrize("name", list(STANDINS) + CAMVID + ["quickstart", "membrane_cumulative"])
+def test_study_smoke_profile_runs_and_reports(cli, store, tmp_path, monkeypatch, name):
+    monkeypatch.chdir(REPO)  # the architecture comparison imports tests.custom_models
+    args = ["study", "run", REPO / "studies" / f"{name}.yaml", "--store", store, "--quiet"]
+    study = f"{name}_smoke"
+    if name in STANDINS:
+        root = tmp_path / "data"
+        make_standin(STANDINS[name], root, num_images=16 if name == "plants_multichannel"
+                     else 20, size=64)
+        args += ["--profile", "smoke", "--set", f"data.root={root}"]
+    elif name in CAMVID:
+        if not (SHARED_DATA / "camvid").is_dir():
+            pytest.skip("../shared/data/camvid not available")
+        args += ["--profile", "smoke"]
+    else:  # studies without a profile: shrink them with --set
+        if not (SHARED_DATA / "membrane").is_dir():
+            pytest.skip("../shared/data/membrane not available")
+        study = name
+        args += ["--set", "optim.epochs=1", "--set", "data.size=[64,64]",
+                 "--set", "eval.latency_repeats=1"]
+        args += ["--set", "trials=2"] if name == "quickstart" else ["--set", "design.repeats=2",
+                                                                     "--set", "data.max_images="
+                                                                     "{train: 8, val: 4}"]
+    result = cli(*args)
+    assert result.exit_code == 0, result.output
+    assert "COMPLETE" in result.output
+    report = cli("report", study, "--store", store, "--out", tmp_path / "report.md")
+    assert report.exit_code == 0, report.output
+    text = (tmp_path / "report.md").read_text()
+    assert "## Ablation table" in text and "## Efficiency ranking" in text
