@@ -107,6 +107,8 @@ def test_ablation_means_std_and_welch_intervals(report):
         else:
             assert math.isnan(row["val_iou std"])
         assert row["diff"] == pytest.approx(np.mean(values) - np.mean(base))
+        gain = 100 * (np.mean(values) - np.mean(base)) / np.mean(base)
+        assert row["gain %"] == pytest.approx(gain)
         if len(values) > 1 and config != "baseline":
             ci = sps.ttest_ind(values, base, equal_var=False).confidence_interval(0.95)
             assert (row["ci_low"], row["ci_high"]) == pytest.approx((ci.low, ci.high))

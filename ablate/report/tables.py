@@ -26,7 +26,8 @@ from ablate.tracking import FLOP_CONVENTION
 
 NOISE_MARK = "~"
 LEGEND = (
-    f"`diff`: mean minus the baseline's mean; `95% CI`: Welch t interval over the two groups "
+    f"`diff`: mean minus the baseline's mean (`gain %`: diff in percent of the baseline's "
+    "mean); `95% CI`: Welch t interval over the two groups "
     f"of repeats ({NA}: fewer than 2 repeats on one side); `{NOISE_MARK}`: the interval "
     "includes 0, so the difference is not distinguishable from seed noise."
 )
@@ -88,6 +89,12 @@ def ablation_section(study: StudyRuns, configs: pd.DataFrame, baseline: str | No
         view[NOISE_MARK] = [
             NOISE_MARK if e.includes_zero and not b else ""
             for b, e in zip(is_base, estimates, strict=True)]
+        # The relative gain over the baseline's mean, as architecture comparisons quote it.
+        base_mean = float(means.get(baseline, math.nan))
+        data["gain %"] = [100.0 * e.value / base_mean if base_mean else math.nan
+                          for e in estimates]
+        view["gain %"] = ["" if b else signed(g) for b, g in zip(is_base, data["gain %"],
+                                                                   strict=True)]
     if test and "mean." + test in configs:
         data[f"{test} mean"] = list(configs["mean." + test])
         data[f"{test} std"] = list(configs["std." + test])
