@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 TORCH  ?= torch==2.14.1 torchvision==0.29.1
 STORE  ?= ablate_store
 
-.PHONY: install quickstart test bench example-store clean
+.PHONY: install quickstart test lint bench example-store standins clean
 
 install: $(STAMP)
 
@@ -29,8 +29,17 @@ quickstart: install
 test: install
 	$(PY) -m pytest -q
 
+lint: install
+	$(VENV)/bin/ruff check ablate tests benchmarks scripts
+
 bench: install
 	$(PY) benchmarks/overhead.py
+	$(PY) benchmarks/report_scale.py
+
+# Synthetic stand-ins for the plants and satellite studies (see studies/README.md).
+standins: install
+	$(VENV)/bin/ablate data make plants build/standins/plants --overwrite
+	$(VENV)/bin/ablate data make satellite build/standins/satellite --overwrite
 
 # Re-create the committed example store from a real quickstart run.
 example-store: install

@@ -41,6 +41,19 @@ TINY_SPEC: dict[str, Any] = {
 }
 
 
+def save_image(path: Path, array: Any) -> Path:
+    """Write ``array`` with PIL (png/jpg/bmp) or tifffile (tif), creating the folder."""
+    import tifffile
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix in (".tif", ".tiff"):
+        tifffile.imwrite(path, array)
+    else:
+        Image.fromarray(array).save(path)
+    return path
+
+
 def spec_dict(**sections: Any) -> dict[str, Any]:
     """TINY_SPEC with top-level sections replaced or merged (dicts are merged one level)."""
     spec = copy.deepcopy(TINY_SPEC)

@@ -17,14 +17,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-import tifffile
 import yaml
-from PIL import Image
 from typer.testing import CliRunner
 
 from ablate.cli import app
 from ablate.data import clear_cache
-from tests.conftest import TINY_SPEC, spec_dict
+from tests.conftest import TINY_SPEC, save_image, spec_dict
 
 COMMANDS = [("study", "create"), ("study", "run"), ("train",)]
 COMMAND_IDS = ["create", "run", "train"]
@@ -33,14 +31,7 @@ COMMAND_IDS = ["create", "run", "train"]
 # ------------------------------------------------------------------------------------ helpers
 
 
-def save(path: Path, array: np.ndarray) -> Path:
-    """Write ``array`` with PIL (png/jpg) or tifffile (tif), creating the folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix in (".tif", ".tiff"):
-        tifffile.imwrite(path, array)
-    else:
-        Image.fromarray(array).save(path)
-    return path
+save = save_image
 
 
 def rgb(seed: int, size: tuple[int, int] = (32, 32)) -> np.ndarray:

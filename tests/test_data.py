@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import tifffile
 import torch
 from PIL import Image
 
@@ -21,6 +20,7 @@ from ablate.data import (
 from ablate.data import io as data_io
 from ablate.errors import DataError
 from ablate.spec import DataSpec, RunConfig, SyntheticSpec
+from tests.conftest import save_image
 
 MEMBRANE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "membrane"
 
@@ -28,14 +28,7 @@ MEMBRANE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mem
 # ------------------------------------------------------------------------------------ helpers
 
 
-def save(path: Path, array: np.ndarray) -> Path:
-    """Write ``array`` with PIL (png/jpg/bmp) or tifffile (tif), creating the folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix in (".tif", ".tiff"):
-        tifffile.imwrite(path, array)
-    else:
-        Image.fromarray(array).save(path)
-    return path
+save = save_image
 
 
 def rgb(seed: int, size: tuple[int, int] = (8, 10)) -> np.ndarray:
