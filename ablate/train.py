@@ -122,6 +122,8 @@ def train(
     """
     seed_everything(config.seed)
     device = resolve_device(config.device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)  # the figure is this run's peak
     data = load_data(config.data)
     loaders = make_loaders(data, config, config.seed)
     runner = Engine(config, data, device)

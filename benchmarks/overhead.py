@@ -4,13 +4,13 @@
 Both run in this one process, on the same data, model, loss, optimiser, schedule, seed and
 epochs:
 
-* **ablate**: one trial the way ``ablate study run`` runs it (``ablate.study._Objective``):
+* **ablate**: one trial the way ``ablate study run`` runs it (the study's objective):
   ``load_spec(spec).resolve({})`` -> ``Tracker.start_run`` -> ``train()`` (FLOP count,
   per-epoch validation, best-epoch weights, final evaluation of train/val/test, curves and
-  gallery figures) with ``RunLog.log_epoch`` after each epoch, then ``log_result``,
-  ``log_artifacts`` and ``end``, into a temporary MLflow SQLite store. Not included: Optuna
-  (sampling, ``trial.report``/pruning) and the once-per-study store set-up, which is timed and
-  printed separately.
+  gallery figures, batch-1 latency) with ``RunLog.log_epoch`` after each epoch, then
+  ``log_result``, ``log_artifacts`` and ``end``, into a temporary MLflow SQLite store. Not
+  included: Optuna (sampling, ``trial.report``/pruning) and the once-per-study store set-up,
+  which is timed and printed separately.
 * **bare**: the loop a user would write in a notebook: an smp ``Unet`` built directly, the
   optimiser and schedule from ``torch.optim``, train for the epochs, then one evaluation pass
   over val and test computing IoU. No tracking, no per-epoch validation. For identical inputs
@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import functools
 import gc
+import inspect
 import math
 import os
 import random
@@ -133,7 +134,8 @@ def _own_cpu() -> float:
     return t.user + t.system
 
 
-BUSY_CORES = 0.25  # other processes using more than this many cores on average: warn
+BUSY_CORES = 0.25  # other processes using more than this many cores on average: disturbed
+RETRY_BUDGET_S = 120.0  # no disturbed run is redone once the timed runs have taken this long
 
 
 def sync(device: torch.device) -> None:
@@ -168,7 +170,7 @@ class AblateTrial:
         import ablate.train
 
         clock = Clock()
-        runner_cls = ablate.train._Runner
+        runner_cls = engine_class(ablate.train)
         with ExitStack() as stack:
             # Attribute the time spent inside train() to its parts (wrappers cost microseconds).
             for owner, attr, name in (
@@ -181,7 +183,7 @@ class AblateTrial:
                 (ablate.plots, "curves", "figures"),
                 (ablate.plots, "gallery", "figures"),
             ):
-                if not hasattr(owner, attr):  # parts that this version of ablate lacks
+                if owner is None or not hasattr(owner, attr):  # not in this version of ablate
                     continue
                 stack.enter_context(timed_attr(owner, attr, clock, name))
             gc.collect()
@@ -198,11 +200,21 @@ class AblateTrial:
         return total, clock, result
 
     def _trial(self, config: Any, clock: Clock) -> Any:
+        import ablate.tracking as tracking
         from ablate.train import train
 
         number = self.number
         self.number += 1
         with clock.part("tracking"):
+            if hasattr(self.tracker, "localize"):
+                config = self.tracker.localize(config)
+            kwargs: dict[str, Any] = {}
+            if "extra_tags" in inspect.signature(self.tracker.start_run).parameters:
+                tags = {
+                    getattr(tracking, "TAG_CONFIG", "ablate.config"): f"trial-{number}",
+                    getattr(tracking, "TAG_REPEAT", "ablate.repeat"): "0",
+                }
+                kwargs["extra_tags"] = tags
             run = self.tracker.start_run(
                 self.spec.name,
                 config,
@@ -210,7 +222,8 @@ class AblateTrial:
                 name=f"trial-{number:03d}",
                 parent_id=self.parent_id,
                 trial=number,
-                values={},
+                values=None,
+                **kwargs,
             )
 
         def on_epoch(epoch: int, record: dict[str, float]) -> None:
@@ -227,7 +240,42 @@ class AblateTrial:
         return result
 
 
+def engine_class(module: Any) -> type | None:
+    """The class in ``ablate.train`` that runs the epochs (``Engine``; ``_Runner`` before)."""
+    for name in ("Engine", "_Runner"):
+        cls = getattr(module, name, None)
+        if isinstance(cls, type) and hasattr(cls, "train_epoch") and hasattr(cls, "evaluate"):
+            return cls
+    return None
+
+
 # ---------------------------------------------------------------------------------- bare path
+
+# Settings a plain loop does not reproduce: (section, field, value that means "off").
+NOT_IN_BARE = (
+    ("optim", "ema", False),
+    ("optim", "freeze_encoder_epochs", 0),
+    ("optim", "encoder_lr_mult", 1.0),
+    ("optim", "grad_accum", 1),
+    ("optim", "grad_clip", None),
+    ("optim", "early_stopping_patience", None),
+    ("optim", "warmup_epochs", 0),
+    ("augment", "cutmix", False),
+    ("eval", "tta_flip", False),
+    ("model", "custom", None),
+    ("model", "init_from", None),
+)
+
+
+def bare_differences(config: Any) -> list[str]:
+    """The spec's settings that the bare loop leaves out (the comparison is then not like for
+    like; the IoU check at the end shows by how much)."""
+    out = []
+    for section, name, off in NOT_IN_BARE:
+        value = getattr(getattr(config, section), name, off)
+        if value != off:
+            out.append(f"{section}.{name}={value}")
+    return out
 
 
 def bare_run(config: Any) -> tuple[float, Clock, dict[str, float]]:
@@ -326,20 +374,9 @@ def bare_run(config: Any) -> tuple[float, Clock, dict[str, float]]:
 
 def bare_optimiser(optim: Any, model: torch.nn.Module) -> tuple[Any, Any]:
     """torch.optim as a user would write it; ablate's helpers for the less common settings."""
-    plain = (
-        optim.warmup_epochs == 0
-        and optim.grad_accum == 1
-        and optim.grad_clip is None
-        and optim.early_stopping_patience is None
-        and optim.scheduler in ("none", "cosine", "step")
-    )
-    if not plain:
+    if optim.scheduler not in ("none", "cosine", "step") or getattr(optim, "warmup_epochs", 0):
         from ablate.optim import EpochScheduler, build_optimizer
 
-        log(
-            "note: bare loop uses ablate.optim for this spec's optimiser settings "
-            "(grad_accum / grad_clip / early stopping are not reproduced)"
-        )
         optimizer = build_optimizer(optim, model)
         return optimizer, EpochScheduler(optim, optimizer, maximize=True)
     params = model.parameters()
@@ -394,18 +431,37 @@ def fmt(value: float | None) -> str:
     return "-" if value is None or value == 0.0 else f"{value:.2f}"
 
 
+def clean(runs: list[tuple[float, Clock]]) -> list[tuple[float, Clock]]:
+    """The runs that no other process disturbed (all of them where that cannot be measured)."""
+    return [r for r in runs if r[1].other_load is None or r[1].other_load <= BUSY_CORES]
+
+
+def chosen(runs: list[tuple[float, Clock]], repeats: int) -> list[tuple[float, Clock]]:
+    """The runs the medians are taken over: the undisturbed ones if there are enough."""
+    undisturbed = clean(runs)
+    return undisturbed if len(undisturbed) >= repeats else runs
+
+
 def report(
-    bare: list[tuple[float, Clock]],
-    ablate: list[tuple[float, Clock]],
+    runs: dict[str, list[tuple[float, Clock]]],
+    repeats: int,
     setup_seconds: float,
     checks: dict[str, float],
+    config: Any,
 ) -> None:
+    bare, ablate = chosen(runs["bare"], repeats), chosen(runs["ablate"], repeats)
     bare_total = statistics.median(t for t, _ in bare)
     ablate_total = statistics.median(t for t, _ in ablate)
-    bare_min, ablate_min = min(t for t, _ in bare), min(t for t, _ in ablate)
+    full_res = bool(getattr(config.eval, "full_resolution", False))
+    bare_min = min(t for t, _ in runs["bare"])
+    ablate_min = min(t for t, _ in runs["ablate"])
     b, a = median_parts(bare), median_parts(ablate)
     width = max(len(label) for _, label in ROWS) + 2
-    head = f"seconds (median of {len(bare)})"
+    head = (
+        f"seconds (median of {len(bare)} runs)"
+        if len(bare) == len(ablate)
+        else f"seconds (median, {len(bare)}/{len(ablate)} runs)"
+    )
     lines = [
         "",
         f"{head:<{width}}{'bare':>9}{'ablate':>9}{'extra':>9}",
@@ -423,33 +479,38 @@ def report(
         f"{'fastest run (least disturbed)':<{width}}{bare_min:>9.2f}{ablate_min:>9.2f}"
         f"{ablate_min - bare_min:>+9.2f}   ratio {ablate_min / bare_min:.2f}x",
         "",
-        f"bare runs:   {runs_text(bare)}",
-        f"ablate runs: {runs_text(ablate)}",
+        f"bare runs:   {runs_text(runs['bare'], bare)}",
+        f"ablate runs: {runs_text(runs['ablate'], ablate)}",
         f"once per study, not in the ablate column: MLflow store set-up "
         f"(create DB + experiment + parent run) {setup_seconds:.2f} s",
-        "final evaluation: bare = val + test; ablate = train + val + test (best-epoch weights)",
+        "final evaluation: bare = val + test; ablate = train + val + test on the best-epoch "
+        "weights" + (", at the masks' original resolution" if full_res else ""),
         f"same training check: last-epoch val IoU ablate {checks['ablate_last_val']:.4f}, "
-        f"bare {checks['bare_val']:.4f} (ablate's objective, best epoch: "
+        f"bare {checks['bare_val']:.4f} (ablate's objective, final evaluation: "
         f"{checks['ablate_objective']:.4f}); bare test IoU {checks['bare_test']:.4f}",
     ]
     loads = [c.other_load for _, c in bare + ablate if c.other_load is not None]
     if loads and max(loads) > BUSY_CORES:
         lines.append(
             f"warning: other processes used up to {max(loads):.1f} of {os.cpu_count()} CPU cores "
-            "during the timed runs; timings are unreliable (see 'fastest run'), run again on an "
-            "idle machine"
+            "during the runs in the medians; timings are unreliable (see 'fastest run'), run "
+            "again on an idle machine"
         )
     print("\n".join(lines), flush=True)
 
 
-def runs_text(runs: list[tuple[float, Clock]]) -> str:
-    """Each run's seconds, with the cores other processes used meanwhile when that was notable."""
+def runs_text(runs: list[tuple[float, Clock]], used: list[tuple[float, Clock]]) -> str:
+    """Each run's seconds, with the cores other processes used meanwhile when that was notable
+    and whether the run was left out of the medians."""
     parts = []
-    for seconds, clock in runs:
-        text = f"{seconds:.2f}"
+    for run in runs:
+        seconds, clock = run
+        notes = []
         if clock.other_load is not None and clock.other_load > BUSY_CORES:
-            text += f" (other processes busy: {clock.other_load:.1f} cores)"
-        parts.append(text)
+            notes.append(f"other processes busy: {clock.other_load:.1f} cores")
+        if not any(run is u for u in used):
+            notes.append("not in the medians")
+        parts.append(f"{seconds:.2f}" + (f" ({'; '.join(notes)})" if notes else ""))
     return ", ".join(parts) + " s"
 
 
@@ -461,9 +522,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spec", type=Path, default=DEFAULT_SPEC, help="study spec (YAML)")
     parser.add_argument("--epochs", type=int, default=None, help="epochs (default: the spec's)")
     parser.add_argument("--repeats", type=int, default=2, help="timed runs of each (default 2)")
+    parser.add_argument(
+        "--retries",
+        type=int,
+        default=3,
+        help="rounds of re-runs for runs disturbed by other processes (default 3)",
+    )
     args = parser.parse_args(argv)
-    if args.repeats < 1 or (args.epochs is not None and args.epochs < 1):
-        parser.error("--repeats and --epochs must be at least 1")
+    if args.repeats < 1 or (args.epochs is not None and args.epochs < 1) or args.retries < 0:
+        parser.error("--repeats and --epochs must be at least 1, --retries at least 0")
 
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=UserWarning)
@@ -474,12 +541,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.epochs is not None:
         config = spec.resolve({"optim.epochs": args.epochs})
     warm = spec.resolve({"optim.epochs": 1})
+    differences = bare_differences(config)
     device = "cuda" if torch.cuda.is_available() and config.device in ("auto", "cuda") else "cpu"
 
     print(
         f"ablate overhead benchmark: spec {args.spec.name} ({config.data.task}, "
         f"{config.model.arch}/{config.model.encoder}, size {config.data.size}, "
-        f"batch {config.data.batch_size}), {config.optim.epochs} epochs, "
+        f"batch {config.data.batch_size}), {config.optim.epochs} epoch(s), "
         f"{args.repeats} repeat(s) each\n"
         f"device {device}, torch {torch.__version__}, torch threads {torch.get_num_threads()}, "
         f"cpus {os.cpu_count()}\n"
@@ -488,6 +556,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{config.seed}",
         flush=True,
     )
+    if differences:
+        print(f"note: the bare loop leaves out {', '.join(differences)}", flush=True)
 
     with tempfile.TemporaryDirectory(prefix="ablate-bench-") as tmp:
         tick = time.perf_counter()
@@ -500,34 +570,43 @@ def main(argv: list[str] | None = None) -> int:
         trial.run(warm)
         log(f"warm-up done in {time.perf_counter() - tick:.1f} s")
 
-        bare: list[tuple[float, Clock]] = []
-        ablate: list[tuple[float, Clock]] = []
         checks: dict[str, float] = {}
-        for i in range(args.repeats):
-            # Alternate the order so that neither side always runs first.
-            order: list[str] = ["bare", "ablate"] if i % 2 == 0 else ["ablate", "bare"]
-            for side in order:
+
+        def timed(side: str) -> tuple[float, Clock]:
+            with OtherLoad() as load:
                 if side == "bare":
-                    with OtherLoad() as load:
-                        seconds, clock, ious = bare_run(config)
-                    clock.other_load = load.cores
-                    bare.append((seconds, clock))
+                    seconds, clock, ious = bare_run(config)
                     checks["bare_val"] = ious.get("val", math.nan)
                     checks["bare_test"] = ious.get("test", math.nan)
                 else:
-                    with OtherLoad() as load:
-                        seconds, clock, result = trial.run(config)
-                    clock.other_load = load.cores
-                    ablate.append((seconds, clock))
+                    seconds, clock, result = trial.run(config)
                     key = config.objective.metric
                     checks["ablate_last_val"] = result.history[-1].get(key, math.nan)
                     checks["ablate_objective"] = result.objective
-            log(
-                f"repeat {i + 1}/{args.repeats}: bare {bare[-1][0]:.2f} s, "
-                f"ablate {ablate[-1][0]:.2f} s"
-            )
+            clock.other_load = load.cores
+            return seconds, clock
 
-    report(bare, ablate, setup_seconds, checks)
+        runs: dict[str, list[tuple[float, Clock]]] = {"bare": [], "ablate": []}
+        started = time.perf_counter()
+        for i in range(args.repeats):
+            # Alternate the order so that neither side always runs first.
+            for side in ("bare", "ablate") if i % 2 == 0 else ("ablate", "bare"):
+                runs[side].append(timed(side))
+            log(
+                f"repeat {i + 1}/{args.repeats}: bare {runs['bare'][-1][0]:.2f} s, "
+                f"ablate {runs['ablate'][-1][0]:.2f} s"
+            )
+        # A run that shared the CPU with other processes is redone (a few times, within a time
+        # budget), so that the medians come from undisturbed runs where the machine allows.
+        for _ in range(args.retries):
+            short = [side for side, done in runs.items() if len(clean(done)) < args.repeats]
+            if not short or time.perf_counter() - started > RETRY_BUDGET_S:
+                break
+            for side in short:
+                log(f"other processes were busy during a {side} run; running it again")
+                runs[side].append(timed(side))
+
+    report(runs, args.repeats, setup_seconds, checks, config)
     return 0
 
 

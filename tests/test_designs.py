@@ -88,6 +88,8 @@ def test_factorial_with_two_workers_runs_each_cell_exactly_once(cli, write_spec,
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 8
     assert len({t.params["config"] for t in trials}) == 8
     assert len(_trial_runs(store)) == 8
+    report = cli("report", "tiny", "--store", store)
+    assert report.exit_code == 0 and "### Main effects" in report.output
 
 
 def test_search_repeats_average_the_seeds(cli, write_spec, store):
@@ -113,6 +115,12 @@ def test_multi_objective_study_trades_iou_against_gflops(cli, write_spec, store)
     result = cli("study", "run", write_spec(spec), "--store", store, "--quiet")
     assert result.exit_code == 0, result.output
     assert "Pareto front: trials" in result.output
+    out = store.parent / "mo" / "report.md"
+    report = cli("report", "tiny", "--store", store, "--out", out)
+    assert report.exit_code == 0, report.output
+    text = out.read_text()
+    assert "## Pareto front: val_iou vs gflops" in text
+    assert list(out.parent.glob("*pareto*.png"))
     study = _study(store)
     assert len(study.directions) == 2
     for trial in study.trials:

@@ -142,3 +142,19 @@ def test_unknown_custom_model_is_a_clean_error(cli, write_spec, store):
     spec["model"] = {"custom": "tests.custom_models:Nope"}
     result = cli("train", write_spec(spec), "--store", store)
     assert result.exit_code == 2 and "model.custom" in result.output
+
+
+def test_local_encoder_weights_widen_the_first_convolution(tmp_path):
+    from ablate.models import build_model
+
+    rgb = build_model(ModelSpec.model_validate({"arch": "Unet", "encoder": "resnet18"}), 3, 1)
+    path = tmp_path / "encoder.pth"
+    torch.save(rgb.encoder.state_dict(), path)
+    spec = ModelSpec.model_validate({"arch": "Unet", "encoder": "resnet18",
+                                     "encoder_weights": str(path)})
+    five = build_model(spec, in_channels=5, classes=1)
+    old, new = rgb.encoder.conv1.weight, five.encoder.conv1.weight
+    assert new.shape[1] == 5
+    assert torch.equal(new[:, :3], old)
+    assert torch.allclose(new[:, 3], old.mean(dim=1)) and torch.allclose(new[:, 4], new[:, 3])
+    assert torch.equal(five.encoder.layer1[0].conv1.weight, rgb.encoder.layer1[0].conv1.weight)
