@@ -37,7 +37,13 @@ def main() -> None:
             (prefix,),
         )
     with sqlite3.connect(EXAMPLE / "mlflow.db") as db:
+        db.execute("PRAGMA journal_mode=DELETE")  # one self-contained file to commit
         db.execute("VACUUM")
+    for path in EXAMPLE.glob("*.db"):
+        with sqlite3.connect(path) as db:
+            db.execute("PRAGMA journal_mode=DELETE")
+    for leftover in list(EXAMPLE.glob("*.lock")) + list(EXAMPLE.glob("*.db-*")):
+        leftover.unlink()
     subprocess.run(
         [str(ablate), "report", "quickstart", "--store", str(EXAMPLE),
          "--out", str(EXAMPLE / "report.md")],
