@@ -343,7 +343,8 @@ def predict_cmd(
     from ablate.predict import predict_run
     from ablate.tracking import Tracker
 
-    result = predict_run(Tracker(_stores(store, None, tracking_uri)), target, split, out)
+    tracker = Tracker(_stores(store, None, tracking_uri), write=False)
+    result = predict_run(tracker, target, split, out)
     key = "miou" if "miou" in result.metrics else "iou"
     typer.echo(f"run {result.run_id}: wrote {result.files} label maps to {out / 'labels'} "
                f"and colourised copies to {out / 'color'}")

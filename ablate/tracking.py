@@ -111,14 +111,15 @@ def _enable_wal(uri: str) -> None:
 class Tracker:
     """A client of one MLflow tracking store."""
 
-    def __init__(self, stores: Stores):
+    def __init__(self, stores: Stores, write: bool = True):
         _quiet_mlflow()
         from mlflow.tracking import MlflowClient
 
         self.stores = stores
         probe_tracking_server(stores.tracking_uri)
-        ensure_local_dirs(stores)
-        _enable_wal(stores.tracking_uri)
+        if write:
+            ensure_local_dirs(stores)
+            _enable_wal(stores.tracking_uri)
         self.client = MlflowClient(tracking_uri=stores.tracking_uri)
 
     def experiment_id(self, study: str, create: bool = True) -> str | None:

@@ -65,7 +65,7 @@ def create_study(
         check_spec(spec)
     # Unreachable servers fail here, before anything is written.
     probe_tracking_server(stores.tracking_uri)
-    storage = open_storage(stores)
+    storage = open_storage(stores, write=True)
     tracker = Tracker(stores)
     if spec.name in study_names(stores):
         if not replace:

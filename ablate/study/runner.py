@@ -106,7 +106,7 @@ def work(
     """The worker loop on an existing study."""
     _sigterm_as_interrupt()
     probe_tracking_server(stores.tracking_uri)
-    storage = open_storage(stores, failed_trial_callback=StaleTrialHandler(stores))
+    storage = open_storage(stores, StaleTrialHandler(stores), write=True)
     tracker = Tracker(stores)
     study = optuna.load_study(
         study_name=spec.name,

@@ -54,13 +54,17 @@ def enable_wal(url: str) -> None:
 
 
 def open_storage(
-    stores: Stores, failed_trial_callback: Any = None
+    stores: Stores, failed_trial_callback: Any = None, write: bool = False
 ) -> optuna.storages.RDBStorage:
-    """The Optuna RDB storage with heartbeats on; an unreachable server is a one-line error."""
+    """The Optuna RDB storage with heartbeats on; an unreachable server is a one-line error.
+
+    ``write``: a worker or ``create`` is about to write (a SQLite file is put in WAL mode).
+    """
     _quiet_optuna()
     kwargs: dict[str, Any] = {}
     if stores.storage.startswith("sqlite"):
-        enable_wal(stores.storage)
+        if write:
+            enable_wal(stores.storage)
         # Wait for a busy SQLite file instead of failing at once.
         kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
     elif stores.storage.startswith(("postgresql", "postgres")):
