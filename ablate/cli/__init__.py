@@ -1,0 +1,11 @@
+"""The ``ablate`` command line: a thin typer layer over :mod:`ablate.study` and friends."""
+
+from ablate.cli import runs, study, tools  # noqa: F401 - registers the commands
+from ablate.cli.common import app
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,178 @@
+"""``ablate train|flops|report|predict``: single runs and reading them back."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ablate.cli.common import (
+    ProfileOpt,
+    SetOpt,
+    StorageOpt,
+    StoreOpt,
+    TrackingOpt,
+    app,
+    browse_hint,
+    clean_errors,
+    stores_from,
+)
+from ablate.errors import AblateError
+
+
+@app.command("train")
+@clean_errors
+def train_cmd(
+    spec_path: Annotated[Path, typer.Argument(metavar="SPEC")],
+    set_: SetOpt = None,
+    profile: ProfileOpt = None,
+    quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
+    store: StoreOpt = None,
+    storage: StorageOpt = None,
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Train SPEC once with no sampling (a baseline), tracked like a trial."""
+    import tempfile
+
+    from ablate.spec import load_spec
+    from ablate.study import preflight
+    from ablate.tracking import Tracker
+    from ablate.train import train
+
+    stores = stores_from(store, storage, tracking_uri)
+    spec = load_spec(spec_path, set_, profile)
+    config = spec.resolve({})
+    preflight(config)
+    tracker = Tracker(stores)
+    config = tracker.localize(config)
+    run = tracker.start_run(spec.name, config, role="train", name=f"{spec.name}-train")
+    try:
+        with tempfile.TemporaryDirectory(prefix="ablate-") as tmp:
+            result = train(
+                config, on_epoch=run.log_epoch, artifact_dir=Path(tmp), progress=not quiet
+            )
+            run.log_result(result)
+            run.log_artifacts(Path(tmp))
+    except BaseException as err:
+        run.end("FAIL", str(err) or type(err).__name__)
+        raise
+    run.end("COMPLETE")
+    flat = result.flat_metrics()
+    shown = {k: v for k, v in flat.items() if k.startswith(("val_", "test_")) and "_" not in k[5:]}
+    typer.echo(json.dumps({k: round(v, 5) for k, v in shown.items()}, indent=None))
+    typer.echo(f"run {run.run_id}: {config.objective.metric}={result.objective:.4f}, "
+               f"{result.gflops:.3f} GFLOPs, {result.params:,} params")
+    typer.echo(browse_hint(stores, store))
+
+
+@app.command("flops")
+@clean_errors
+def flops_cmd(
+    spec_path: Annotated[Path, typer.Argument(metavar="SPEC")],
+    set_: SetOpt = None,
+    profile: ProfileOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
+) -> None:
+    """Params and GFLOPs of the configured model at its input size (fvcore)."""
+    from ablate.flops import model_cost
+    from ablate.spec import load_spec
+    from ablate.tracking import FLOP_CONVENTION
+
+    config = load_spec(spec_path, set_, profile).resolve({})
+    cost = model_cost(config)
+    if as_json:
+        typer.echo(json.dumps({**cost, "convention": FLOP_CONVENTION}))
+        return
+    c, h, w = cost["input"]
+    typer.echo(
+        f"{config.model.arch}/{config.model.encoder} at {c}x{h}x{w}: "
+        f"{cost['params']:,} params, {cost['gflops']:.3f} GFLOPs ({FLOP_CONVENTION})"
+    )
+
+
+# ------------------------------------------------------------------------------ reading back
+
+
+@app.command("report")
+@clean_errors
+def report_cmd(
+    name: str,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Write the report here (figures and CSV tables go next to it)."),
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="md, csv (one file per table) or latex.")
+    ] = "md",
+    compare: Annotated[
+        str | None, typer.Option(help="Another study to set side by side (same store).")
+    ] = None,
+    trials: Annotated[
+        str | None,
+        typer.Option(help="Trial numbers for the per-split tables, e.g. 3,5 "
+                          "(default: the best configuration and the baseline)."),
+    ] = None,
+    reader: Annotated[
+        str,
+        typer.Option(help="auto (SQL tables of a database store, else search_runs), "
+                          "mlflow (MlflowClient.search_runs) or sql."),
+    ] = "auto",
+    store: StoreOpt = None,
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Report of a study read from MLflow: markdown (default), CSV or LaTeX tables.
+
+    Without --out the text goes to stdout and no figures are written; with --out the PNG
+    figures are written next to the file (<stem>_pareto.png, ...) and linked from it."""
+    from ablate.report import FORMATS, write_report
+    from ablate.report.runs import READERS
+
+    if fmt not in FORMATS:
+        raise AblateError(f"--format: unknown format '{fmt}'; use one of {', '.join(FORMATS)}")
+    if reader not in READERS:
+        raise AblateError(f"--reader: unknown reader '{reader}'; use one of {', '.join(READERS)}")
+    chosen: list[int] | None = None
+    if trials:
+        try:
+            chosen = [int(t) for t in trials.replace(" ", "").split(",") if t]
+        except ValueError:
+            message = f"--trials: expected trial numbers like 3,5, not '{trials}'"
+            raise AblateError(message) from None
+    stores = stores_from(store, None, tracking_uri)
+    text, written = write_report(stores, name, out=out, fmt=fmt, compare=compare,
+                                 trials=chosen, reader=reader)
+    if out is None:
+        typer.echo(text)
+        return
+    typer.echo(f"report written to {out}")
+    for path in written[1:]:
+        typer.echo(f"  {path}")
+
+
+@app.command("predict")
+@clean_errors
+def predict_cmd(
+    target: Annotated[str, typer.Argument(metavar="RUN_OR_STUDY",
+                                          help="An MLflow run id, or a study (its best run).")],
+    out: Annotated[Path, typer.Option(help="Folder for labels/ and color/ PNGs.")],
+    split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
+    store: StoreOpt = None,
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Write a run's predictions as label PNGs (original size) and colourised copies, and
+    print the metrics computed from those files."""
+    from ablate.predict import predict_run
+    from ablate.tracking import Tracker
+
+    tracker = Tracker(stores_from(store, None, tracking_uri), write=False)
+    result = predict_run(tracker, target, split, out)
+    key = "miou" if "miou" in result.metrics else "iou"
+    typer.echo(f"run {result.run_id}: wrote {result.files} label maps to {out / 'labels'} "
+               f"and colourised copies to {out / 'color'}")
+    line = f"{split} {key} from the written files: {result.metrics[key]:.6f}"
+    logged = result.logged.get(f"{split}_{key}")
+    if logged is not None:
+        line += f" (logged {split}_{key}: {logged:.6f})"
+    typer.echo(line)

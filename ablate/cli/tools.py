@@ -1,0 +1,71 @@
+"""``ablate data make`` and ``ablate ui``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ablate.cli.common import (
+    StoreOpt,
+    TrackingOpt,
+    app,
+    clean_errors,
+    data_app,
+    stores_from,
+)
+from ablate.errors import AblateError
+
+
+@data_app.command("make")
+@clean_errors
+def data_make(
+    kind: Annotated[str, typer.Argument(help="plants or satellite")],
+    out: Annotated[Path, typer.Argument(metavar="DIR")],
+    num_images: Annotated[int | None, typer.Option(help="Number of images.")] = None,
+    size: Annotated[int | None, typer.Option(help="Side of the square images.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same files.")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace an earlier stand-in there.")] = False,
+) -> None:
+    """Write a synthetic stand-in data set (images/ and masks/) for a workflow's study."""
+    import yaml
+
+    from ablate.data.standins import make_standin
+
+    kwargs: dict[str, Any] = {"seed": seed, "overwrite": overwrite}
+    if num_images is not None:
+        kwargs["num_images"] = num_images
+    if size is not None:
+        kwargs["size"] = size
+    try:
+        info = make_standin(kind, out, **kwargs)
+    except (ValueError, FileExistsError) as err:
+        raise AblateError(f"ablate data make {kind} {out}: {err}") from None
+    typer.echo(f"wrote a {kind} stand-in to {out}; a data section for it:")
+    typer.echo(yaml.safe_dump({"data": info["data"]}, sort_keys=False).rstrip())
+
+
+@app.command("ui")
+@clean_errors
+def ui_cmd(
+    store: StoreOpt = None,
+    tracking_uri: TrackingOpt = None,
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = 5000,
+) -> None:
+    """Start the MLflow UI against the store (binds 127.0.0.1 unless --host is given)."""
+    stores = stores_from(store, None, tracking_uri)
+    mlflow = shutil.which("mlflow", path=os.path.dirname(sys.executable)) or shutil.which("mlflow")
+    if mlflow is None:
+        raise AblateError("the mlflow command is not installed in this environment")
+    command = [mlflow, "ui", "--backend-store-uri", stores.tracking_uri,
+               "--host", host, "--port", str(port)]
+    if stores.artifact_root is not None:
+        command += ["--artifacts-destination", str(stores.artifact_root)]
+    typer.echo(f"MLflow UI on http://{host}:{port} ({stores.tracking_uri}); Ctrl-C stops it")
+    raise typer.Exit(subprocess.call(command))
