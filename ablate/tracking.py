@@ -42,7 +42,6 @@ TAG_COMPONENTS = "ablate.components"  # parent: JSON list of names; run: JSON {n
 TAG_OBJECTIVES = "ablate.objectives"  # parent: JSON [{"metric", "direction"}, ...]
 TAG_THRESHOLDS = "ablate.thresholds"  # parent: JSON list of scanned binary thresholds
 TAG_PARENT = "mlflow.parentRunId"
-TAG_RUN_NAME = "mlflow.runName"
 
 EPOCH_PREFIX = "epoch/"
 
@@ -52,7 +51,6 @@ def threshold_key(split: str, threshold: float, count: str) -> str:
     return f"{split}_thr{threshold:g}_{count}"
 
 
-MODEL_METRICS = ("params", "gflops", "efficiency", "train_seconds", "images_per_second")
 FLOP_CONVENTION = "fvcore FLOPs: one multiply-add counts as one FLOP"
 
 _BATCH = 100  # MLflow accepts at most 100 params or tags per log_batch call
