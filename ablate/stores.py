@@ -7,8 +7,10 @@ The embedded default is a folder in the working directory (``./ablate_store``) h
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,15 +120,32 @@ def _check_database_url(url: str, where: str, example: str) -> None:
         ) from None
 
 
+def sqlite_path(url: str) -> Path | None:
+    """The file behind a ``sqlite:///`` URL (None for other URLs)."""
+    return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+
+
 def ensure_local_dirs(stores: Stores) -> None:
     """Create the folders of local SQLite files (only once something is about to be written)."""
     for url in (stores.storage, stores.tracking_uri):
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        path = sqlite_path(url)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
     if stores.artifact_root is not None:
         stores.artifact_root.mkdir(parents=True, exist_ok=True)
 
 
+def enable_wal(url: str) -> None:
+    """Put a SQLite file in WAL mode: several workers write to it, and readers stop blocking
+    the writer of another worker (no-op for other URLs)."""
+    path = sqlite_path(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.closing(sqlite3.connect(path, timeout=60)) as db:
+            db.execute("PRAGMA journal_mode=WAL")
+
+
 def local_sqlite_missing(url: str) -> bool:
     """True for a sqlite URL whose file does not exist yet (so nothing can be read from it)."""
-    return url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists()
+    path = sqlite_path(url)
+    return path is not None and not path.exists()

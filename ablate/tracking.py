@@ -19,7 +19,7 @@ import yaml
 
 from ablate.errors import AblateError
 from ablate.spec import RunConfig, StudySpec
-from ablate.stores import Stores, ensure_local_dirs
+from ablate.stores import Stores, enable_wal, ensure_local_dirs
 
 # Tags
 TAG_STUDY = "ablate.study"
@@ -96,16 +96,6 @@ def probe_tracking_server(uri: str, timeout: float = 3.0) -> None:
         ) from None
 
 
-def _enable_wal(uri: str) -> None:
-    # Several workers write to one SQLite file: WAL lets them read while another writes.
-    if uri.startswith("sqlite:///"):
-        import sqlite3
-        from contextlib import closing
-
-        with closing(sqlite3.connect(uri.removeprefix("sqlite:///"), timeout=60)) as db:
-            db.execute("PRAGMA journal_mode=WAL")
-
-
 class Tracker:
     """A client of one MLflow tracking store."""
 
@@ -117,7 +107,7 @@ class Tracker:
         probe_tracking_server(stores.tracking_uri)
         if write:
             ensure_local_dirs(stores)
-            _enable_wal(stores.tracking_uri)
+            enable_wal(stores.tracking_uri)
         self.client = MlflowClient(tracking_uri=stores.tracking_uri)
 
     def experiment_id(self, study: str, create: bool = True) -> str | None:

@@ -6,17 +6,15 @@ import contextlib
 import fcntl
 import logging
 import os
-import sqlite3
 import zlib
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import optuna
 
 from ablate.errors import AblateError
 from ablate.spec import StudySpec, spec_from_dict
-from ablate.stores import Stores, local_sqlite_missing, redact
+from ablate.stores import Stores, enable_wal, local_sqlite_missing, redact, sqlite_path
 
 # Optuna study / trial user attributes
 SPEC_ATTR = "ablate_spec"
@@ -37,20 +35,6 @@ def heartbeat_interval() -> int:
 def _quiet_optuna() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     logging.getLogger("optuna").setLevel(logging.WARNING)
-
-
-def sqlite_path(url: str) -> Path | None:
-    """The file behind a ``sqlite:///`` URL."""
-    return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
-
-
-def enable_wal(url: str) -> None:
-    """Put a SQLite file in WAL mode: readers stop blocking the writer of another worker."""
-    path = sqlite_path(url)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.closing(sqlite3.connect(path, timeout=60)) as db:
-            db.execute("PRAGMA journal_mode=WAL")
 
 
 def open_storage(
