@@ -22,7 +22,8 @@ from ablate.optim import EpochScheduler, build_optimizer
 from ablate.spec import RunConfig
 from ablate.tracking import threshold_key
 
-__all__ = ["TrainResult", "TrainingError", "efficiency", "resolve_device", "train"]
+__all__ = ["TrainResult", "TrainingError", "efficiency", "resolve_device", "train",
+           "train_logged"]
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 
@@ -241,6 +242,29 @@ def train(
         latency_ms=latency,
         peak_memory_mb=peak_memory,
     )
+
+
+def train_logged(
+    config: RunConfig,
+    run: Any,
+    on_epoch: EpochCallback | None = None,
+    progress: bool = True,
+    description: str = "train",
+) -> TrainResult:
+    """:func:`train` with its epochs, final numbers and artifacts logged into ``run`` (a
+    :class:`~ablate.tracking.RunLog`); ``on_epoch`` runs after each epoch is logged."""
+    import tempfile
+
+    def log_epoch(epoch: int, record: dict[str, float]) -> None:
+        run.log_epoch(epoch, record)
+        if on_epoch is not None:
+            on_epoch(epoch, record)
+
+    with tempfile.TemporaryDirectory(prefix="ablate-") as tmp:
+        result = train(config, log_epoch, Path(tmp), progress, description)
+        run.log_result(result)
+        run.log_artifacts(Path(tmp))
+    return result
 
 
 def _eval_loaders(data: DataSplits, config: RunConfig, loaders: dict[str, Any]) -> dict[str, Any]:

@@ -34,12 +34,10 @@ def train_cmd(
     tracking_uri: TrackingOpt = None,
 ) -> None:
     """Train SPEC once with no sampling (a baseline), tracked like a trial."""
-    import tempfile
-
     from ablate.spec import load_spec
     from ablate.study import preflight
     from ablate.tracking import Tracker
-    from ablate.train import train
+    from ablate.train import train_logged
 
     stores = stores_from(store, storage, tracking_uri)
     spec = load_spec(spec_path, set_, profile)
@@ -49,12 +47,7 @@ def train_cmd(
     config = tracker.localize(config)
     run = tracker.start_run(spec.name, config, role="train", name=f"{spec.name}-train")
     try:
-        with tempfile.TemporaryDirectory(prefix="ablate-") as tmp:
-            result = train(
-                config, on_epoch=run.log_epoch, artifact_dir=Path(tmp), progress=not quiet
-            )
-            run.log_result(result)
-            run.log_artifacts(Path(tmp))
+        result = train_logged(config, run, progress=not quiet)
     except BaseException as err:
         run.end("FAIL", str(err) or type(err).__name__)
         raise

@@ -6,10 +6,8 @@ import gc
 import json
 import math
 import statistics
-import tempfile
 import traceback
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import optuna
@@ -33,7 +31,7 @@ from ablate.tracking import (
     RunLog,
     Tracker,
 )
-from ablate.train import TrainingError, TrainResult, train
+from ablate.train import TrainingError, TrainResult, train_logged
 
 
 class TrialFailed(Exception):
@@ -123,7 +121,6 @@ class TrialObjective:
         prune = prune and not self.spec.multi_objective
 
         def on_epoch(epoch: int, record: dict[str, float]) -> None:
-            run.log_epoch(epoch, record)
             value = record[key]
             if prune and math.isfinite(value):
                 trial.report(value, epoch)
@@ -164,14 +161,8 @@ class TrialObjective:
     ) -> TrainResult:
         while True:
             try:
-                with tempfile.TemporaryDirectory(prefix="ablate-") as tmp:
-                    result = train(
-                        config, on_epoch=on_epoch, artifact_dir=Path(tmp),
-                        progress=self.progress, description=f"trial {trial.number}",
-                    )
-                    run.log_result(result)
-                    run.log_artifacts(Path(tmp))
-                    return result
+                return train_logged(config, run, on_epoch, self.progress,
+                                    f"trial {trial.number}")
             except Exception as err:
                 if not is_out_of_memory(err):
                     raise
