@@ -53,6 +53,21 @@ def _wait_for_running_trial(store: Path, after: int, timeout: float = 300) -> No
     raise AssertionError("no trial started in time")
 
 
+def _kill_during_trial(path: Path, store: Path, after: int, delay: float) -> None:
+    """Start a runner, SIGKILL it ``delay`` s into a trial numbered >= ``after``."""
+    proc = _ablate("study", "run", path, "--store", store, "--quiet")
+    _wait_for_running_trial(store, after)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+
+def _resume(store: Path) -> None:
+    final = _ablate("study", "run", "tiny", "--store", store, "--quiet")
+    output, _ = final.communicate(timeout=300)
+    assert final.returncode == 0, output
+
+
 def test_sigkill_mid_trial_then_resume_runs_each_configuration_once(write_spec, store):
     spec = spec_dict(
         optim={"epochs": 3},
@@ -63,14 +78,8 @@ def test_sigkill_mid_trial_then_resume_runs_each_configuration_once(write_spec, 
     path = write_spec(spec)
     # Kill at different points: early in the first trial, then mid-way through a later one.
     for after, delay in ((0, 0.3), (1, 2.0)):
-        proc = _ablate("study", "run", path, "--store", store, "--quiet")
-        _wait_for_running_trial(store, after)
-        time.sleep(delay)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-    final = _ablate("study", "run", "tiny", "--store", store, "--quiet")
-    output, _ = final.communicate(timeout=300)
-    assert final.returncode == 0, output
+        _kill_during_trial(path, store, after, delay)
+    _resume(store)
 
     trials = _study(store).get_trials(deepcopy=False)
     states = Counter(t.state for t in trials)
@@ -86,20 +95,18 @@ def test_sigkill_mid_trial_then_resume_runs_each_configuration_once(write_spec, 
                    if r.data.tags[keys.TAG_STATE] == "COMPLETE")
     assert done == complete
     killed = [r for r in runs if r.info.status == "KILLED"]
-    assert len(killed) >= 2
+    # Every killed attempt that had opened its MLflow run has it closed as KILLED (a kill in
+    # the first 0.3 s may come before the run exists); the mid-trial kill always has one.
+    opened = {t.user_attrs["mlflow_run_id"] for t in trials
+              if t.state == TrialState.FAIL and "mlflow_run_id" in t.user_attrs}
+    assert opened and opened <= {r.info.run_id for r in killed}
     assert all(r.data.tags[keys.TAG_REASON] == "worker died" for r in killed)
 
 
 def test_search_resumes_to_its_budget_after_sigkill(write_spec, store):
     path = write_spec(spec_dict(trials=3, optim={"epochs": 2}))
-    proc = _ablate("study", "run", path, "--store", store, "--quiet")
-    _wait_for_running_trial(store, 1)
-    time.sleep(0.5)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    final = _ablate("study", "run", "tiny", "--store", store, "--quiet")
-    output, _ = final.communicate(timeout=300)
-    assert final.returncode == 0, output
+    _kill_during_trial(path, store, 1, 0.5)
+    _resume(store)
     trials = _study(store).get_trials(deepcopy=False)
     states = Counter(t.state for t in trials)
     assert states[TrialState.COMPLETE] == 3 and states[TrialState.RUNNING] == 0
