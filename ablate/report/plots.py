@@ -22,6 +22,14 @@ def _pyplot() -> Any:
     return plt
 
 
+def _save(plt: Any, fig: Any, path: Path) -> Path:
+    """Write ``fig`` as a PNG at ``path`` and free it."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
 def _label(metric: str) -> str:
     return f"GFLOPs ({FLOP_CONVENTION})" if metric == "gflops" else metric
 
@@ -46,10 +54,7 @@ def pareto_plot(configs: pd.DataFrame, front: pd.Series, axes: list[tuple[str, s
     ax.set_ylabel(_label(y_metric))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def history_plot(history: pd.DataFrame, objective: str, path: Path) -> Path:
@@ -62,10 +67,7 @@ def history_plot(history: pd.DataFrame, objective: str, path: Path) -> Path:
     ax.set_ylabel(objective)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def _axis(values: list[Any], distribution: Any) -> tuple[np.ndarray, list[str]]:
@@ -121,7 +123,4 @@ def parallel_plot(rebuilt: Any, objective: str, path: Path) -> Path:
     ax.set_ylim(-0.05, 1.05)
     ax.set_yticks([])
     fig.colorbar(collection, ax=ax, label=objective)
-    fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
