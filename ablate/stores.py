@@ -8,9 +8,11 @@ The embedded default is a folder in the working directory (``./ablate_store``) h
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,6 +145,26 @@ def enable_wal(url: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         with contextlib.closing(sqlite3.connect(path, timeout=60)) as db:
             db.execute("PRAGMA journal_mode=WAL")
+
+
+@contextlib.contextmanager
+def first_open_lock(url: str) -> Iterator[None]:
+    """Hold an exclusive lock beside a local SQLite file while it is opened.
+
+    Optuna and MLflow both create (or migrate) their tables when a store is first opened, and
+    two processes doing that at once on a fresh file collide ("table ... already exists").
+    No-op for other URLs and for a folder that does not exist yet.
+    """
+    path = sqlite_path(url)
+    if path is None or not path.parent.is_dir():
+        yield
+        return
+    with open(f"{path}.open.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def local_sqlite_missing(url: str) -> bool:

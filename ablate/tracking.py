@@ -7,6 +7,7 @@ figures (``params``, ``gflops``, ``efficiency``, ...). The report reads these na
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -19,7 +20,7 @@ import yaml
 
 from ablate.errors import AblateError
 from ablate.spec import RunConfig, StudySpec
-from ablate.stores import Stores, enable_wal, ensure_local_dirs
+from ablate.stores import Stores, enable_wal, ensure_local_dirs, first_open_lock
 
 # Tags
 TAG_STUDY = "ablate.study"
@@ -107,18 +108,26 @@ class Tracker:
         probe_tracking_server(stores.tracking_uri)
         if write:
             ensure_local_dirs(stores)
-            enable_wal(stores.tracking_uri)
-        self.client = MlflowClient(tracking_uri=stores.tracking_uri)
+        # MLflow creates its tables when the client opens the store: hold the lock meanwhile.
+        with first_open_lock(stores.tracking_uri) if write else contextlib.nullcontext():
+            if write:
+                enable_wal(stores.tracking_uri)
+            self.client = MlflowClient(tracking_uri=stores.tracking_uri)
+            self._probe_store()
 
-    def experiment_id(self, study: str, create: bool = True) -> str | None:
-        """The experiment of ``study`` (created when ``create``)."""
+    def _probe_store(self) -> None:
+        """One cheap query; an unreachable or unusable store is a one-line error."""
         try:
-            experiment = self.client.get_experiment_by_name(study)
+            self.client.search_experiments(max_results=1)
         except Exception as err:  # noqa: BLE001 - any failure here is an unreachable server
             raise AblateError(
                 f"MLflow tracking store {self.stores.tracking_uri} cannot be reached: "
                 f"{str(err).splitlines()[0][:200]}"
             ) from None
+
+    def experiment_id(self, study: str, create: bool = True) -> str | None:
+        """The experiment of ``study`` (created when ``create``)."""
+        experiment = self.client.get_experiment_by_name(study)
         if experiment is not None:
             if experiment.lifecycle_stage == "deleted":
                 self.client.restore_experiment(experiment.experiment_id)

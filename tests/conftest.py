@@ -13,6 +13,7 @@ import yaml
 from typer.testing import CliRunner
 
 from ablate.cli import app
+from ablate.report.fixtures import sqlite_store
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -78,9 +79,22 @@ def write_spec(tmp_path: Path):
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Path:
-    """A fresh embedded store folder (not created until something is written)."""
+def empty_store(tmp_path: Path) -> Path:
+    """An embedded store folder that does not exist yet (for "nothing is written" checks)."""
     return tmp_path / "store"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    """An embedded store folder holding an empty, already migrated ``mlflow.db``.
+
+    MLflow runs ~50 schema migrations (1.5-2.5 s) whenever it opens a new SQLite store; they
+    run once per test session on a template that each store copies. Tests of a store's first
+    opening use ``empty_store``.
+    """
+    folder = tmp_path / "store"
+    sqlite_store(folder)
+    return folder
 
 
 @pytest.fixture

@@ -82,6 +82,12 @@ def error_line(result: Any, store: Path | None, *needles: str) -> str:
     return line
 
 
+@pytest.fixture
+def store(empty_store: Path) -> Path:
+    """Here a store must not exist beforehand: every test checks that none was created."""
+    return empty_store
+
+
 @pytest.fixture(autouse=True)
 def _fresh_decode_cache() -> Iterator[None]:
     # Files in tmp_path are rewritten between tests; never let a decoded array leak across.

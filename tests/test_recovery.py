@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 from collections import Counter
+from contextlib import closing
 from pathlib import Path
 
 import optuna
@@ -38,25 +40,43 @@ def _trial_runs(store: Path, name: str = "tiny") -> list:
     return client.search_runs([experiment], f"tags.`{keys.TAG_ROLE}` = 'trial'")
 
 
-def _wait_for_running_trial(store: Path, after: int, timeout: float = 300) -> None:
-    """Block until some trial numbered >= ``after`` is RUNNING."""
+def _running_trial_numbers(store: Path) -> list[int]:
+    """Numbers of RUNNING trials, read without writing to the store.
+
+    ``optuna.load_study`` creates missing tables, which races with the runner creating them on
+    a fresh store; a read-only SQLite connection cannot interfere.
+    """
+    db = store / "optuna.db"
+    if not db.exists():
+        return []
+    try:
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as conn:
+            rows = conn.execute("SELECT number FROM trials WHERE state = 'RUNNING'").fetchall()
+    except sqlite3.OperationalError:  # tables not created yet, or a write in progress
+        return []
+    return [number for (number,) in rows]
+
+
+def _wait_for_running_trial(proc: subprocess.Popen, store: Path, after: int,
+                            timeout: float = 300) -> None:
+    """Block until some trial numbered >= ``after`` is RUNNING; fail if the runner exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if (store / "optuna.db").exists():
-            try:
-                trials = _study(store).get_trials(deepcopy=False)
-            except Exception:  # noqa: BLE001 - the study may not exist yet
-                trials = []
-            if any(t.state == TrialState.RUNNING and t.number >= after for t in trials):
-                return
-        time.sleep(0.2)
-    raise AssertionError("no trial started in time")
+        if any(number >= after for number in _running_trial_numbers(store)):
+            return
+        if proc.poll() is not None:
+            output = proc.stdout.read() if proc.stdout else ""
+            raise AssertionError(f"runner exited ({proc.returncode}) before trial {after} "
+                                 f"started:\n{output}")
+        time.sleep(0.1)
+    proc.kill()
+    raise AssertionError(f"no trial numbered >= {after} started within {timeout} s")
 
 
 def _kill_during_trial(path: Path, store: Path, after: int, delay: float) -> None:
     """Start a runner, SIGKILL it ``delay`` s into a trial numbered >= ``after``."""
     proc = _ablate("study", "run", path, "--store", store, "--quiet")
-    _wait_for_running_trial(store, after)
+    _wait_for_running_trial(proc, store, after)
     time.sleep(delay)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -131,3 +151,45 @@ def test_four_workers_share_twelve_trials_on_the_default_store(write_spec, store
     runs = _trial_runs(store)
     assert len(runs) == 12
     assert sorted(int(r.data.tags[keys.TAG_TRIAL]) for r in runs) == list(range(12))
+
+
+_OPEN_FRESH_STORE = """
+import sys, time
+from pathlib import Path
+from ablate.stores import resolve_stores
+from ablate.study.storage import open_storage
+from ablate.tracking import Tracker
+
+store, ready, me, count = sys.argv[1], Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+stores = resolve_stores(store)
+(ready / me).touch()
+while len(list(ready.iterdir())) < count:  # start together, once every process has imported
+    time.sleep(0.01)
+open_storage(stores, write=True)
+Tracker(stores).experiment_id("tiny")
+"""
+
+
+def test_processes_opening_a_fresh_store_together_do_not_collide(empty_store, tmp_path):
+    store = empty_store
+    # Optuna and MLflow create their tables on first open; without the first-open lock two
+    # processes starting at once on a fresh store fail with "table ... already exists".
+    ready = tmp_path / "ready"
+    ready.mkdir()
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _OPEN_FRESH_STORE, str(store), str(ready),
+                          str(i), "3"],
+                         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for i in range(3)
+    ]
+    outputs = [proc.communicate(timeout=300)[0] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0, 0], "\n".join(outputs)
+    assert _study_count(store) == 0 and len(_experiments(store)) >= 1
+
+
+def _study_count(store: Path) -> int:
+    return len(optuna.get_all_study_names(f"sqlite:///{store / 'optuna.db'}"))
+
+
+def _experiments(store: Path) -> list:
+    return MlflowClient(tracking_uri=f"sqlite:///{store / 'mlflow.db'}").search_experiments()

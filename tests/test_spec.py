@@ -70,7 +70,8 @@ def test_list_choices_are_searchable(write_spec):
 
 
 @pytest.mark.parametrize("command", [("study", "create"), ("study", "run"), ("train",), ("flops",)])
-def test_cli_spec_error_exit_2_and_nothing_written(cli, write_spec, store, command):
+def test_cli_spec_error_exit_2_and_nothing_written(cli, write_spec, empty_store, command):
+    store = empty_store
     path = write_spec(spec_dict(optim={"lr": -1}))
     result = cli(*command, path, "--store", store) if command[0] != "flops" else cli(*command, path)
     assert result.exit_code == 2

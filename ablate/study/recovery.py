@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import warnings
+
 import optuna
-from optuna.storages import RetryFailedTrialCallback
+from optuna.exceptions import ExperimentalWarning
+from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
 from ablate import tracking as keys
@@ -13,7 +16,9 @@ from ablate.tracking import RunLog, Tracker
 
 WORKER_DIED = "worker died"
 
-_retry = RetryFailedTrialCallback(max_retry=None)
+with warnings.catch_warnings():  # experimental since Optuna 2.8, and the supported way
+    warnings.simplefilter("ignore", ExperimentalWarning)
+    _retry = RetryHeartbeatStaleTrialCallback(max_retry=None)
 
 
 class StaleTrialHandler:

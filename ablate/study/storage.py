@@ -14,7 +14,14 @@ import optuna
 
 from ablate.errors import AblateError
 from ablate.spec import StudySpec, spec_from_dict
-from ablate.stores import Stores, enable_wal, local_sqlite_missing, redact, sqlite_path
+from ablate.stores import (
+    Stores,
+    enable_wal,
+    first_open_lock,
+    local_sqlite_missing,
+    redact,
+    sqlite_path,
+)
 
 # Optuna study / trial user attributes
 SPEC_ATTR = "ablate_spec"
@@ -48,7 +55,7 @@ def open_storage(
     kwargs: dict[str, Any] = {}
     if stores.storage.startswith("sqlite"):
         if write:
-            enable_wal(stores.storage)
+            sqlite_path(stores.storage).parent.mkdir(parents=True, exist_ok=True)
         # Wait for a busy SQLite file instead of failing at once.
         kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
     elif stores.storage.startswith(("postgresql", "postgres")):
@@ -56,13 +63,16 @@ def open_storage(
         kwargs["engine_kwargs"] = {"connect_args": {"connect_timeout": 10}}
     interval = heartbeat_interval()
     try:
-        return optuna.storages.RDBStorage(
-            stores.storage,
-            heartbeat_interval=interval,
-            grace_period=3 * interval,
-            failed_trial_callback=failed_trial_callback,
-            **kwargs,
-        )
+        with first_open_lock(stores.storage):
+            if write:
+                enable_wal(stores.storage)
+            return optuna.storages.RDBStorage(
+                stores.storage,
+                heartbeat_interval=interval,
+                grace_period=3 * interval,
+                failed_trial_callback=failed_trial_callback,
+                **kwargs,
+            )
     except Exception as err:  # noqa: BLE001 - driver errors differ per database
         text = str(err).strip()
         first = text.splitlines()[0][:200] if text else type(err).__name__
