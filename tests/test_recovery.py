@@ -17,11 +17,13 @@ from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
 from ablate import tracking as keys
+from ablate.study.storage import RUN_ID_ATTR
 from tests.conftest import REPO, spec_dict
 
 
 def _ablate(*args: object, env_extra: dict | None = None) -> subprocess.Popen:
-    env = dict(os.environ, ABLATE_HEARTBEAT="1", **(env_extra or {}))
+    # A 1 s heartbeat makes a killed worker's trial stale within 3 s.
+    env = {**os.environ, "ABLATE_HEARTBEAT": "1", **(env_extra or {})}
     for var in ("ABLATE_STORAGE", "MLFLOW_TRACKING_URI", "ABLATE_STORE"):
         env.pop(var, None)
     return subprocess.Popen(
@@ -40,8 +42,9 @@ def _trial_runs(store: Path, name: str = "tiny") -> list:
     return client.search_runs([experiment], f"tags.`{keys.TAG_ROLE}` = 'trial'")
 
 
-def _running_trial_numbers(store: Path) -> list[int]:
-    """Numbers of RUNNING trials, read without writing to the store.
+def _running_trial_numbers(store: Path, with_run: bool = False) -> list[int]:
+    """Numbers of RUNNING trials (``with_run``: only those whose MLflow run exists), read
+    without writing to the store.
 
     ``optuna.load_study`` creates missing tables, which races with the runner creating them on
     a fresh store; a read-only SQLite connection cannot interfere.
@@ -49,20 +52,24 @@ def _running_trial_numbers(store: Path) -> list[int]:
     db = store / "optuna.db"
     if not db.exists():
         return []
+    query = "SELECT number FROM trials t WHERE state = 'RUNNING'"
+    if with_run:
+        query += (" AND EXISTS (SELECT 1 FROM trial_user_attributes a"
+                  f" WHERE a.trial_id = t.trial_id AND a.key = '{RUN_ID_ATTR}')")
     try:
         with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as conn:
-            rows = conn.execute("SELECT number FROM trials WHERE state = 'RUNNING'").fetchall()
+            rows = conn.execute(query).fetchall()
     except sqlite3.OperationalError:  # tables not created yet, or a write in progress
         return []
     return [number for (number,) in rows]
 
 
 def _wait_for_running_trial(proc: subprocess.Popen, store: Path, after: int,
-                            timeout: float = 300) -> None:
+                            with_run: bool = False, timeout: float = 300) -> None:
     """Block until some trial numbered >= ``after`` is RUNNING; fail if the runner exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if any(number >= after for number in _running_trial_numbers(store)):
+        if any(number >= after for number in _running_trial_numbers(store, with_run)):
             return
         if proc.poll() is not None:
             output = proc.stdout.read() if proc.stdout else ""
@@ -73,10 +80,12 @@ def _wait_for_running_trial(proc: subprocess.Popen, store: Path, after: int,
     raise AssertionError(f"no trial numbered >= {after} started within {timeout} s")
 
 
-def _kill_during_trial(path: Path, store: Path, after: int, delay: float) -> None:
-    """Start a runner, SIGKILL it ``delay`` s into a trial numbered >= ``after``."""
+def _kill_during_trial(path: Path, store: Path, after: int, delay: float,
+                       with_run: bool = False) -> None:
+    """Start a runner, SIGKILL it ``delay`` s into a trial numbered >= ``after`` (counted from
+    when its MLflow run exists, with ``with_run``)."""
     proc = _ablate("study", "run", path, "--store", store, "--quiet")
-    _wait_for_running_trial(proc, store, after)
+    _wait_for_running_trial(proc, store, after, with_run)
     time.sleep(delay)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -96,9 +105,10 @@ def test_sigkill_mid_trial_then_resume_runs_each_configuration_once(write_spec, 
     )
     del spec["search"]
     path = write_spec(spec)
-    # Kill at different points: early in the first trial, then mid-way through a later one.
-    for after, delay in ((0, 0.3), (1, 2.0)):
-        _kill_during_trial(path, store, after, delay)
+    # Kill at different points: early in the first trial (its run may not exist yet), then
+    # mid-way through a later one (its run open for 0.5 s).
+    _kill_during_trial(path, store, 0, 0.3)
+    _kill_during_trial(path, store, 1, 0.5, with_run=True)
     _resume(store)
 
     trials = _study(store).get_trials(deepcopy=False)
@@ -141,7 +151,10 @@ def test_four_workers_share_twelve_trials_on_the_default_store(write_spec, store
     path = write_spec(spec_dict(trials=12, optim={"epochs": 1},
                                 data={"synthetic": {"num_images": 8, "channels": 3, "size": 32,
                                                     "seed": 1}}))
-    proc = _ablate("study", "run", path, "--store", store, "--workers", "4")
+    # Nobody is killed here: the default heartbeat, so that 4 workers on 2 cores never miss one
+    # for 3 s and fail each other's live trials as stale.
+    proc = _ablate("study", "run", path, "--store", store, "--workers", "4",
+                   env_extra={"ABLATE_HEARTBEAT": "10"})
     output, _ = proc.communicate(timeout=600)
     assert proc.returncode == 0, output
     assert "locked" not in output.lower()
