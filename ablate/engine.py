@@ -154,14 +154,15 @@ class Engine:
         ignore = self.config.data.ignore_index
         counts = ConfusionMatrix(self.num_classes, ignore, self.device)
         scanned = {t: ConfusionMatrix(2, ignore, self.device) for t in scan}
+        # (threshold, counts) pairs: the run's threshold, then the scan (which may repeat it)
+        targets = [(self.config.eval.threshold, counts), *scanned.items()]
         total, seen = 0.0, 0
         for images, masks in loader:
             images, masks = self.to_device(images, masks)
             logits = self.logits(images)
             loss, _ = self.loss_fn(logits, masks)
-            thresholds = {None: counts, **scanned}
-            for threshold, matrix in thresholds.items():
-                labels = predict(logits, self.task, threshold or self.config.eval.threshold)
+            for threshold, matrix in targets:
+                labels = predict(logits, self.task, threshold)
                 if originals is None:
                     matrix.update(labels, masks)
                     continue

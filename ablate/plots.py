@@ -15,6 +15,7 @@ import torch  # noqa: E402
 from ablate.metrics import predict  # noqa: E402
 
 if TYPE_CHECKING:
+    from ablate.engine import Engine
     from ablate.spec import RunConfig
 
 
@@ -47,15 +48,15 @@ def _display(image: torch.Tensor) -> np.ndarray:
 
 
 @torch.no_grad()
-def gallery(runner: Any, loader: Any, config: RunConfig, path: Path) -> None:
+def gallery(engine: Engine, loader: Any, config: RunConfig, path: Path) -> None:
     """Image | ground truth | prediction for the first ``eval.gallery`` validation images."""
     count = config.eval.gallery
     if count == 0:
         return
     rows: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
     for images, masks in loader:
-        images_d, _ = runner.to_device(images, masks)
-        logits = runner.logits(images_d)
+        images_d, _ = engine.to_device(images, masks)
+        logits = engine.logits(images_d)
         preds = predict(logits, config.data.task, config.eval.threshold).cpu()
         rows.extend(zip(images, masks, preds, strict=True))
         if len(rows) >= count:

@@ -137,31 +137,29 @@ def ensure_local_dirs(stores: Stores) -> None:
         stores.artifact_root.mkdir(parents=True, exist_ok=True)
 
 
-def enable_wal(url: str) -> None:
-    """Put a SQLite file in WAL mode: several workers write to it, and readers stop blocking
-    the writer of another worker (no-op for other URLs)."""
-    path = sqlite_path(url)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.closing(sqlite3.connect(path, timeout=60)) as db:
-            db.execute("PRAGMA journal_mode=WAL")
-
-
 @contextlib.contextmanager
-def first_open_lock(url: str) -> Iterator[None]:
-    """Hold an exclusive lock beside a local SQLite file while it is opened.
+def opening(url: str, write: bool = False) -> Iterator[None]:
+    """The context in which a store client opens ``url``: for a local SQLite file, an
+    exclusive lock beside it, because Optuna and MLflow both create (or migrate) their tables
+    on first open and two processes doing that at once on a fresh file collide ("table ...
+    already exists").
 
-    Optuna and MLflow both create (or migrate) their tables when a store is first opened, and
-    two processes doing that at once on a fresh file collide ("table ... already exists").
-    No-op for other URLs and for a folder that does not exist yet.
+    ``write``: the folder is created first, and the file put in WAL mode (several workers
+    write to it, and readers stop blocking the writer of another worker). Without it nothing
+    is created, and a folder that does not exist yet is not locked. No-op for other URLs.
     """
     path = sqlite_path(url)
+    if path is not None and write:
+        path.parent.mkdir(parents=True, exist_ok=True)
     if path is None or not path.parent.is_dir():
         yield
         return
     with open(f"{path}.open.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
+            if write:
+                with contextlib.closing(sqlite3.connect(path, timeout=60)) as db:
+                    db.execute("PRAGMA journal_mode=WAL")
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)

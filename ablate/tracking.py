@@ -7,7 +7,6 @@ figures (``params``, ``gflops``, ``efficiency``, ...). The report reads these na
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -20,7 +19,7 @@ import yaml
 
 from ablate.errors import AblateError
 from ablate.spec import RunConfig, StudySpec
-from ablate.stores import Stores, enable_wal, ensure_local_dirs, first_open_lock
+from ablate.stores import Stores, ensure_local_dirs, opening
 
 # Tags
 TAG_STUDY = "ablate.study"
@@ -108,10 +107,8 @@ class Tracker:
         probe_tracking_server(stores.tracking_uri)
         if write:
             ensure_local_dirs(stores)
-        # MLflow creates its tables when the client opens the store: hold the lock meanwhile.
-        with first_open_lock(stores.tracking_uri) if write else contextlib.nullcontext():
-            if write:
-                enable_wal(stores.tracking_uri)
+        # MLflow creates its tables when the client opens the store.
+        with opening(stores.tracking_uri, write):
             self.client = MlflowClient(tracking_uri=stores.tracking_uri)
             self._probe_store()
 

@@ -127,15 +127,15 @@ def train(
         torch.cuda.reset_peak_memory_stats(device)  # the figure is this run's peak
     data = load_data(config.data)
     loaders = make_loaders(data, config, config.seed)
-    runner = Engine(config, data, device)
-    model = runner.model
+    engine = Engine(config, data, device)
+    model = engine.model
 
     images, _ = next(iter(loaders["val"]))
     input_shape = (int(images.shape[1]), int(images.shape[2]), int(images.shape[3]))
     params = count_params(model)
     flops = count_flops(model, input_shape)
-    model.to(memory_format=runner.memory_format)
-    runner.start_ema()
+    model.to(memory_format=engine.memory_format)
+    engine.start_ema()
 
     optimizer = build_optimizer(config.optim, model)
     maximize = config.objective.direction == "maximize"
@@ -158,10 +158,10 @@ def train(
     for epoch in bar:
         lr = scheduler.lr
         tick = time.perf_counter()
-        train_loss, seen = runner.train_epoch(loaders["train"], optimizer, epoch, bar)
+        train_loss, seen = engine.train_epoch(loaders["train"], optimizer, epoch, bar)
         train_time += time.perf_counter() - tick
         train_images += seen
-        val_loss, val_counts, _ = runner.evaluate(loaders["val"])
+        val_loss, val_counts, _ = engine.evaluate(loaders["val"])
         val_metrics = compute_metrics(
             val_counts.matrix, config.data.task, config.data.names, config.data.ignore_index
         )
@@ -174,7 +174,7 @@ def train(
             best_value, best_epoch, stale = value, epoch, 0
             best_state = {
                 k: v.detach().to("cpu", copy=True)
-                for k, v in runner.eval_model.state_dict().items()
+                for k, v in engine.eval_model.state_dict().items()
             }
         else:
             stale += 1
@@ -188,7 +188,7 @@ def train(
     total_seconds = time.perf_counter() - started
 
     if best_state is not None:
-        runner.eval_model.load_state_dict(best_state)
+        engine.eval_model.load_state_dict(best_state)
     metrics: dict[str, dict[str, float]] = {}
     matrices: dict[str, np.ndarray] = {}
     scans: dict[str, dict[float, np.ndarray]] = {}
@@ -197,7 +197,7 @@ def train(
         originals = None
         if config.eval.full_resolution:
             originals = [sample.mask for sample in data.splits[split]]
-        loss, counts, scanned = runner.evaluate(loader, scan, originals)
+        loss, counts, scanned = engine.evaluate(loader, scan, originals)
         scans[split] = {t: m.matrix.cpu().numpy() for t, m in scanned.items()}
         matrix = counts.matrix.cpu().numpy()
         metrics[split] = compute_metrics(
@@ -214,12 +214,12 @@ def train(
 
         artifact_dir.mkdir(parents=True, exist_ok=True)
         plots.curves(history, artifact_dir / "curves.png")
-        plots.gallery(runner, loaders["val"], config, artifact_dir / "gallery.png")
+        plots.gallery(engine, loaders["val"], config, artifact_dir / "gallery.png")
 
     gflops = flops / 1e9
     if artifact_dir is not None and config.eval.save_weights:
-        torch.save(runner.eval_model.state_dict(), artifact_dir / "model.pt")
-    latency = measure_latency(runner.eval_model, input_shape, device,
+        torch.save(engine.eval_model.state_dict(), artifact_dir / "model.pt")
+    latency = measure_latency(engine.eval_model, input_shape, device,
                               config.eval.latency_repeats)
     peak_memory = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
     return TrainResult(
@@ -238,7 +238,7 @@ def train(
         history=history,
         normalisation={"mean": list(data.mean), "std": list(data.std)},
         threshold_matrices=scans,
-        model_size_mb=model_size_mb(runner.eval_model),
+        model_size_mb=model_size_mb(engine.eval_model),
         latency_ms=latency,
         peak_memory_mb=peak_memory,
     )

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import functools
 import gc
-import inspect
 import math
 import os
 import random
@@ -147,7 +146,7 @@ def sync(device: torch.device) -> None:
 
 
 class AblateTrial:
-    """One trial through ablate, tracked exactly as ``ablate.study._Objective`` tracks it."""
+    """One trial through ablate, tracked as ``ablate.study.TrialObjective`` tracks it."""
 
     def __init__(self, spec: Any, store: Path):
         from ablate.stores import resolve_stores
@@ -168,9 +167,10 @@ class AblateTrial:
     def run(self, config: Any) -> tuple[float, Clock, Any]:
         import ablate.plots
         import ablate.train
+        from ablate.engine import Engine
+        from ablate.tracking import RunLog, Tracker
 
         clock = Clock()
-        runner_cls = engine_class(ablate.train)
         with ExitStack() as stack:
             # Attribute the time spent inside train() to its parts (wrappers cost microseconds).
             for owner, attr, name in (
@@ -178,17 +178,21 @@ class AblateTrial:
                 (ablate.train, "make_loaders", "data"),
                 (ablate.train, "count_flops", "flops"),
                 (ablate.train, "measure_latency", "latency"),
-                (runner_cls, "train_epoch", "train_epochs"),
-                (runner_cls, "evaluate", "evaluate"),
+                (Engine, "train_epoch", "train_epochs"),
+                (Engine, "evaluate", "evaluate"),
                 (ablate.plots, "curves", "figures"),
                 (ablate.plots, "gallery", "figures"),
+                (Tracker, "localize", "tracking"),
+                (Tracker, "start_run", "tracking"),
+                (RunLog, "log_epoch", "tracking"),
+                (RunLog, "log_result", "tracking"),
+                (RunLog, "log_artifacts", "tracking"),
+                (RunLog, "end", "tracking"),
             ):
-                if owner is None or not hasattr(owner, attr):  # not in this version of ablate
-                    continue
                 stack.enter_context(timed_attr(owner, attr, clock, name))
             gc.collect()
             tick = time.perf_counter()
-            result = self._trial(config, clock)
+            result = self._trial(config)
             sync(torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu"))
             total = time.perf_counter() - tick
         # evaluate(): one call per epoch on val, then train, val, test on the best weights.
@@ -199,54 +203,21 @@ class AblateTrial:
         del clock.parts["evaluate"]
         return total, clock, result
 
-    def _trial(self, config: Any, clock: Clock) -> Any:
-        import ablate.tracking as tracking
-        from ablate.train import train
+    def _trial(self, config: Any) -> Any:
+        from ablate.tracking import TAG_CONFIG, TAG_REPEAT
+        from ablate.train import train_logged
 
         number = self.number
         self.number += 1
-        with clock.part("tracking"):
-            if hasattr(self.tracker, "localize"):
-                config = self.tracker.localize(config)
-            kwargs: dict[str, Any] = {}
-            if "extra_tags" in inspect.signature(self.tracker.start_run).parameters:
-                tags = {
-                    getattr(tracking, "TAG_CONFIG", "ablate.config"): f"trial-{number}",
-                    getattr(tracking, "TAG_REPEAT", "ablate.repeat"): "0",
-                }
-                kwargs["extra_tags"] = tags
-            run = self.tracker.start_run(
-                self.spec.name,
-                config,
-                role="trial",
-                name=f"trial-{number:03d}",
-                parent_id=self.parent_id,
-                trial=number,
-                values=None,
-                **kwargs,
-            )
-
-        def on_epoch(epoch: int, record: dict[str, float]) -> None:
-            with clock.part("tracking"):
-                run.log_epoch(epoch, record)
-
-        with tempfile.TemporaryDirectory(prefix="ablate-") as tmp:
-            result = train(config, on_epoch=on_epoch, artifact_dir=Path(tmp), progress=False)
-            with clock.part("tracking"):
-                run.log_result(result)
-                run.log_artifacts(Path(tmp))
-        with clock.part("tracking"):
-            run.end("COMPLETE")
+        config = self.tracker.localize(config)
+        run = self.tracker.start_run(
+            self.spec.name, config, role="trial", name=f"trial-{number:03d}",
+            parent_id=self.parent_id, trial=number,
+            extra_tags={TAG_CONFIG: f"trial-{number}", TAG_REPEAT: "0"},
+        )
+        result = train_logged(config, run, progress=False)
+        run.end("COMPLETE")
         return result
-
-
-def engine_class(module: Any) -> type | None:
-    """The class in ``ablate.train`` that runs the epochs (``Engine``; ``_Runner`` before)."""
-    for name in ("Engine", "_Runner"):
-        cls = getattr(module, name, None)
-        if isinstance(cls, type) and hasattr(cls, "train_epoch") and hasattr(cls, "evaluate"):
-            return cls
-    return None
 
 
 # ---------------------------------------------------------------------------------- bare path
@@ -272,7 +243,7 @@ def bare_differences(config: Any) -> list[str]:
     like; the IoU check at the end shows by how much)."""
     out = []
     for section, name, off in NOT_IN_BARE:
-        value = getattr(getattr(config, section), name, off)
+        value = getattr(getattr(config, section), name)
         if value != off:
             out.append(f"{section}.{name}={value}")
     return out
@@ -374,7 +345,7 @@ def bare_run(config: Any) -> tuple[float, Clock, dict[str, float]]:
 
 def bare_optimiser(optim: Any, model: torch.nn.Module) -> tuple[Any, Any]:
     """torch.optim as a user would write it; ablate's helpers for the less common settings."""
-    if optim.scheduler not in ("none", "cosine", "step") or getattr(optim, "warmup_epochs", 0):
+    if optim.scheduler not in ("none", "cosine", "step") or optim.warmup_epochs:
         from ablate.optim import EpochScheduler, build_optimizer
 
         optimizer = build_optimizer(optim, model)
@@ -452,7 +423,7 @@ def report(
     bare, ablate = chosen(runs["bare"], repeats), chosen(runs["ablate"], repeats)
     bare_total = statistics.median(t for t, _ in bare)
     ablate_total = statistics.median(t for t, _ in ablate)
-    full_res = bool(getattr(config.eval, "full_resolution", False))
+    full_res = config.eval.full_resolution
     bare_min = min(t for t, _ in runs["bare"])
     ablate_min = min(t for t, _ in runs["ablate"])
     b, a = median_parts(bare), median_parts(ablate)

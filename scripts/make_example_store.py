@@ -36,12 +36,11 @@ def main() -> None:
             "UPDATE runs SET artifact_uri = replace(artifact_uri, ?, 'mlflow-artifacts:')",
             (prefix,),
         )
-    with sqlite3.connect(EXAMPLE / "mlflow.db") as db:
-        db.execute("PRAGMA journal_mode=DELETE")  # one self-contained file to commit
-        db.execute("VACUUM")
-    for path in EXAMPLE.glob("*.db"):
+    for path in EXAMPLE.glob("*.db"):  # each one self-contained file to commit
         with sqlite3.connect(path) as db:
             db.execute("PRAGMA journal_mode=DELETE")
+    with sqlite3.connect(EXAMPLE / "mlflow.db") as db:
+        db.execute("VACUUM")
     for leftover in list(EXAMPLE.glob("*.lock")) + list(EXAMPLE.glob("*.db-*")):
         leftover.unlink()
     subprocess.run(

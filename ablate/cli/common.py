@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from ablate.errors import AblateError
-from ablate.stores import Stores, resolve_stores
+from ablate.stores import Stores
 
 app = typer.Typer(
     help="Experiment-tracked ablation studies for semantic segmentation.",
@@ -30,16 +30,17 @@ SetOpt = Annotated[
     list[str] | None,
     typer.Option("--set", help="Override a spec value: key.path=value (YAML value). Repeatable."),
 ]
+QuietOpt = Annotated[bool, typer.Option(help="No progress bars.")]
 StoreOpt = Annotated[
     str | None,
-    typer.Option("--store", help="Folder of the embedded stores [env ABLATE_STORE]."),
+    typer.Option("--store", help="Folder of the embedded stores (env ABLATE_STORE)."),
 ]
 StorageOpt = Annotated[
-    str | None, typer.Option("--storage", help="Optuna storage URL [env ABLATE_STORAGE].")
+    str | None, typer.Option("--storage", help="Optuna storage URL (env ABLATE_STORAGE).")
 ]
 TrackingOpt = Annotated[
     str | None,
-    typer.Option("--tracking-uri", help="MLflow tracking URI [env MLFLOW_TRACKING_URI]."),
+    typer.Option("--tracking-uri", help="MLflow tracking URI (env MLFLOW_TRACKING_URI)."),
 ]
 
 
@@ -58,22 +59,21 @@ def clean_errors(func: Any) -> Any:
     return wrapper
 
 
-def stores_from(store: str | None, storage: str | None, tracking_uri: str | None) -> Stores:
-    """The stores named by the command's options, environment and defaults."""
-    return resolve_stores(store, storage, tracking_uri)
-
-
 def echo_line(text: str) -> None:
     from tqdm.auto import tqdm
 
     tqdm.write(text)
 
 
+def store_flag(store: str | None) -> str:
+    """The ``--store`` option to repeat in a suggested command ("" for the default)."""
+    return f" --store {store}" if store else ""
+
+
 def browse_hint(stores: Stores, store: str | None) -> str:
-    flag = f" --store {store}" if store else ""
     if stores.tracking_uri.startswith("http"):
         return f"MLflow runs: {stores.tracking_uri}"
-    return f"MLflow runs: {stores.tracking_uri}\n  browse them: ablate ui{flag}"
+    return f"MLflow runs: {stores.tracking_uri}\n  browse them: ablate ui{store_flag(store)}"
 
 
 # ------------------------------------------------------------------------------------- study

@@ -10,6 +10,7 @@ import typer
 
 from ablate.cli.common import (
     ProfileOpt,
+    QuietOpt,
     SetOpt,
     StorageOpt,
     StoreOpt,
@@ -17,9 +18,9 @@ from ablate.cli.common import (
     app,
     browse_hint,
     clean_errors,
-    stores_from,
 )
 from ablate.errors import AblateError
+from ablate.stores import resolve_stores
 
 
 @app.command("train")
@@ -28,7 +29,7 @@ def train_cmd(
     spec_path: Annotated[Path, typer.Argument(metavar="SPEC")],
     set_: SetOpt = None,
     profile: ProfileOpt = None,
-    quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
+    quiet: QuietOpt = False,
     store: StoreOpt = None,
     storage: StorageOpt = None,
     tracking_uri: TrackingOpt = None,
@@ -39,7 +40,7 @@ def train_cmd(
     from ablate.tracking import Tracker
     from ablate.train import train_logged
 
-    stores = stores_from(store, storage, tracking_uri)
+    stores = resolve_stores(store, storage, tracking_uri)
     spec = load_spec(spec_path, set_, profile)
     config = spec.resolve({})
     preflight(config)
@@ -133,7 +134,7 @@ def report_cmd(
         except ValueError:
             message = f"--trials: expected trial numbers like 3,5, not '{trials}'"
             raise AblateError(message) from None
-    stores = stores_from(store, None, tracking_uri)
+    stores = resolve_stores(store, None, tracking_uri)
     text, written = write_report(stores, name, out=out, fmt=fmt, compare=compare,
                                  trials=chosen, reader=reader)
     if out is None:
@@ -159,7 +160,7 @@ def predict_cmd(
     from ablate.predict import predict_run
     from ablate.tracking import Tracker
 
-    tracker = Tracker(stores_from(store, None, tracking_uri), write=False)
+    tracker = Tracker(resolve_stores(store, None, tracking_uri), write=False)
     result = predict_run(tracker, target, split, out)
     key = "miou" if "miou" in result.metrics else "iou"
     typer.echo(f"run {result.run_id}: wrote {result.files} label maps to {out / 'labels'} "

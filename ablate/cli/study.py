@@ -9,6 +9,7 @@ import typer
 
 from ablate.cli.common import (
     ProfileOpt,
+    QuietOpt,
     SetOpt,
     StorageOpt,
     StoreOpt,
@@ -16,9 +17,10 @@ from ablate.cli.common import (
     browse_hint,
     clean_errors,
     echo_line,
-    stores_from,
+    store_flag,
     study_app,
 )
+from ablate.stores import resolve_stores
 
 
 @study_app.command("create")
@@ -37,10 +39,10 @@ def study_create(
     from ablate.study import create_study
 
     spec = load_spec(spec_path, set_, profile)
-    stores = stores_from(store, storage, tracking_uri)
+    stores = resolve_stores(store, storage, tracking_uri)
     create_study(spec, stores, replace=replace)
     typer.echo(f"created study '{spec.name}' ({spec.trials} trials planned)\n{stores.describe()}")
-    typer.echo(f"run it: ablate study run {spec.name}" + (f" --store {store}" if store else ""))
+    typer.echo(f"run it: ablate study run {spec.name}{store_flag(store)}")
 
 
 @study_app.command("run")
@@ -53,7 +55,7 @@ def study_run(
     timeout: Annotated[float | None, typer.Option(help="Stop starting trials after S s.")] = None,
     set_: SetOpt = None,
     profile: ProfileOpt = None,
-    quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
+    quiet: QuietOpt = False,
     workers: Annotated[
         int, typer.Option(min=1, help="Worker processes on this machine (shared storage).")
     ] = 1,
@@ -67,8 +69,7 @@ def study_run(
     """Run trials (creating the study first when given a spec file)."""
     from ablate.study import TooManyFailures, run_study, run_workers
 
-    stores = stores_from(store, storage, tracking_uri)
-    flag = f" --store {store}" if store else ""
+    stores = resolve_stores(store, storage, tracking_uri)
     if workers > 1 or gpus:
         gpu_list = [g.strip() for g in gpus.split(",") if g.strip()] if gpus else None
         code = run_workers(target, stores, workers, gpu_list, n_trials, timeout, set_, profile)
@@ -82,7 +83,7 @@ def study_run(
         raise typer.Exit(1) from None
     _print_best(study)
     typer.echo(browse_hint(stores, store))
-    typer.echo(f"report: ablate report {study.study_name}{flag}")
+    typer.echo(f"report: ablate report {study.study_name}{store_flag(store)}")
 
 
 def _print_best(study: Any) -> None:
@@ -114,7 +115,7 @@ def study_list(
     """List the studies in the storage."""
     from ablate.study import list_studies
 
-    table = list_studies(stores_from(store, storage, tracking_uri))
+    table = list_studies(resolve_stores(store, storage, tracking_uri))
     typer.echo(table.to_string(index=False) if not table.empty else "no studies yet")
 
 
@@ -129,7 +130,7 @@ def study_show(
     """Show a study's trials: state, objective, searched values, reason."""
     from ablate.study import study_table
 
-    table = study_table(stores_from(store, storage, tracking_uri), name)
+    table = study_table(resolve_stores(store, storage, tracking_uri), name)
     typer.echo(table.to_string(index=False) if not table.empty else f"study '{name}' has no trials")
 
 

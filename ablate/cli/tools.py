@@ -17,9 +17,9 @@ from ablate.cli.common import (
     app,
     clean_errors,
     data_app,
-    stores_from,
 )
 from ablate.errors import AblateError
+from ablate.stores import resolve_stores
 
 
 @data_app.command("make")
@@ -59,7 +59,7 @@ def ui_cmd(
     port: Annotated[int, typer.Option(help="Port to serve on.")] = 5000,
 ) -> None:
     """Start the MLflow UI against the store (binds 127.0.0.1 unless --host is given)."""
-    stores = stores_from(store, None, tracking_uri)
+    stores = resolve_stores(store, None, tracking_uri)
     mlflow = shutil.which("mlflow", path=os.path.dirname(sys.executable)) or shutil.which("mlflow")
     if mlflow is None:
         raise AblateError("the mlflow command is not installed in this environment")

@@ -11,9 +11,9 @@ from ablate.data import splits as split_modes
 from ablate.data.io import read_image, read_mask
 from ablate.data.masks import map_mask
 from ablate.data.pairing import Pair, find_dir, pair_files
-from ablate.data.prepare import drop_empty, prepare, split_class_pixels
+from ablate.data.prepare import drop_empty, prepare
 from ablate.data.sample import DataSplits, Sample
-from ablate.data.stats import channel_stats
+from ablate.data.stats import channel_stats, split_class_pixels
 from ablate.data.synthetic import synthetic_samples
 from ablate.errors import DataError
 from ablate.spec import DataSpec
@@ -66,9 +66,8 @@ def load_data(spec: DataSpec) -> DataSplits:
         # Derived channels are already min-max normalised to [0, 1] per image.
         mean=mean + [0.0] * len(derived),
         std=std + [1.0] * len(derived),
-        class_pixels=pixels["train"],
-        derived=derived,
         split_pixels=pixels,
+        derived=derived,
         class_names=spec.names,
         task=spec.task,
         dropped=dropped,

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import cv2
 import numpy as np
 
 from ablate.data.masks import nodata_pixels, present_values
 from ablate.data.sample import Sample
-from ablate.data.stats import class_pixels
 from ablate.errors import DataError
 
 
@@ -107,10 +104,3 @@ def drop_empty(
         dropped[split] = [s.name for s, flag in zip(samples, flags, strict=True) if not flag]
     return kept, dropped
 
-
-def split_class_pixels(
-    splits: dict[str, Sequence[Sample]], num_classes: int, ignore_index: int | None
-) -> dict[str, np.ndarray]:
-    """Per split, the (num_classes,) int64 pixel count per class, ignored pixels excluded."""
-    return {split: class_pixels(samples, num_classes, ignore_index)
-            for split, samples in splits.items()}

@@ -38,14 +38,18 @@ class DataSplits:
     in_channels: int
     mean: list[float]
     std: list[float]
-    class_pixels: np.ndarray  # (num_classes,) int64 pixel counts on train, ignored pixels excluded
+    # Per split: (num_classes,) int64 pixel counts per class, ignored pixels excluded.
+    split_pixels: dict[str, np.ndarray]
     derived: list[str] = field(default_factory=list)  # derived channel names, appended in order
-    # Per split: (num_classes,) int64 pixel counts, ignored pixels excluded (as class_pixels).
-    split_pixels: dict[str, np.ndarray] = field(default_factory=dict)
     class_names: list[str] = field(default_factory=list)
     task: str = "binary"
     # Per split: names of the samples that data.drop_empty removed (all-background masks).
     dropped: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def class_pixels(self) -> np.ndarray:
+        """(num_classes,) int64 pixel counts on train, ignored pixels excluded."""
+        return self.split_pixels["train"]
 
     @property
     def bands(self) -> int:

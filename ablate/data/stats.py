@@ -61,3 +61,11 @@ def class_pixels(
             valid &= labels != ignore_index
         counts += np.bincount(labels[valid], minlength=num_classes)[:num_classes]
     return counts
+
+
+def split_class_pixels(
+    splits: dict[str, Sequence[Sample]], num_classes: int, ignore_index: int | None
+) -> dict[str, np.ndarray]:
+    """Per split, the (num_classes,) int64 pixel count per class, ignored pixels excluded."""
+    return {split: class_pixels(samples, num_classes, ignore_index)
+            for split, samples in splits.items()}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ablate.report import stats
 from ablate.report.runs import COMP, VALUE, StudyRuns
 
 ORDERED_DESIGNS = ("cumulative",)  # designs whose table keeps the design order
@@ -28,7 +29,7 @@ def aggregate(study: StudyRuns, runs: pd.DataFrame | None = None) -> pd.DataFram
     values = done[metrics].astype(float).groupby(done["config"], sort=False)
     means = values.mean().rename(columns=lambda c: "mean." + c.removeprefix("metrics."))
     stds = values.std(ddof=1).rename(columns=lambda c: "std." + c.removeprefix("metrics."))
-    stds = stds.mask(stds.abs().to_numpy() <= 1e-12 * means.abs().to_numpy(), 0.0)  # fp noise
+    stds = stds.mask(stats.is_noise(stds.to_numpy(), means.to_numpy()), 0.0)
     n = done.groupby("config", sort=False)[objective_column(study)].count() \
         if objective_column(study) in done else grouped.size()
     table = pd.concat([

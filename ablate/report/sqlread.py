@@ -13,12 +13,12 @@ falls back to ``search_runs``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from ablate import tracking as keys
+from ablate.stores import sqlite_path
 
 SQL_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mssql")
 
@@ -55,10 +55,10 @@ def _wide(long: pd.DataFrame, prefix: str, index: pd.Index) -> pd.DataFrame:
 def _connect(tracking_uri: str) -> tuple[Any, Callable[[str], Any]]:
     """A DB-API/SQLAlchemy connection and how to wrap a query for ``pandas.read_sql``: the
     standard library's sqlite3 (read-only) for SQLite files, SQLAlchemy for the others."""
-    if tracking_uri.startswith("sqlite:///"):
+    path = sqlite_path(tracking_uri)
+    if path is not None:
         import sqlite3
 
-        path = Path(tracking_uri.removeprefix("sqlite:///"))
         connection = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
         return connection, lambda query: query
     import sqlalchemy as sa

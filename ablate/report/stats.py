@@ -92,9 +92,15 @@ def summary(values: pd.Series) -> tuple[float, float, int]:
     return mean, std, n
 
 
+def is_noise(value: np.ndarray | float, scale: np.ndarray | float) -> np.ndarray | bool:
+    """Floating-point noise: |value| below 1e-12 of |scale|, the numbers it came from
+    (elementwise on arrays)."""
+    return np.abs(value) <= 1e-12 * np.maximum(np.abs(scale), 1e-300)
+
+
 def _denoise(value: float, scale: float) -> float:
-    """0 for floating-point noise (|value| below 1e-12 of the numbers it came from)."""
-    return 0.0 if abs(value) <= 1e-12 * max(scale, 1e-300) else value
+    """0 for floating-point noise, else ``value``."""
+    return 0.0 if is_noise(value, scale) else value
 
 
 def pareto_front(points: np.ndarray, maximize: Sequence[bool]) -> np.ndarray:

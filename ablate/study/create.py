@@ -91,12 +91,18 @@ def create_study(
     return study
 
 
+def is_spec_file(target: str) -> bool:
+    """Whether a study target names a spec file (else it is a study name)."""
+    path = Path(target)
+    return path.suffix in (".yaml", ".yml") or path.is_file()
+
+
 def resolve_target(
     target: str, stores: Stores, overrides: list[str] | None, profile: str | None = None
 ) -> tuple[StudySpec, bool]:
     """A spec file or a study name -> (spec, whether the study must be created)."""
     path = Path(target)
-    if path.suffix in (".yaml", ".yml") or path.is_file():
+    if is_spec_file(target):
         spec = load_spec(path, overrides, profile)
         if spec.name not in study_names(stores):
             return spec, True

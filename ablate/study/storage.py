@@ -14,14 +14,7 @@ import optuna
 
 from ablate.errors import AblateError
 from ablate.spec import StudySpec, spec_from_dict
-from ablate.stores import (
-    Stores,
-    enable_wal,
-    first_open_lock,
-    local_sqlite_missing,
-    redact,
-    sqlite_path,
-)
+from ablate.stores import Stores, local_sqlite_missing, opening, redact, sqlite_path
 
 # Optuna study / trial user attributes
 SPEC_ATTR = "ablate_spec"
@@ -54,8 +47,6 @@ def open_storage(
     _quiet_optuna()
     kwargs: dict[str, Any] = {}
     if stores.storage.startswith("sqlite"):
-        if write:
-            sqlite_path(stores.storage).parent.mkdir(parents=True, exist_ok=True)
         # Wait for a busy SQLite file instead of failing at once.
         kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
     elif stores.storage.startswith(("postgresql", "postgres")):
@@ -63,9 +54,7 @@ def open_storage(
         kwargs["engine_kwargs"] = {"connect_args": {"connect_timeout": 10}}
     interval = heartbeat_interval()
     try:
-        with first_open_lock(stores.storage):
-            if write:
-                enable_wal(stores.storage)
+        with opening(stores.storage, write):
             return optuna.storages.RDBStorage(
                 stores.storage,
                 heartbeat_interval=interval,

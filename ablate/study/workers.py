@@ -5,10 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 from ablate.stores import Stores
-from ablate.study.create import check_spec, create_study, resolve_target
+from ablate.study.create import check_spec, create_study, is_spec_file, resolve_target
 
 
 def run_workers(
@@ -42,7 +41,7 @@ def run_workers(
             command += ["-n", str(share)]
         if timeout is not None:
             command += ["--timeout", str(timeout)]
-        if not create and Path(target).suffix not in (".yaml", ".yml"):
+        if not is_spec_file(target):
             for item in overrides or []:  # a spec file's overrides are stored with the study
                 command += ["--set", item]
         env = dict(os.environ, ABLATE_WORKER=f"w{index}")
