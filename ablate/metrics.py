@@ -6,16 +6,12 @@ average of per-batch or per-image scores), so it does not depend on batch size o
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
-from ablate.spec import slug
+from ablate.scores import TASKS, matrix_scores
 
 __all__ = ["ConfusionMatrix", "compute_metrics", "predict"]
-
-TASKS = ("binary", "multiclass")
 
 
 class ConfusionMatrix:
@@ -105,87 +101,8 @@ def compute_metrics(
     class_names: list[str],
     ignore_index: int | None = None,
 ) -> dict[str, float]:
-    """Metrics of a (C, C) confusion matrix (rows = target, columns = prediction).
-
-    Binary (C = 2, positive class 1): ``tp fp fn tn iou f1 precision recall specificity
-    accuracy``. Multiclass: ``tp_<c> fp_<c> fn_<c> iou_<c> f1_<c>`` per class, ``miou`` and
-    ``mf1`` (means over the classes present in target or prediction), pixel ``accuracy`` and
-    ``tp fp fn tn`` summed over classes. A ratio with a zero denominator is NaN, so an absent
-    class is neither rewarded nor penalised. An ``ignore_index`` inside the class range marks
-    a void class: its per-class scores are NaN and it is left out of the means (as in
-    torchmetrics).
-    """
+    """Metrics of a (C, C) confusion matrix (rows = target, columns = prediction), as
+    :func:`ablate.scores.matrix_scores` defines them."""
     if isinstance(matrix, torch.Tensor):
         matrix = matrix.detach().cpu().numpy()
-    m = np.asarray(matrix)
-    if m.ndim != 2 or m.shape[0] != m.shape[1]:
-        raise ValueError(f"a confusion matrix is square (C, C), got shape {m.shape}")
-    # Counts stay exact as int64; ratios are taken in float64.
-    m = m.astype(np.int64)
-    if task == "binary":
-        if m.shape != (2, 2):
-            raise ValueError(f"a binary confusion matrix is 2x2, got {m.shape}")
-        return _binary(m)
-    if task == "multiclass":
-        return _multiclass(m, class_names, ignore_index)
-    raise ValueError(f"task must be one of {TASKS}, got {task!r}")
-
-
-def _ratio(num: float, den: float) -> float:
-    return float(num) / float(den) if den != 0 else math.nan
-
-
-def _binary(m: np.ndarray) -> dict[str, float]:
-    tn, fp, fn, tp = (int(v) for v in m.reshape(-1))
-    return {
-        "tp": float(tp),
-        "fp": float(fp),
-        "fn": float(fn),
-        "tn": float(tn),
-        "iou": _ratio(tp, tp + fp + fn),
-        "f1": _ratio(2 * tp, 2 * tp + fp + fn),
-        "precision": _ratio(tp, tp + fp),
-        "recall": _ratio(tp, tp + fn),
-        "specificity": _ratio(tn, tn + fp),
-        "accuracy": _ratio(tp + tn, tp + tn + fp + fn),
-    }
-
-
-def _multiclass(
-    m: np.ndarray, class_names: list[str], ignore_index: int | None
-) -> dict[str, float]:
-    n = m.shape[0]
-    if len(class_names) != n:
-        raise ValueError(f"{len(class_names)} class names for a {n}x{n} confusion matrix")
-    slugs = [slug(name) for name in class_names]
-    if len(set(slugs)) != n:
-        # Two names with one slug would silently overwrite each other's metrics.
-        raise ValueError(f"class names {class_names} do not give distinct metric keys {slugs}")
-    void = ignore_index if ignore_index is not None and 0 <= ignore_index < n else None
-    tp = np.diag(m)
-    fp = m.sum(axis=0) - tp
-    fn = m.sum(axis=1) - tp
-    total = int(m.sum())
-
-    out: dict[str, float] = {}
-    ious: list[float] = []
-    f1s: list[float] = []
-    for c, key in enumerate(slugs):
-        t, p, f = int(tp[c]), int(fp[c]), int(fn[c])
-        # Absent (t + p + f == 0) or void: NaN, and not part of the means.
-        scored = c != void and t + p + f > 0
-        iou = _ratio(t, t + p + f) if scored else math.nan
-        f1 = _ratio(2 * t, 2 * t + p + f) if scored else math.nan
-        out |= {f"tp_{key}": float(t), f"fp_{key}": float(p), f"fn_{key}": float(f)}
-        out |= {f"iou_{key}": iou, f"f1_{key}": f1}
-        if scored:
-            ious.append(iou)
-            f1s.append(f1)
-    out["miou"] = float(np.mean(ious)) if ious else math.nan
-    out["mf1"] = float(np.mean(f1s)) if f1s else math.nan
-    out["accuracy"] = _ratio(int(tp.sum()), total)
-    out["tp"] = float(tp.sum())
-    out["fp"] = float(fp.sum())
-    out["fn"] = float(fn.sum())
-    out["tn"] = float((total - tp - fp - fn).sum())
-    return out
+    return matrix_scores(np.asarray(matrix), task, class_names, ignore_index)

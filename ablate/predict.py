@@ -9,16 +9,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 from PIL import Image
 
-from ablate import tracking as keys
 from ablate.data import load_data, make_dataset
 from ablate.engine import Engine, resize_labels
 from ablate.errors import AblateError
 from ablate.metrics import ConfusionMatrix, compute_metrics, predict
 from ablate.spec import RunConfig
-from ablate.tracking import Tracker
+from ablate.tracking import Tracker, checkpoint, run_config, run_metrics, trial_runs
+from ablate.tracking import names as keys
 from ablate.train import resolve_device
 
 
@@ -45,14 +44,9 @@ def default_palette(num_classes: int) -> list[tuple[int, int, int]]:
 
 def choose_run(tracker: Tracker, target: str) -> str:
     """A run id as given, or the best complete trial of the study named ``target``."""
-    experiment = tracker.experiment_id(target, create=False)
-    if experiment is None:
+    runs = trial_runs(tracker, target, state="COMPLETE")
+    if runs is None:
         return target
-    runs = tracker.client.search_runs(
-        [experiment],
-        filter_string=f"tags.`{keys.TAG_ROLE}` = 'trial' and tags.`{keys.TAG_STATE}` = 'COMPLETE'",
-        max_results=10_000,
-    )
     if not runs:
         raise AblateError(f"study '{target}' has no complete trial to predict with")
     objective = runs[0].data.tags.get(keys.TAG_OBJECTIVE, "val_iou")
@@ -61,21 +55,12 @@ def choose_run(tracker: Tracker, target: str) -> str:
     return max(scored, key=lambda r: sign * r.data.metrics[objective]).info.run_id
 
 
-def _run_config(tracker: Tracker, run_id: str) -> RunConfig:
-    try:
-        text = tracker.client.download_artifacts(run_id, "config.yaml")
-    except Exception as err:  # noqa: BLE001 - unknown run id or missing artifact
-        raise AblateError(f"run {run_id}: no config.yaml in {tracker.stores.tracking_uri} "
-                          f"({str(err).splitlines()[0][:120]})") from None
-    return RunConfig.model_validate(yaml.safe_load(Path(text).read_text()))
-
-
 @torch.no_grad()
 def predict_run(tracker: Tracker, target: str, split: str, out: Path) -> Prediction:
     """Write ``split``'s predictions of a run (or a study's best run) under ``out``."""
     run_id = choose_run(tracker, target)
-    config = _run_config(tracker, run_id)
-    weights = tracker.checkpoint(run_id)
+    config = run_config(tracker, run_id)
+    weights = checkpoint(tracker, run_id)
     data = load_data(config.data)
     if split not in data.splits:
         raise AblateError(f"--split {split}: the data set has no {split} split "
@@ -102,7 +87,7 @@ def predict_run(tracker: Tracker, target: str, split: str, out: Path) -> Predict
         Image.fromarray(full, mode="L").save(out / "labels" / f"{sample.name}.png")
         Image.fromarray(palette[full], mode="RGB").save(out / "color" / f"{sample.name}.png")
     metrics = score_files(out / "labels", samples, config)
-    logged = tracker.client.get_run(run_id).data.metrics
+    logged = run_metrics(tracker, run_id)
     shown = {k: logged[k] for k in (f"{split}_miou", f"{split}_iou") if k in logged}
     (out / "metrics.json").write_text(json.dumps({"run_id": run_id, **metrics}, indent=1))
     return Prediction(run_id, split, len(samples), metrics, shown)

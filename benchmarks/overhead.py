@@ -161,11 +161,12 @@ class AblateTrial:
         )
         self.spec = spec
         self.tracker = Tracker(self.stores)
-        self.parent_id = self.tracker.parent_run(spec)
+        self.parent_id = self.tracker.parent_run(spec, None)
         self.number = 0
 
     def run(self, config: Any) -> tuple[float, Clock, Any]:
         import ablate.plots
+        import ablate.tracking.checkpoints
         import ablate.train
         from ablate.engine import Engine
         from ablate.tracking import RunLog, Tracker
@@ -182,7 +183,7 @@ class AblateTrial:
                 (Engine, "evaluate", "evaluate"),
                 (ablate.plots, "curves", "figures"),
                 (ablate.plots, "gallery", "figures"),
-                (Tracker, "localize", "tracking"),
+                (ablate.tracking.checkpoints, "localize", "tracking"),
                 (Tracker, "start_run", "tracking"),
                 (RunLog, "log_epoch", "tracking"),
                 (RunLog, "log_result", "tracking"),
@@ -204,18 +205,19 @@ class AblateTrial:
         return total, clock, result
 
     def _trial(self, config: Any) -> Any:
-        from ablate.tracking import TAG_CONFIG, TAG_REPEAT
-        from ablate.train import train_logged
+        import ablate.tracking.checkpoints
+        from ablate.tracked import train_tracked
+        from ablate.tracking.names import TAG_CONFIG, TAG_REPEAT
 
         number = self.number
         self.number += 1
-        config = self.tracker.localize(config)
+        config = ablate.tracking.checkpoints.localize(self.tracker, config)
         run = self.tracker.start_run(
             self.spec.name, config, role="trial", name=f"trial-{number:03d}",
             parent_id=self.parent_id, trial=number,
             extra_tags={TAG_CONFIG: f"trial-{number}", TAG_REPEAT: "0"},
         )
-        result = train_logged(config, run, progress=False)
+        result = train_tracked(config, run, progress=False)
         run.end("COMPLETE")
         return result
 

@@ -64,7 +64,7 @@ def _run_values(rng: np.random.Generator) -> tuple[dict, dict, dict, float, list
     quality = 0.55 + 0.1 * (math.log10(searched["optim.lr"]) + 3) / 1.0 \
         + 0.05 * searched["augment.hflip"] + rng.normal(0, 0.03)
     gflops = {"Unet": 0.83, "FPN": 0.61, "DeepLabV3Plus": 1.12}[searched["model.arch"]]
-    from ablate.report.fixtures import binary_metrics
+    from ablate.tracking.fixtures import binary_metrics
 
     metrics: dict[str, float] = {}
     for split, pixels in PIXELS.items():
@@ -90,7 +90,7 @@ def _run_values(rng: np.random.Generator) -> tuple[dict, dict, dict, float, list
 
 def fill(tracking_uri: str, runs: int, seed: int = 0) -> None:
     """Write a parent run and ``runs`` trial runs (failed/pruned ones included)."""
-    from ablate.report.fixtures import StoreWriter
+    from ablate.tracking.fixtures import StoreWriter
 
     rng = np.random.default_rng(seed)
     writer = StoreWriter(tracking_uri, STUDY, search=SEARCH, design="search",

@@ -13,7 +13,7 @@ import yaml
 from typer.testing import CliRunner
 
 from ablate.cli import app
-from ablate.report.fixtures import sqlite_store
+from ablate.tracking.fixtures import sqlite_store
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

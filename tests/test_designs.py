@@ -7,9 +7,9 @@ from collections import Counter
 import optuna
 from optuna.trial import TrialState
 
-from ablate import tracking as keys
 from ablate.design import baseline_label, configurations
 from ablate.spec import DesignSpec, load_spec
+from ablate.tracking import names as keys
 from tests.conftest import spec_dict
 from tests.test_recovery import _ablate, _study, _trial_runs
 

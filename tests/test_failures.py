@@ -15,7 +15,7 @@ from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
 import ablate.train
-from ablate import tracking as keys
+from ablate.tracking import names as keys
 from tests.conftest import spec_dict
 
 # Each component sets a marker value that the injected loss recognises.

@@ -8,7 +8,7 @@ import numpy as np
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
-from ablate import tracking as keys
+from ablate.tracking import names as keys
 from tests.conftest import spec_dict
 
 

@@ -16,8 +16,8 @@ import optuna
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
-from ablate import tracking as keys
 from ablate.study.storage import RUN_ID_ATTR
+from ablate.tracking import names as keys
 from tests.conftest import REPO, spec_dict
 
 

@@ -8,8 +8,8 @@ import pytest
 from scipy import stats as sps
 
 from ablate.report import assemble, load_runs
-from ablate.report.fixtures import StoreWriter, binary_metrics, sqlite_store
 from ablate.stores import resolve_stores
+from ablate.tracking.fixtures import StoreWriter, binary_metrics, sqlite_store
 
 # factorial 2x2, two repeats per cell: (hflip, focal) -> val_iou of the repeats
 CELLS = {(True, True): [0.10, 0.12], (True, False): [0.06, 0.08],

@@ -12,9 +12,9 @@ import pytest
 from scipy import stats as sps
 
 from ablate.report import assemble, load_runs
-from ablate.report.fixtures import StoreWriter, binary_metrics, sqlite_store
-from ablate.report.runs import fetch
 from ablate.stores import resolve_stores
+from ablate.tracking import fetch
+from ablate.tracking.fixtures import StoreWriter, binary_metrics, sqlite_store
 
 THRESHOLDS = [0.3, 0.5, 0.7]
 COMPONENTS = ["hflip", "focal", "rot90"]

@@ -7,7 +7,7 @@ from pathlib import Path
 import optuna
 from mlflow.tracking import MlflowClient
 
-from ablate import tracking as keys
+from ablate.tracking import names as keys
 from tests.conftest import spec_dict
 
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 import torch
 from mlflow.tracking import MlflowClient
 
-from ablate import tracking as keys
 from ablate.data import load_data, make_loaders
 from ablate.engine import Engine, cutmix
 from ablate.models import build_model
 from ablate.optim import EncoderFreezer, build_optimizer, parameter_groups
 from ablate.spec import ModelSpec, RunConfig
+from ablate.tracking import names as keys
 from tests.conftest import spec_dict
 
 

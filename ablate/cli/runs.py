@@ -37,25 +37,25 @@ def train_cmd(
     """Train SPEC once with no sampling (a baseline), tracked like a trial."""
     from ablate.spec import load_spec
     from ablate.study import preflight
-    from ablate.tracking import Tracker
-    from ablate.train import train_logged
+    from ablate.tracked import train_tracked
+    from ablate.tracking import Tracker, localize
 
     stores = resolve_stores(store, storage, tracking_uri)
     spec = load_spec(spec_path, set_, profile)
     config = spec.resolve({})
     preflight(config)
     tracker = Tracker(stores)
-    config = tracker.localize(config)
+    config = localize(tracker, config)
     run = tracker.start_run(spec.name, config, role="train", name=f"{spec.name}-train")
     try:
-        result = train_logged(config, run, progress=not quiet)
+        result = train_tracked(config, run, progress=not quiet)
     except BaseException as err:
         run.end("FAIL", str(err) or type(err).__name__)
         raise
     run.end("COMPLETE")
-    flat = result.flat_metrics()
-    shown = {k: v for k, v in flat.items() if k.startswith(("val_", "test_")) and "_" not in k[5:]}
-    typer.echo(json.dumps({k: round(v, 5) for k, v in shown.items()}, indent=None))
+    shown = {f"{split}_{k}": round(v, 5) for split in ("val", "test")
+             for k, v in result.metrics.get(split, {}).items() if "_" not in k}
+    typer.echo(json.dumps(shown, indent=None))
     typer.echo(f"run {run.run_id}: {config.objective.metric}={result.objective:.4f}, "
                f"{result.gflops:.3f} GFLOPs, {result.params:,} params")
     typer.echo(browse_hint(stores, store))
@@ -72,7 +72,7 @@ def flops_cmd(
     """Params and GFLOPs of the configured model at its input size (fvcore)."""
     from ablate.flops import model_cost
     from ablate.spec import load_spec
-    from ablate.tracking import FLOP_CONVENTION
+    from ablate.tracking.names import FLOP_CONVENTION
 
     config = load_spec(spec_path, set_, profile).resolve({})
     cost = model_cost(config)
@@ -121,7 +121,7 @@ def report_cmd(
     Without --out the text goes to stdout and no figures are written; with --out the PNG
     figures are written next to the file (<stem>_pareto.png, ...) and linked from it."""
     from ablate.report import FORMATS, write_report
-    from ablate.report.runs import READERS
+    from ablate.tracking import READERS
 
     if fmt not in FORMATS:
         raise AblateError(f"--format: unknown format '{fmt}'; use one of {', '.join(FORMATS)}")

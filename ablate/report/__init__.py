@@ -1,12 +1,12 @@
 """Reports of a study, built only from what MLflow holds.
 
-Modules: :mod:`runs` (one bulk read of the experiment), :mod:`configs` (repeats grouped by
-configuration, baseline, order), :mod:`stats` (mean ± std, Welch intervals, factorial effects,
-Pareto front), :mod:`tables` (ablation, efficiency, Pareto), :mod:`factorial`, :mod:`detail`
-(per-run counts, threshold scan, per-class IoU), :mod:`importance` (fANOVA on a rebuilt Optuna
-study), :mod:`compare`, :mod:`plots`, :mod:`export` (markdown, CSV, LaTeX) and :mod:`assemble`
-(which sections a study gets; writing files). :mod:`fixtures` writes runs with known numbers
-for tests and benchmarks.
+Modules: :mod:`runs` (the study's runs as a table, read through :mod:`ablate.tracking`),
+:mod:`configs` (repeats grouped by configuration, baseline, order), :mod:`stats` (mean ± std,
+Welch intervals, factorial effects, Pareto front), :mod:`tables` (ablation, efficiency,
+Pareto), :mod:`factorial`, :mod:`detail` (per-run counts, threshold scan, per-class IoU),
+:mod:`importance` (fANOVA on a rebuilt Optuna study), :mod:`compare`, :mod:`plots`,
+:mod:`export` (markdown, CSV, LaTeX) and :mod:`assemble` (which sections a study gets;
+writing files).
 """
 
 from __future__ import annotations

@@ -186,7 +186,7 @@ def write_report(
     """Read ``name`` (and ``compare``) from MLflow and render the report. With ``out`` the text
     is written there (CSV: plus one ``<stem>_<table>.csv`` per table; md/LaTeX: plus the PNG
     figures); returns the text and every file written. ``reader``: see
-    :func:`ablate.report.runs.fetch`."""
+    :func:`ablate.tracking.fetch`."""
     study = load_runs(stores, name, reader)
     other = load_runs(stores, compare, reader) if compare else None
     figures = out.with_suffix("") if out is not None and fmt != "csv" else None

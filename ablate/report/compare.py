@@ -9,7 +9,7 @@ from ablate.report.configs import aggregate, best_label
 from ablate.report.runs import StudyRuns
 from ablate.report.sections import Section, Table, interval, mean_std, signed
 from ablate.report.tables import NOISE_MARK
-from ablate.tracking import FLOP_CONVENTION
+from ablate.tracking.names import FLOP_CONVENTION
 
 SHARED = tuple(
     f"{split}_{m}" for split in ("val", "test")

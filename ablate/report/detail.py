@@ -11,12 +11,13 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ablate import tracking as keys
 from ablate.report.configs import representative, run_title
 from ablate.report.runs import StudyRuns
 from ablate.report.sections import NA, Section, Table, counts, num
-from ablate.report.stats import count_scores, ratio
+from ablate.report.stats import count_scores
+from ablate.scores import ratio
 from ablate.spec import slug
+from ablate.tracking import names as keys
 
 SPLITS = ("train", "val", "test")
 SCAN_SPLITS = ("val", "test")

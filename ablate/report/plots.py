@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ablate.tracking import FLOP_CONVENTION
+from ablate.tracking.names import FLOP_CONVENTION
 
 DPI = 100
 

@@ -12,25 +12,20 @@ dead one). Search-design runs without a configuration label are their own config
 
 from __future__ import annotations
 
-import gc
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
-from ablate import tracking as keys
 from ablate.errors import AblateError
 from ablate.stores import Stores
+from ablate.tracking import fetch
+from ablate.tracking import names as keys
 
-SEARCHED_PREFIX = "ablate.searched."
 COMP = "comp."
 VALUE = "value."
 _STATUS_STATE = {"FINISHED": "COMPLETE", "FAILED": "FAIL", "KILLED": "FAIL"}
-_PAGE = 5000
-DEFAULT_THRESHOLDS = (0.25, 0.5, 0.75)
 
 
 @dataclass
@@ -48,7 +43,7 @@ class StudyRuns:
     baseline: str | None = None
     components: list[str] = field(default_factory=list)  # the Y/N columns, in design order
     objectives: list[dict[str, str]] = field(default_factory=list)
-    thresholds: list[float] = field(default_factory=lambda: list(DEFAULT_THRESHOLDS))
+    thresholds: list[float] = field(default_factory=lambda: list(keys.DEFAULT_THRESHOLDS))
     log_scale: dict[str, bool] = field(default_factory=dict)  # float paths the spec samples in log
     _complete: pd.DataFrame | None = field(default=None, repr=False, compare=False)
 
@@ -83,96 +78,6 @@ class StudyRuns:
     def metric(self, name: str) -> str:
         """The column of a final metric."""
         return f"metrics.{name}"
-
-
-@contextmanager
-def _no_gc() -> Iterator[None]:
-    """Building ~200 ORM objects per run trips the cyclic GC over and over (2-3x slower)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def _search(client: Any, experiment: str) -> list[Any]:
-    runs: list[Any] = []
-    token = None
-    while True:
-        page = client.search_runs([experiment], max_results=_PAGE, page_token=token)
-        runs.extend(page)
-        token = page.token
-        if not token:
-            return runs
-
-
-def _row(run: Any) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "run_id": run.info.run_id, "start_time": run.info.start_time, "status": run.info.status,
-    }
-    for key, value in run.data.tags.items():
-        row["tags." + key] = value
-    for key, value in run.data.metrics.items():
-        if not key.startswith(keys.EPOCH_PREFIX):
-            row["metrics." + key] = value
-    return row
-
-
-READERS = ("auto", "mlflow", "sql")
-
-
-def _missing(study: str, where: str) -> AblateError:
-    return AblateError(
-        f"no MLflow experiment named '{study}' in {where}; run the study first "
-        f"(`ablate study run {study}`) or point --tracking-uri/--store at its store"
-    )
-
-
-def fetch_mlflow(tracking_uri: str, study: str) -> pd.DataFrame:
-    """Every active run of the study's experiment through ``MlflowClient.search_runs``
-    (paged, one search), one row each."""
-    from ablate.tracking import _quiet_mlflow
-
-    _quiet_mlflow()
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri=tracking_uri)
-    try:
-        experiment = client.get_experiment_by_name(study)
-    except Exception as err:  # noqa: BLE001 - any failure here is an unreachable store
-        raise AblateError(f"MLflow tracking store {tracking_uri} cannot be read: "
-                          f"{str(err).splitlines()[0][:200]}") from None
-    if experiment is None:
-        raise _missing(study, tracking_uri)
-    with _no_gc():
-        runs = _search(client, experiment.experiment_id)
-        return pd.DataFrame([_row(run) for run in runs])
-
-
-def fetch(stores: Stores, study: str, reader: str = "auto") -> pd.DataFrame:
-    """Every run of the study's experiment (parent and trials), one row each. ``reader``:
-    ``mlflow`` (``search_runs``, any store), ``sql`` (MLflow's tables of a database store,
-    :mod:`ablate.report.sqlread`), ``auto`` (sql where it applies, else mlflow)."""
-    from ablate.report import sqlread
-    from ablate.stores import local_sqlite_missing
-
-    uri = stores.tracking_uri
-    if local_sqlite_missing(uri):
-        raise AblateError(f"no MLflow store at {uri}; run a study first or point "
-                          "--tracking-uri/--store at its store")
-    if reader != "mlflow" and sqlread.supports(uri):
-        try:
-            frame = sqlread.fetch_sql(uri, study)
-        except Exception:  # noqa: BLE001 - another schema or driver: the public API instead
-            if reader == "sql":
-                raise
-        else:
-            if frame is None:
-                raise _missing(study, uri)
-            return frame
-    return fetch_mlflow(uri, study)
 
 
 def _json(raw: Any, default: Any) -> Any:
@@ -219,13 +124,13 @@ def _trials(frame: pd.DataFrame, search: dict[str, str], components: list[str]) 
     extra: dict[str, list[Any]] = {}
     for name in components:
         if name in search:  # a searched bool toggle
-            values = [_truthy(_json(v, v)) for v in tag(SEARCHED_PREFIX + name)]
+            values = [_truthy(_json(v, v)) for v in tag(keys.SEARCHED_PREFIX + name)]
         else:
             values = [_truthy(p.get(name)) if isinstance(p, dict) else None for p in parsed]
         extra[COMP + name] = values
     for path, kind in search.items():
         if kind != "bool":
-            searched, param = tag(SEARCHED_PREFIX + path), _column(frame, f"params.{path}")
+            searched, param = tag(keys.SEARCHED_PREFIX + path), _column(frame, f"params.{path}")
             extra[VALUE + path] = [_json(s, p) if isinstance(s, str) else p
                                    for s, p in zip(searched, param, strict=True)]
     metrics = [c for c in frame.columns if c.startswith("metrics.")]
@@ -263,7 +168,8 @@ def parse(frame: pd.DataFrame, study: str, where: str = "the tracking store") ->
     objective = tag(keys.TAG_OBJECTIVE) or "val_iou"
     direction = tag(keys.TAG_DIRECTION) or "maximize"
     objectives = _json(tag(keys.TAG_OBJECTIVES), [])
-    thresholds = [float(t) for t in _json(tag(keys.TAG_THRESHOLDS), None) or DEFAULT_THRESHOLDS]
+    thresholds = [float(t) for t in
+                  _json(tag(keys.TAG_THRESHOLDS), None) or keys.DEFAULT_THRESHOLDS]
     return StudyRuns(
         name=study,
         task=tag(keys.TAG_TASK) or "binary",

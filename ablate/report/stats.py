@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import stdtrit
 
+from ablate.scores import binary_scores
+
 LEVEL = 0.95
 
 
@@ -119,15 +121,7 @@ def pareto_front(points: np.ndarray, maximize: Sequence[bool]) -> np.ndarray:
     return front
 
 
-def ratio(num: float, den: float) -> float:
-    """``num / den``, NaN for a zero denominator (as the tracked metrics define it)."""
-    return num / den if den else math.nan
-
-
 def count_scores(tp: float, fp: float, fn: float, tn: float) -> dict[str, float]:
-    """Accuracy, IoU and F1 of one set of binary confusion counts."""
-    return {
-        "accuracy": ratio(tp + tn, tp + fp + fn + tn),
-        "IoU": ratio(tp, tp + fp + fn),
-        "F1": ratio(2 * tp, 2 * tp + fp + fn),
-    }
+    """Accuracy, IoU and F1 of one set of binary confusion counts (as the tracked metrics)."""
+    scores = binary_scores(tp, fp, fn, tn)
+    return {"accuracy": scores["accuracy"], "IoU": scores["iou"], "F1": scores["f1"]}

@@ -22,7 +22,7 @@ from ablate.report.sections import (
     signed,
     yes_no,
 )
-from ablate.tracking import FLOP_CONVENTION
+from ablate.tracking.names import FLOP_CONVENTION
 
 NOISE_MARK = "~"
 LEGEND = (

@@ -7,7 +7,7 @@ from pathlib import Path
 import optuna
 import torch
 
-from ablate.design import configurations
+from ablate.design import baseline_label, configurations
 from ablate.errors import AblateError, SpecError
 from ablate.search import build_pruner, build_sampler
 from ablate.spec import RunConfig, StudySpec, load_spec
@@ -87,7 +87,7 @@ def create_study(
     for config in configurations(spec.design):
         for repeat in range(spec.design.repeats):
             study.enqueue_trial({CONFIG_PARAM: config.label}, user_attrs={REPEAT_ATTR: repeat})
-    tracker.parent_run(spec)
+    tracker.parent_run(spec, baseline_label(spec.design))
     return study
 
 

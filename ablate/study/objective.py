@@ -15,6 +15,7 @@ import torch
 
 from ablate.design import Configuration, configurations
 from ablate.errors import AblateError
+from ablate.result import TrainResult
 from ablate.search import suggest
 from ablate.spec import RunConfig, StudySpec, set_dotted
 from ablate.study.storage import (
@@ -24,14 +25,10 @@ from ablate.study.storage import (
     REPEAT_ATTR,
     RUN_ID_ATTR,
 )
-from ablate.tracking import (
-    TAG_COMPONENTS,
-    TAG_CONFIG,
-    TAG_REPEAT,
-    RunLog,
-    Tracker,
-)
-from ablate.train import TrainingError, TrainResult, train_logged
+from ablate.tracked import train_tracked
+from ablate.tracking import RunLog, Tracker, localize
+from ablate.tracking import names as keys
+from ablate.train import TrainingError
 
 
 class TrialFailed(Exception):
@@ -94,7 +91,7 @@ class TrialObjective:
         results = []
         for repeat in repeats:
             config = self.spec.resolve({**chosen.values, "seed": self.spec.seed + repeat})
-            config = self.tracker.localize(config)
+            config = localize(self.tracker, config)
             run = self._start_run(trial, config, chosen, repeat, len(repeats) > 1)
             results.append(self._train_tracked(trial, config, run, prune=len(repeats) == 1))
         return self._value(trial, results)
@@ -103,9 +100,9 @@ class TrialObjective:
         self, trial: optuna.Trial, config: RunConfig, chosen: Configuration, repeat: int,
         suffix: bool,
     ) -> RunLog:
-        tags = {TAG_CONFIG: chosen.label, TAG_REPEAT: str(repeat)}
+        tags = {keys.TAG_CONFIG: chosen.label, keys.TAG_REPEAT: str(repeat)}
         if chosen.components:
-            tags[TAG_COMPONENTS] = json.dumps(chosen.components)
+            tags[keys.TAG_COMPONENTS] = json.dumps(chosen.components)
         name = f"trial-{trial.number:03d}" + (f"-r{repeat}" if suffix else "")
         run = self.tracker.start_run(
             self.spec.name, config, role="trial", name=name, parent_id=self.parent_id,
@@ -161,7 +158,7 @@ class TrialObjective:
     ) -> TrainResult:
         while True:
             try:
-                return train_logged(config, run, on_epoch, self.progress,
+                return train_tracked(config, run, on_epoch, self.progress,
                                     f"trial {trial.number}")
             except Exception as err:
                 if not is_out_of_memory(err):
@@ -173,15 +170,15 @@ class TrialObjective:
                 config = halved_batch(config)
                 self.echo(f"trial {trial.number}: out of memory at batch size {batch}; "
                           f"retrying with {config.data.batch_size} x {config.optim.grad_accum}")
-                run.set_tags({"ablate.oom_retry_batch_size": str(config.data.batch_size),
-                              "ablate.oom_retry_grad_accum": str(config.optim.grad_accum)})
+                run.set_tags({keys.TAG_OOM_BATCH: str(config.data.batch_size),
+                              keys.TAG_OOM_ACCUM: str(config.optim.grad_accum)})
 
     def _value(self, trial: optuna.Trial, results: list[TrainResult]) -> float | tuple:
         """The trial's value(s): each objective averaged over the repeats."""
         objectives = self.spec.objectives or [self.spec.objective]
         values = []
         for objective in objectives:
-            per_run = [r.flat_metrics()[objective.metric] for r in results]
+            per_run = [r.value(objective.metric) for r in results]
             values.append(statistics.fmean(per_run))
         return tuple(values) if self.spec.multi_objective else values[0]
 

@@ -9,12 +9,9 @@ from optuna.exceptions import ExperimentalWarning
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
-from ablate import tracking as keys
 from ablate.stores import Stores
 from ablate.study.storage import RUN_ID_ATTR
-from ablate.tracking import RunLog, Tracker
-
-WORKER_DIED = "worker died"
+from ablate.tracking import Tracker, close_dead_run, running_trial_runs
 
 with warnings.catch_warnings():  # experimental since Optuna 2.8, and the supported way
     warnings.simplefilter("ignore", ExperimentalWarning)
@@ -45,13 +42,6 @@ def requeue(study: optuna.Study, number: int) -> None:
         _retry(study, trial)
 
 
-def close_dead_run(tracker: Tracker, run_id: str, reason: str = WORKER_DIED) -> None:
-    """Mark a run whose worker is gone as KILLED (never left RUNNING)."""
-    run = tracker.client.get_run(run_id)
-    if run.info.status == "RUNNING":
-        RunLog(tracker.client, run_id).end("FAIL", reason, killed=True)
-
-
 def sweep_runs(study: optuna.Study, tracker: Tracker, experiment_id: str) -> int:
     """Close MLflow trial runs left RUNNING whose Optuna trial is no longer running.
 
@@ -59,17 +49,10 @@ def sweep_runs(study: optuna.Study, tracker: Tracker, experiment_id: str) -> int
     Returns the number of runs closed.
     """
     trials = study.get_trials(deepcopy=False)
-    running = tracker.client.search_runs(
-        [experiment_id],
-        filter_string=f"tags.`{keys.TAG_ROLE}` = 'trial' and attributes.status = 'RUNNING'",
-        max_results=10_000,
-    )
     closed = 0
-    for run in running:
-        number = run.data.tags.get(keys.TAG_TRIAL)
-        if number is None or not number.isdigit() or int(number) >= len(trials):
+    for run_id, number in running_trial_runs(tracker, experiment_id):
+        if number is None or number >= len(trials):
             continue
-        if trials[int(number)].state != TrialState.RUNNING:
-            close_dead_run(tracker, run.info.run_id)
-            closed += 1
+        if trials[number].state != TrialState.RUNNING:
+            closed += close_dead_run(tracker, run_id)
     return closed

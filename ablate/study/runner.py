@@ -18,6 +18,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from ablate.design import baseline_label
 from ablate.search import build_pruner, build_sampler, grid_size
 from ablate.spec import StudySpec
 from ablate.stores import Stores
@@ -114,7 +115,7 @@ def work(
         sampler=build_sampler(spec.sampler, spec.search, spec.seed),
         pruner=build_pruner(spec.pruner),
     )
-    parent_id = tracker.parent_run(spec)
+    parent_id = tracker.parent_run(spec, baseline_label(spec.design))
     optuna.storages.fail_stale_trials(study)
     sweep_runs(study, tracker, tracker.experiment_id(spec.name) or "")
     lock = BudgetLock(storage, stores, spec.name)

@@ -1,7 +1,6 @@
-"""Write study runs in the tracking contract straight through ``MlflowClient``.
-
-For the report's tests and the scale benchmark: a store filled with known numbers, without
-training anything. The names come from :mod:`ablate.tracking`, as for real runs.
+"""Stores filled with known numbers, without training anything: for the report's tests and
+the scale benchmark. Runs are written by the real writer (:class:`~ablate.tracking.RunLog`),
+so they hold exactly the names and layout that trials write.
 """
 
 from __future__ import annotations
@@ -15,12 +14,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ablate import tracking as keys
+from ablate.scores import binary_scores
+from ablate.tracking import names as keys
+from ablate.tracking.writer import RunLog
 
 _BATCH = 100  # MLflow takes at most 100 params or tags per log_batch call
 
 
 _TEMPLATE: list[Path] = []
+_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "FINISHED", "FAIL": "FAILED"}
 
 
 def sqlite_store(folder: Path) -> str:
@@ -42,19 +44,7 @@ def sqlite_store(folder: Path) -> str:
 
 def binary_metrics(split: str, tp: float, fp: float, fn: float, tn: float) -> dict[str, float]:
     """The final binary metrics of one split as ``train()`` names them, from its counts."""
-
-    def ratio(num: float, den: float) -> float:
-        return num / den if den else float("nan")
-
-    return {
-        f"{split}_tp": tp, f"{split}_fp": fp, f"{split}_fn": fn, f"{split}_tn": tn,
-        f"{split}_iou": ratio(tp, tp + fp + fn),
-        f"{split}_f1": ratio(2 * tp, 2 * tp + fp + fn),
-        f"{split}_precision": ratio(tp, tp + fp),
-        f"{split}_recall": ratio(tp, tp + fn),
-        f"{split}_specificity": ratio(tn, tn + fp),
-        f"{split}_accuracy": ratio(tp + tn, tp + fp + fn + tn),
-    }
+    return {keys.split_key(split, k): v for k, v in binary_scores(tp, fp, fn, tn).items()}
 
 
 class StoreWriter:
@@ -119,11 +109,9 @@ class StoreWriter:
         epochs: Sequence[Mapping[str, float]] = (),
     ) -> str:
         """Log one trial run (start times increase in call order); returns its run id."""
-        from mlflow.entities import Metric, Param, RunTag
-
         tags = {
-            keys.TAG_ROLE: "trial", keys.TAG_STUDY: self.study, keys.TAG_PARENT: self.parent_id,
-            keys.TAG_TRIAL: str(trial), keys.TAG_STATE: state,
+            keys.TAG_ROLE: keys.ROLE_TRIAL, keys.TAG_STUDY: self.study,
+            keys.TAG_PARENT: self.parent_id, keys.TAG_TRIAL: str(trial), keys.TAG_STATE: state,
         }
         optional = {
             keys.TAG_REASON: reason, keys.TAG_CONFIG: config,
@@ -133,21 +121,16 @@ class StoreWriter:
         }
         tags.update({k: v for k, v in optional.items() if v is not None})
         for path, value in (searched or {}).items():
-            tags[f"ablate.searched.{path}"] = json.dumps(value)
+            tags[keys.SEARCHED_PREFIX + path] = json.dumps(value)
         start = self._tick()
         run = self.client.create_run(self.experiment, start_time=start, tags={},
                                      run_name=f"trial-{trial}")
-        run_id = run.info.run_id
-        items = [Metric(k, float(v), start, step) for step, record in enumerate(epochs)
-                 for k, v in record.items()]
-        items += [Metric(k, float(v), start, 0) for k, v in metrics.items()]
-        params_ = [Param(k, str(v)) for k, v in (params or {}).items()]
-        tags_ = [RunTag(k, v) for k, v in tags.items()]
-        while items or params_ or tags_:
-            self.client.log_batch(run_id, metrics=items[:900], params=params_[:_BATCH],
-                                  tags=tags_[:_BATCH])
-            items, params_, tags_ = items[900:], params_[_BATCH:], tags_[_BATCH:]
-        status = "FAILED" if state == "FAIL" else "RUNNING" if state == "RUNNING" else "FINISHED"
-        if status != "RUNNING":
-            self.client.set_terminated(run_id, status=status, end_time=start + 500)
-        return run_id
+        log = RunLog(self.client, run.info.run_id)
+        log.set_tags(tags)
+        log.log_params({k: str(v) for k, v in (params or {}).items()})
+        for step, record in enumerate(epochs):
+            log.log_epoch(step, record)
+        log.log_final(dict(metrics))
+        if state != "RUNNING":
+            self.client.set_terminated(log.run_id, status=_STATUS[state], end_time=start + 500)
+        return log.run_id

@@ -5,7 +5,7 @@
 The report needs only each run's tags and latest metric values, which MLflow's SQL store keeps
 in the ``runs``, ``tags`` and ``latest_metrics`` tables that ``search_runs`` itself reads; three
 plain SQL queries fetch them in ~0.3 s (sqlite3 for SQLite files, SQLAlchemy Core otherwise).
-The result has the same rows and values as :func:`ablate.report.runs.fetch_mlflow` through
+The result has the same rows and values as :func:`ablate.tracking.reader.fetch_mlflow` through
 ``search_runs`` (a test checks it on the same store), and any failure here (another schema)
 falls back to ``search_runs``.
 """
@@ -17,8 +17,8 @@ from typing import Any
 
 import pandas as pd
 
-from ablate import tracking as keys
 from ablate.stores import sqlite_path
+from ablate.tracking import names
 
 SQL_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mssql")
 
@@ -71,7 +71,7 @@ def _connect(tracking_uri: str) -> tuple[Any, Callable[[str], Any]]:
 
 def fetch_sql(tracking_uri: str, study: str) -> pd.DataFrame | None:
     """Every active run of the experiment named ``study`` (None: no such experiment), with the
-    columns of :func:`ablate.report.runs.fetch`: run_id, start_time, status, tags.*, metrics.*
+    columns of :func:`ablate.tracking.reader.fetch`: run_id, start_time, status, tags.*, metrics.*
     (final metrics only; per-epoch curves are left out)."""
     connection, query = _connect(tracking_uri)
     try:
@@ -83,7 +83,7 @@ def fetch_sql(tracking_uri: str, study: str) -> pd.DataFrame | None:
         runs = pd.read_sql(query(_RUNS), connection, params=bind)
         tags = pd.read_sql(query(_TAGS), connection, params=bind)
         metrics = pd.read_sql(query(_METRICS), connection,
-                              params={**bind, "epoch": keys.EPOCH_PREFIX + "%"})
+                              params={**bind, "epoch": names.EPOCH_PREFIX + "%"})
     finally:
         connection.close()
         engine = getattr(connection, "info", {}).get("engine")
@@ -91,6 +91,7 @@ def fetch_sql(tracking_uri: str, study: str) -> pd.DataFrame | None:
             engine.dispose()
     runs = runs.set_index("run_id")
     metrics["value"] = metrics["value"].astype(float).where(~metrics["is_nan"].astype(bool))
+    metrics["key"] = metrics["key"].map(names.metric_name)
     frame = pd.concat([runs, _wide(tags, "tags.", runs.index),
                        _wide(metrics, "metrics.", runs.index)], axis=1)
     frame["start_time"] = frame["start_time"].astype("int64")

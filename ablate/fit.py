@@ -1,0 +1,108 @@
+"""Fitting: the epoch loop, the best epoch's weights on val, early stopping, callbacks."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from ablate.engine import Engine
+from ablate.metrics import compute_metrics
+from ablate.optim import EpochScheduler, build_optimizer
+from ablate.spec import RunConfig
+
+EpochCallback = Callable[[int, dict[str, float]], None]
+
+
+@dataclass
+class Fit:
+    """What the epoch loop produced."""
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_value: float | None = None
+    best_epoch: int = 0
+    best_state: dict[str, torch.Tensor] | None = None
+    stopped_early: bool = False
+    seconds: float = 0.0  # the whole loop, validation included
+    train_seconds: float = 0.0  # training passes only
+    train_images: int = 0
+
+    @property
+    def images_per_second(self) -> float:
+        return self.train_images / self.train_seconds if self.train_seconds > 0 else math.nan
+
+
+def improved(value: float, best: float | None, maximize: bool, min_delta: float) -> bool:
+    """Whether ``value`` beats ``best`` by more than ``min_delta`` (the first finite value
+    always does)."""
+    if not math.isfinite(value):
+        return False
+    if best is None:
+        return True
+    return value > best + min_delta if maximize else value < best - min_delta
+
+
+def validate(engine: Engine, loader: DataLoader, metric: str) -> tuple[float, float]:
+    """Val loss and the objective's metric (without its ``val_`` prefix) over the val split."""
+    data = engine.config.data
+    loss, counts, _ = engine.evaluate(loader)
+    values = compute_metrics(counts.matrix, data.task, data.names, data.ignore_index)
+    values["loss"] = loss
+    return loss, float(values[metric])
+
+
+def fit(
+    engine: Engine,
+    loaders: dict[str, DataLoader],
+    on_epoch: EpochCallback | None = None,
+    progress: bool = True,
+    description: str = "train",
+) -> Fit:
+    """Train for ``optim.epochs`` epochs (fewer with early stopping), validating after each.
+
+    The weights of the best epoch by the objective on val are kept (a CPU copy of the
+    evaluated weights: the moving average with EMA). ``on_epoch(epoch, record)`` sees the
+    train/val loss, the learning rate and the objective; it may raise to stop (pruning).
+    """
+    config: RunConfig = engine.config
+    optimizer = build_optimizer(config.optim, engine.model)
+    maximize = config.objective.direction == "maximize"
+    scheduler = EpochScheduler(config.optim, optimizer, maximize)
+    metric = config.objective.metric.removeprefix("val_")
+    patience = config.optim.early_stopping_patience
+    result, stale = Fit(), 0
+    started = time.perf_counter()
+    bar = tqdm(range(config.optim.epochs), desc=description, unit="epoch", leave=False,
+               disable=None if progress else True,  # None: no bar when not on a terminal
+               dynamic_ncols=True)
+    for epoch in bar:
+        lr = scheduler.lr
+        tick = time.perf_counter()
+        train_loss, seen = engine.train_epoch(loaders["train"], optimizer, epoch, bar)
+        result.train_seconds += time.perf_counter() - tick
+        result.train_images += seen
+        val_loss, value = validate(engine, loaders["val"], metric)
+        record = {"train_loss": train_loss, "val_loss": val_loss, "lr": lr, f"val_{metric}": value}
+        result.history.append(record)
+        bar.set_postfix({"loss": f"{train_loss:.4f}", f"val_{metric}": f"{value:.4f}"})
+        delta = config.optim.early_stopping_min_delta if result.best_value is not None else 0.0
+        if improved(value, result.best_value, maximize, delta):
+            result.best_value, result.best_epoch, stale = value, epoch, 0
+            result.best_state = {k: v.detach().to("cpu", copy=True)
+                                 for k, v in engine.eval_model.state_dict().items()}
+        else:
+            stale += 1
+        if on_epoch is not None:
+            on_epoch(epoch, record)
+        scheduler.step(value)
+        if patience is not None and stale >= patience:
+            result.stopped_early = True
+            break
+    bar.close()
+    result.seconds = time.perf_counter() - started
+    return result

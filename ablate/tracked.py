@@ -1,0 +1,35 @@
+"""Training into a tracked run: one configuration trained by :func:`~ablate.train.train`
+with its epochs, final numbers and artifacts logged as they come."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from ablate.result import TrainResult
+from ablate.spec import RunConfig
+from ablate.tracking import RunLog
+from ablate.train import EpochCallback, train
+
+
+def train_tracked(
+    config: RunConfig,
+    run: RunLog,
+    on_epoch: EpochCallback | None = None,
+    progress: bool = True,
+    description: str = "train",
+) -> TrainResult:
+    """:func:`~ablate.train.train` logging into ``run``: each epoch as soon as it ends (a crash
+    keeps them), then the final numbers and the artifacts. ``on_epoch`` runs after each epoch
+    is logged (it may raise to prune)."""
+
+    def log_epoch(epoch: int, record: dict[str, float]) -> None:
+        run.log_epoch(epoch, record)
+        if on_epoch is not None:
+            on_epoch(epoch, record)
+
+    with tempfile.TemporaryDirectory(prefix="ablate-") as tmp:
+        result = train(config, log_epoch, Path(tmp), progress, description)
+        run.log_result(result)
+        run.log_artifacts(Path(tmp))
+    return result

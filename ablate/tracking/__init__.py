@@ -1,0 +1,36 @@
+"""MLflow tracking: the only package that talks to MLflow.
+
+- :mod:`~ablate.tracking.names`: the contract, every tag, metric, param and artifact name that
+  the writer and the readers share;
+- :mod:`~ablate.tracking.writer`: the study's experiment and parent run, one run per training;
+- :mod:`~ablate.tracking.reader` (+ :mod:`~ablate.tracking.sqlread`): runs read back in bulk;
+- :mod:`~ablate.tracking.recovery`: runs of dead workers closed as KILLED;
+- :mod:`~ablate.tracking.checkpoints`: logged weights fetched for ``init_from`` and predict.
+
+``import mlflow`` happens only when a store is opened, so the names cost nothing to import.
+"""
+
+from ablate.tracking import names
+from ablate.tracking.checkpoints import checkpoint, localize
+from ablate.tracking.client import probe_tracking_server
+from ablate.tracking.reader import READERS, fetch, run_config, run_metrics, trial_runs
+from ablate.tracking.recovery import WORKER_DIED, close_dead_run, running_trial_runs
+from ablate.tracking.writer import RunLog, Tracker, result_metrics
+
+__all__ = [
+    "READERS",
+    "WORKER_DIED",
+    "RunLog",
+    "Tracker",
+    "checkpoint",
+    "close_dead_run",
+    "fetch",
+    "localize",
+    "names",
+    "probe_tracking_server",
+    "result_metrics",
+    "run_config",
+    "run_metrics",
+    "running_trial_runs",
+    "trial_runs",
+]

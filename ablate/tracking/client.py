@@ -1,0 +1,65 @@
+"""Opening an MLflow tracking store: quiet loggers, a fast check that it answers."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import TYPE_CHECKING
+
+from ablate.errors import AblateError
+from ablate.stores import Stores, opening
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
+
+
+def quiet_mlflow() -> None:
+    """No progress bars or info lines from MLflow and alembic (set before ``import mlflow``)."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    import mlflow  # noqa: F401 - configures its loggers on import; quieten them after
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def probe_tracking_server(uri: str, timeout: float = 3.0) -> None:
+    """Fail fast, in one line, when an MLflow tracking server does not answer."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout):
+            pass
+    except urllib.error.HTTPError:
+        return  # it answered; an older server may lack /health
+    except (urllib.error.URLError, OSError) as err:
+        reason = getattr(err, "reason", err)
+        raise AblateError(
+            f"MLflow tracking server {uri} cannot be reached: {reason}; start the server or fix "
+            "--tracking-uri / MLFLOW_TRACKING_URI"
+        ) from None
+
+
+def open_client(stores: Stores, write: bool) -> MlflowClient:
+    """A client of the tracking store; an unreachable or unusable store is a one-line error.
+
+    MLflow creates (or migrates) its tables when the client opens a database store, so that
+    happens inside :func:`ablate.stores.opening` (serialised for local SQLite files).
+    """
+    quiet_mlflow()
+    from mlflow.tracking import MlflowClient
+
+    probe_tracking_server(stores.tracking_uri)
+    with opening(stores.tracking_uri, write):
+        client = MlflowClient(tracking_uri=stores.tracking_uri)
+        try:
+            client.search_experiments(max_results=1)
+        except Exception as err:  # noqa: BLE001 - any failure here is an unreachable server
+            raise AblateError(
+                f"MLflow tracking store {stores.tracking_uri} cannot be reached: "
+                f"{str(err).splitlines()[0][:200]}"
+            ) from None
+    return client

@@ -1,0 +1,213 @@
+"""Writing runs: the study's experiment and parent run, one run per training, its numbers."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from ablate.result import TrainResult
+from ablate.spec import RunConfig, StudySpec
+from ablate.stores import Stores, ensure_local_dirs
+from ablate.tracking import names
+from ablate.tracking.client import open_client
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
+
+_BATCH = 100  # MLflow accepts at most 100 params or tags per log_batch call
+_METRIC_BATCH = 1000
+
+
+class Tracker:
+    """A client of one MLflow tracking store (``write``: runs are about to be written)."""
+
+    def __init__(self, stores: Stores, write: bool = True):
+        self.stores = stores
+        if write:
+            ensure_local_dirs(stores)
+        self.client: MlflowClient = open_client(stores, write)
+
+    def experiment_id(self, study: str, create: bool = True) -> str | None:
+        """The experiment of ``study`` (created when ``create``)."""
+        experiment = self.client.get_experiment_by_name(study)
+        if experiment is not None:
+            if experiment.lifecycle_stage == "deleted":
+                self.client.restore_experiment(experiment.experiment_id)
+            return experiment.experiment_id
+        if not create:
+            return None
+        location = None
+        if self.stores.artifact_root is not None:
+            location = (self.stores.artifact_root / study).absolute().as_uri()
+        return self.client.create_experiment(study, artifact_location=location)
+
+    def retire_experiment(self, study: str) -> None:
+        """Rename a replaced study's experiment so that a new one starts clean (nothing lost)."""
+        experiment = self.client.get_experiment_by_name(study)
+        if experiment is not None:
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            self.client.rename_experiment(experiment.experiment_id, f"{study}.replaced-{stamp}")
+
+    def parent_run(self, spec: StudySpec, baseline: str | None) -> str:
+        """The study's parent run (created on first use); marked RUNNING.
+
+        ``baseline``: the label of the configuration the others are compared with, if any.
+        """
+        experiment = self.experiment_id(spec.name)
+        found = self.client.search_runs(
+            [experiment],
+            filter_string=f"tags.`{names.TAG_ROLE}` = '{names.ROLE_PARENT}'",
+            max_results=1,
+            order_by=["attributes.start_time ASC"],
+        )
+        if found:
+            run_id = found[0].info.run_id
+            self.client.update_run(run_id, status="RUNNING")
+            return run_id
+        run = self.client.create_run(experiment, run_name=spec.name,
+                                     tags=_parent_tags(spec, baseline))
+        log = RunLog(self.client, run.info.run_id)
+        log.log_params(names.flatten(spec.run_dict()))
+        log.log_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False),
+                     names.SPEC_ARTIFACT)
+        return run.info.run_id
+
+    def end_parent(self, run_id: str) -> None:
+        """Mark the study's parent run finished (another worker may reopen it)."""
+        self.client.set_terminated(run_id, status="FINISHED")
+
+    def start_run(
+        self,
+        study: str,
+        config: RunConfig,
+        role: str,
+        name: str,
+        parent_id: str | None = None,
+        trial: int | None = None,
+        values: dict[str, Any] | None = None,
+        extra_tags: dict[str, str] | None = None,
+    ) -> RunLog:
+        """A run for one training: params are the flattened resolved config."""
+        experiment = self.experiment_id(study)
+        tags = {
+            names.TAG_STUDY: study,
+            names.TAG_ROLE: role,
+            names.TAG_STATE: "RUNNING",
+            names.TAG_TASK: config.data.task,
+            names.TAG_OBJECTIVE: config.objective.metric,
+            names.TAG_DIRECTION: config.objective.direction,
+        }
+        if parent_id:
+            tags[names.TAG_PARENT] = parent_id
+        if trial is not None:
+            tags[names.TAG_TRIAL] = str(trial)
+        tags.update(extra_tags or {})
+        tags[names.TAG_SEED] = str(config.seed)
+        run = self.client.create_run(experiment, run_name=name, tags=tags)
+        log = RunLog(self.client, run.info.run_id)
+        log.log_params(names.flatten(config.model_dump(mode="json")))
+        if values:
+            log.set_tags({names.SEARCHED_PREFIX + k: json.dumps(v) for k, v in values.items()})
+        log.log_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False),
+                     names.CONFIG_ARTIFACT)
+        return log
+
+
+def _parent_tags(spec: StudySpec, baseline: str | None) -> dict[str, str]:
+    objectives = [o.model_dump() for o in spec.objectives] or [spec.objective.model_dump()]
+    thresholds = spec.eval.thresholds if spec.data.task == "binary" else []
+    return {
+        names.TAG_STUDY: spec.name,
+        names.TAG_ROLE: names.ROLE_PARENT,
+        names.TAG_TASK: spec.data.task,
+        names.TAG_OBJECTIVE: spec.objective.metric,
+        names.TAG_DIRECTION: spec.objective.direction,
+        names.TAG_SEARCH: json.dumps({k: v.type for k, v in spec.search.items()}),
+        names.TAG_CLASSES: json.dumps(spec.data.names),
+        names.TAG_DESIGN: spec.design.kind,
+        names.TAG_BASELINE: baseline or "",
+        names.TAG_COMPONENTS: json.dumps([c.name for c in spec.design.components]),
+        names.TAG_OBJECTIVES: json.dumps(objectives),
+        names.TAG_THRESHOLDS: json.dumps(thresholds),
+        names.TAG_NOTE: spec.description or f"ablate study {spec.name}",
+    }
+
+
+def result_metrics(result: TrainResult) -> dict[str, float]:
+    """The final numbers of a run by their names in a spec (``val_iou``, ``gflops``, ...)."""
+    out = {names.split_key(split, k): v
+           for split, values in result.metrics.items() for k, v in values.items()}
+    out.update(result.figures())
+    for split, by_threshold in result.threshold_matrices.items():
+        for threshold, m in by_threshold.items():
+            counts = {"tn": m[0, 0], "fp": m[0, 1], "fn": m[1, 0], "tp": m[1, 1]}
+            for count, value in counts.items():
+                out[names.threshold_key(split, threshold, count)] = float(value)
+    return out
+
+
+@dataclass
+class RunLog:
+    """Logging into one MLflow run."""
+
+    client: MlflowClient
+    run_id: str
+
+    def log_params(self, params: dict[str, str]) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(k, v[: names.PARAM_VALUE_LIMIT]) for k, v in params.items()]
+        for i in range(0, len(items), _BATCH):
+            self.client.log_batch(self.run_id, params=items[i : i + _BATCH])
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        from mlflow.entities import RunTag
+
+        items = [RunTag(k, v) for k, v in tags.items()]
+        for i in range(0, len(items), _BATCH):
+            self.client.log_batch(self.run_id, tags=items[i : i + _BATCH])
+
+    def log_metrics(self, metrics: dict[str, float], step: int = 0) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [Metric(k, float(v), now, step) for k, v in metrics.items()]
+        for i in range(0, len(items), _METRIC_BATCH):
+            self.client.log_batch(self.run_id, metrics=items[i : i + _METRIC_BATCH])
+
+    def log_epoch(self, epoch: int, record: dict[str, float]) -> None:
+        """Per-epoch curves, logged as soon as the epoch ends (a crash keeps them)."""
+        self.log_metrics({names.epoch_key(k): v for k, v in record.items()}, step=epoch)
+
+    def log_final(self, metrics: dict[str, float]) -> None:
+        """Final numbers, given by their names in a spec (``val_iou``, ``gflops``)."""
+        self.log_metrics({names.metric_key(k): v for k, v in metrics.items()})
+
+    def log_result(self, result: TrainResult) -> None:
+        """Final numbers of a run, its confusion matrices and its normalisation."""
+        self.log_final(result_metrics(result))
+        matrices = {split: m.tolist() for split, m in result.matrices.items()}
+        self.log_text(json.dumps(matrices), names.MATRICES_ARTIFACT)
+        self.log_text(json.dumps(result.normalisation), names.NORMALISATION_ARTIFACT)
+
+    def log_text(self, text: str, name: str) -> None:
+        self.client.log_text(self.run_id, text, name)
+
+    def log_artifacts(self, folder: Path) -> None:
+        if folder.exists() and any(folder.iterdir()):
+            self.client.log_artifacts(self.run_id, str(folder))
+
+    def end(self, state: str, reason: str | None = None, killed: bool = False) -> None:
+        """Close the run: COMPLETE and PRUNED end FINISHED, FAIL ends FAILED (KILLED if
+        ``killed``: its worker died or was interrupted)."""
+        tags = {names.TAG_STATE: state}
+        if reason:
+            tags[names.TAG_REASON] = reason[:500]
+        self.set_tags(tags)
+        status = "FINISHED" if state != "FAIL" else ("KILLED" if killed else "FAILED")
+        self.client.set_terminated(self.run_id, status=status)
