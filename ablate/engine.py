@@ -58,9 +58,9 @@ class Engine:
         self.config = config
         self.device = device
         self.task = config.data.task
-        self.num_classes = config.data.num_classes or 2
-        out_channels = 1 if self.task == "binary" else self.num_classes
-        self.model = build_model(config.model, data.in_channels, out_channels).to(device)
+        self.num_classes = config.data.num_classes
+        self.model = build_model(config.model, data.in_channels,
+                                 config.data.out_channels).to(device)
         self.loss_fn = build_loss(
             config.loss, self.task, self.num_classes, config.data.ignore_index, data.class_pixels
         ).to(device)

@@ -27,8 +27,7 @@ def input_shape(config: RunConfig) -> tuple[int, int, int]:
 def model_cost(config: RunConfig) -> dict[str, Any]:
     """``{"params", "gflops", "input"}`` of the configured model (one multiply-add = one FLOP)."""
     shape = input_shape(config)
-    out = 1 if config.data.task == "binary" else config.data.num_classes or 2
-    model = build_model(config.model, shape[0], out)
+    model = build_model(config.model, shape[0], config.data.out_channels)
     return {
         "params": count_params(model),
         "gflops": count_flops(model, shape) / 1e9,

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ablate.errors import SpecError
-from ablate.spec import ModelSpec
+from ablate.spec import ModelSpec, StudySpec
 
 # Set by ablate itself, never by the spec's pass-through keys.
 _RESERVED = {"encoder_name", "encoder_weights", "in_channels", "classes", "self"}
@@ -40,7 +40,7 @@ def architecture(name: str) -> type[nn.Module]:
 
 
 def check_model_names(arch: str, encoder: str, kwargs: dict[str, Any]) -> None:
-    """Raise ValueError (for the spec validator) on an unknown arch, encoder or keyword."""
+    """Raise ValueError on an unknown arch, encoder or keyword."""
     import segmentation_models_pytorch as smp
 
     cls = architecture(arch)
@@ -62,6 +62,19 @@ def check_model_names(arch: str, encoder: str, kwargs: dict[str, Any]) -> None:
             raise ValueError(
                 f"unknown key '{key}' for {cls.__name__}{hint}; it accepts: {', '.join(accepted)}"
             )
+
+
+def check_models(spec: StudySpec) -> None:
+    """Every model a trial of ``spec`` may build names a known architecture, encoder and
+    keywords; raises a one-line :class:`~ablate.errors.SpecError` naming the spec and key."""
+    for where, values in spec.model_variants():
+        model = spec.resolve(values).model if values else spec.model
+        if model.custom is not None:
+            continue
+        try:
+            check_model_names(model.arch, model.encoder, model.kwargs)
+        except ValueError as err:
+            raise SpecError(f"{spec.source}: {where}: {err}") from None
 
 
 def custom_class(path: str) -> type[nn.Module]:

@@ -62,7 +62,7 @@ def gallery(engine: Engine, loader: Any, config: RunConfig, path: Path) -> None:
         if len(rows) >= count:
             break
     rows = rows[:count]
-    vmax = max((config.data.num_classes or 2) - 1, 1)
+    vmax = max(config.data.num_classes - 1, 1)
     fig, axes = plt.subplots(len(rows), 3, figsize=(7.5, 2.5 * len(rows)), squeeze=False)
     for row, (image, mask, pred) in zip(axes, rows, strict=True):
         shown = mask.clone()

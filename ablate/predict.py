@@ -75,7 +75,7 @@ def predict_run(tracker: Tracker, target: str, split: str, out: Path) -> Predict
     engine.model.to(memory_format=engine.memory_format)
     samples = data.splits[split]
     dataset = make_dataset(samples, data, config, train=False)
-    palette = np.array(config.data.palette or default_palette(config.data.num_classes or 2),
+    palette = np.array(config.data.palette or default_palette(config.data.num_classes),
                        dtype=np.uint8)
     (out / "labels").mkdir(parents=True, exist_ok=True)
     (out / "color").mkdir(parents=True, exist_ok=True)
@@ -95,7 +95,7 @@ def predict_run(tracker: Tracker, target: str, split: str, out: Path) -> Predict
 
 def score_files(folder: Path, samples: list, config: RunConfig) -> dict[str, float]:
     """Metrics of the label PNGs in ``folder`` against the ground-truth masks, read back."""
-    counts = ConfusionMatrix(config.data.num_classes or 2, config.data.ignore_index)
+    counts = ConfusionMatrix(config.data.num_classes, config.data.ignore_index)
     for sample in samples:
         written = np.asarray(Image.open(folder / f"{sample.name}.png"), dtype=np.int64)
         counts.update(torch.from_numpy(written), torch.from_numpy(sample.mask.astype(np.int64)))

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
 from ablate.errors import SpecError
+from ablate.models import check_models
 from ablate.spec import load_spec
 from tests.conftest import spec_dict
 
@@ -37,7 +40,8 @@ from tests.conftest import spec_dict
 def test_bad_values_are_one_clear_line(write_spec, override, expected):
     path = write_spec()
     with pytest.raises(SpecError) as err:
-        load_spec(path, [override])
+        # model names are checked by the preflight (it imports smp), the rest on load
+        check_models(load_spec(path, [override]))
     message = str(err.value)
     assert message.startswith(str(path)), message
     assert expected in message
@@ -96,3 +100,25 @@ def test_create_refuses_existing_name(cli, write_spec, store):
 def test_run_unknown_study(cli, store):
     result = cli("study", "run", "nope", "--store", store)
     assert result.exit_code == 2 and "no study named 'nope'" in result.output
+
+
+def test_loading_a_spec_imports_no_torch(write_spec):
+    code = ("import sys; from ablate.spec import load_spec; "
+            f"load_spec({str(write_spec())!r}); "
+            "print(sorted(m for m in ('torch', 'segmentation_models_pytorch', 'timm') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_searched_and_design_model_names_are_checked(write_spec):
+    searched = spec_dict(search={"model.encoder": {"type": "categorical",
+                                                   "choices": ["resnet18", "resnet19"]}})
+    with pytest.raises(SpecError, match="search.model.encoder: unknown encoder 'resnet19'"):
+        check_models(load_spec(write_spec(searched)))
+    design = spec_dict(design={"kind": "one_at_a_time", "components": [
+        {"name": "fpn", "set": {"model.arch": "FPNN"}}]})
+    del design["search"]
+    with pytest.raises(SpecError, match="design.components.fpn: unknown architecture 'FPNN'"):
+        check_models(load_spec(write_spec(design)))

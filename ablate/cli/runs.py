@@ -35,6 +35,7 @@ def train_cmd(
     tracking_uri: TrackingOpt = None,
 ) -> None:
     """Train SPEC once with no sampling (a baseline), tracked like a trial."""
+    from ablate.models import check_models
     from ablate.spec import load_spec
     from ablate.study import preflight
     from ablate.tracked import train_tracked
@@ -43,6 +44,7 @@ def train_cmd(
     stores = resolve_stores(store, storage, tracking_uri)
     spec = load_spec(spec_path, set_, profile)
     config = spec.resolve({})
+    check_models(spec)
     preflight(config)
     tracker = Tracker(stores)
     config = localize(tracker, config)
@@ -71,10 +73,13 @@ def flops_cmd(
 ) -> None:
     """Params and GFLOPs of the configured model at its input size (fvcore)."""
     from ablate.flops import model_cost
+    from ablate.models import check_models
     from ablate.spec import load_spec
     from ablate.tracking.names import FLOP_CONVENTION
 
-    config = load_spec(spec_path, set_, profile).resolve({})
+    spec = load_spec(spec_path, set_, profile)
+    check_models(spec)
+    config = spec.resolve({})
     cost = model_cost(config)
     if as_json:
         typer.echo(json.dumps({**cost, "convention": FLOP_CONVENTION}))

@@ -27,7 +27,7 @@ def load_data(spec: DataSpec) -> DataSplits:
     ``drop_empty`` all-background samples leave every split (after the split is made, so the
     assignment of the other samples does not change).
     """
-    num_classes = spec.num_classes or 2
+    num_classes = spec.num_classes
     if spec.synthetic is not None:
         samples = [
             _prepare(s, spec) for s in synthetic_samples(spec.synthetic, spec.task, num_classes)
@@ -116,7 +116,7 @@ def _load_pair(pair: Pair, spec: DataSpec) -> Sample:
             f"{pair.mask}: mask is {raw.shape[0]}x{raw.shape[1]} (HxW) but its image "
             f"{pair.image.name} is {image.shape[0]}x{image.shape[1]}; masks must match their image"
         )
-    mask = map_mask(raw, spec.mask_map, spec.num_classes or 2, spec.ignore_index, pair.mask)
+    mask = map_mask(raw, spec.mask_map, spec.num_classes, spec.ignore_index, pair.mask)
     return _prepare(Sample(name=pair.name, image=image, mask=mask), spec)
 
 

@@ -11,6 +11,7 @@ from pydantic import (
     NonNegativeInt,
     PositiveFloat,
     PositiveInt,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -201,6 +202,8 @@ class StudySpec(RunConfig):
     search: dict[str, SearchParam] = Field(default_factory=dict)
     design: DesignSpec = Field(default_factory=DesignSpec)
     objectives: list[ObjectiveSpec] = Field(default_factory=list)
+    # Where the spec came from (a file, or a study's stored copy), for messages.
+    _source: str = PrivateAttr("spec")
 
     @model_validator(mode="before")
     @classmethod
@@ -268,6 +271,27 @@ class StudySpec(RunConfig):
                 f"{where}: {path}={value!r} gives an invalid config: "
                 f"{error_loc(first['loc'])}: {error_msg(first)}".replace(": : ", ": ")
             ) from None
+
+    @property
+    def source(self) -> str:
+        """The file (or stored study) this spec was read from, as messages name it."""
+        return self._source
+
+    def model_variants(self) -> list[tuple[str, dict[str, Any]]]:
+        """``(where, values)`` for every model a trial may build: the spec's own, each
+        searched ``model.*`` value (every choice or extreme), each design configuration that
+        sets ``model.*``."""
+        variants: list[tuple[str, dict[str, Any]]] = [("model", {})]
+        for path, param in self.search.items():
+            if path.startswith("model."):
+                variants += [(f"search.{path}", {path: value}) for value in param.bounds()]
+        sets = [("design.baseline", self.design.baseline)] + [
+            (f"design.components.{c.name}", {**self.design.baseline, **c.set})
+            for c in self.design.components
+        ]
+        variants += [(where, values) for where, values in sets
+                     if any(path.startswith("model.") for path in values)]
+        return variants
 
     @property
     def multi_objective(self) -> bool:

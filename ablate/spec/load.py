@@ -57,9 +57,11 @@ def spec_from_dict(
     for item in overrides or []:
         apply_override(raw, item)
     try:
-        return StudySpec.model_validate(raw)
+        spec = StudySpec.model_validate(raw)
     except ValidationError as err:
         raise SpecError(format_validation_error(err, source, StudySpec)) from None
+    spec._source = source
+    return spec
 
 
 def apply_override(raw: dict[str, Any], item: str) -> None:

@@ -61,7 +61,7 @@ class DerivedChannels(_Strict):
 
 class DataSpec(_Strict):
     task: Literal["binary", "multiclass"] = "binary"
-    num_classes: int | None = Field(None, ge=2)
+    num_classes: int = Field(2, ge=2)  # binary: 2; required for multiclass
     class_names: list[str] | None = None
     # Folder data: ``root`` is relative to the spec file; everything else relative to ``root``.
     root: str | None = None
@@ -97,6 +97,16 @@ class DataSpec(_Strict):
     eval_batch_size: PositiveInt | None = None
     num_workers: NonNegativeInt = 0
 
+    @model_validator(mode="before")
+    @classmethod
+    def _class_count(cls, data: Any) -> Any:
+        # A binary task has 2 classes whether or not it says so; multiclass must say how many.
+        if isinstance(data, dict) and data.get("num_classes") is None:
+            if data.get("task") == "multiclass":
+                raise ValueError("num_classes is required for task: multiclass")
+            data = {k: v for k, v in data.items() if k != "num_classes"}
+        return data
+
     @field_validator("group_pattern")
     @classmethod
     def _regex(cls, value: str | None) -> str | None:
@@ -110,13 +120,10 @@ class DataSpec(_Strict):
     @model_validator(mode="after")
     def _consistent(self) -> DataSpec:
         if self.task == "binary":
-            if self.num_classes not in (None, 2):
+            if self.num_classes != 2:
                 raise ValueError("a binary task has 2 classes; use task: multiclass for more")
-            self.__dict__["num_classes"] = 2
             if self.ignore_index in (0, 1):
                 raise ValueError("ignore_index 0 or 1 is a class of a binary task; use e.g. 255")
-        elif self.num_classes is None:
-            raise ValueError("num_classes is required for task: multiclass")
         if self.class_names is not None and len(self.class_names) != self.num_classes:
             raise ValueError(
                 f"class_names has {len(self.class_names)} names for {self.num_classes} classes"
@@ -148,7 +155,12 @@ class DataSpec(_Strict):
             return list(self.class_names)
         if self.task == "binary":
             return ["background", "foreground"]
-        return [f"class_{i}" for i in range(self.num_classes or 0)]
+        return [f"class_{i}" for i in range(self.num_classes)]
+
+    @property
+    def out_channels(self) -> int:
+        """Model output channels: one logit for a binary task, one per class otherwise."""
+        return 1 if self.task == "binary" else self.num_classes
 
 
 # --------------------------------------------------------------------------------------- model
@@ -179,14 +191,6 @@ class ModelSpec(BaseModel):
                 "use null or the path of a local weights file (.pth)"
             )
         return value
-
-    @model_validator(mode="after")
-    def _known(self) -> ModelSpec:
-        from ablate.models import check_model_names
-
-        if self.custom is None:
-            check_model_names(self.arch, self.encoder, self.kwargs)
-        return self
 
     @property
     def kwargs(self) -> dict[str, Any]:

@@ -31,10 +31,9 @@ def preflight(config: RunConfig) -> None:
     data = load_data(config.data)
     loaders = make_loaders(data, config, config.seed)
     images, _ = next(iter(loaders["val"]))
-    out = 1 if config.data.task == "binary" else config.data.num_classes or 2
     # init_from may name an MLflow run: it is fetched (and checked) when a trial starts.
     model_spec = config.model.model_copy(update={"init_from": None})
-    model = build_model(model_spec, data.in_channels, out).eval()
+    model = build_model(model_spec, data.in_channels, config.data.out_channels).eval()
     try:
         with torch.no_grad():
             model(images[:1])
@@ -47,6 +46,9 @@ def preflight(config: RunConfig) -> None:
 
 def check_spec(spec: StudySpec) -> None:
     """Preflight the base configuration and, for fixed designs, every configuration's model."""
+    from ablate.models import check_models
+
+    check_models(spec)
     preflight(spec.resolve({}))
     for config in configurations(spec.design):
         if any(path.startswith(("model.", "data.")) for path in config.values):

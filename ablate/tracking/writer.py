@@ -14,7 +14,7 @@ from ablate.result import TrainResult
 from ablate.spec import RunConfig, StudySpec
 from ablate.stores import Stores, ensure_local_dirs
 from ablate.tracking import names
-from ablate.tracking.client import open_client
+from ablate.tracking.client import open_client, probe_tracking_server
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -28,6 +28,7 @@ class Tracker:
 
     def __init__(self, stores: Stores, write: bool = True):
         self.stores = stores
+        probe_tracking_server(stores.tracking_uri)  # before anything local is created
         if write:
             ensure_local_dirs(stores)
         self.client: MlflowClient = open_client(stores, write)
