@@ -49,7 +49,7 @@ def choose_run(tracker: Tracker, target: str) -> str:
         return target
     if not runs:
         raise AblateError(f"study '{target}' has no complete trial to predict with")
-    objective = runs[0].data.tags.get(keys.TAG_OBJECTIVE, "val_iou")
+    objective = keys.metric_key(runs[0].data.tags.get(keys.TAG_OBJECTIVE, "val_iou"))
     sign = -1 if runs[0].data.tags.get(keys.TAG_DIRECTION) == "minimize" else 1
     scored = [r for r in runs if objective in r.data.metrics]
     return max(scored, key=lambda r: sign * r.data.metrics[objective]).info.run_id
@@ -88,7 +88,8 @@ def predict_run(tracker: Tracker, target: str, split: str, out: Path) -> Predict
         Image.fromarray(palette[full], mode="RGB").save(out / "color" / f"{sample.name}.png")
     metrics = score_files(out / "labels", samples, config)
     logged = run_metrics(tracker, run_id)
-    shown = {k: logged[k] for k in (f"{split}_miou", f"{split}_iou") if k in logged}
+    shown = {name: logged[keys.metric_key(name)] for name in (f"{split}_miou", f"{split}_iou")
+             if keys.metric_key(name) in logged}
     (out / "metrics.json").write_text(json.dumps({"run_id": run_id, **metrics}, indent=1))
     return Prediction(run_id, split, len(samples), metrics, shown)
 

@@ -55,6 +55,16 @@ def save_image(path: Path, array: Any) -> Path:
     return path
 
 
+def artifacts_of(store: Path, run_id: str) -> set[str]:
+    """Top-level artifact names of a run in an embedded store, read through the tracking
+    layer (artifact URIs of a local store are relative to it)."""
+    from ablate.stores import resolve_stores
+    from ablate.tracking import Tracker, artifact_names
+
+    tracker = Tracker(resolve_stores(store), write=False)
+    return set(artifact_names(tracker, run_id))
+
+
 def spec_dict(**sections: Any) -> dict[str, Any]:
     """TINY_SPEC with top-level sections replaced or merged (dicts are merged one level)."""
     spec = copy.deepcopy(TINY_SPEC)

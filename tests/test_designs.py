@@ -100,7 +100,7 @@ def test_search_repeats_average_the_seeds(cli, write_spec, store):
     assert sorted(r.data.tags[keys.TAG_REPEAT] for r in runs) == ["0", "1"]
     assert {r.data.tags[keys.TAG_CONFIG] for r in runs} == {"trial-0"}
     study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{store / 'optuna.db'}")
-    mean = sum(r.data.metrics["val_iou"] for r in runs) / 2
+    mean = sum(r.data.metrics["val/iou"] for r in runs) / 2
     assert abs(study.trials[0].value - mean) < 1e-9
 
 
@@ -126,4 +126,4 @@ def test_multi_objective_study_trades_iou_against_gflops(cli, write_spec, store)
     for trial in study.trials:
         (run,) = [r for r in _trial_runs(store)
                   if r.data.tags[keys.TAG_TRIAL] == str(trial.number)]
-        assert trial.values == [run.data.metrics["val_iou"], run.data.metrics["gflops"]]
+        assert trial.values == [run.data.metrics["val/iou"], run.data.metrics["model/gflops"]]

@@ -16,7 +16,7 @@ from optuna.trial import TrialState
 
 import ablate.train
 from ablate.tracking import names as keys
-from tests.conftest import spec_dict
+from tests.conftest import artifacts_of, spec_dict
 
 # Each component sets a marker value that the injected loss recognises.
 NAN_LR, BOOM_DECAY = 0.0123, 0.0077
@@ -100,14 +100,13 @@ def test_nan_oom_and_exceptions_fail_one_trial_each(cli, write_spec, store, faul
     assert trials["boom"].user_attrs["fail_reason"] == "ValueError: boom"
 
     runs = _runs_by_config(store)
-    client = MlflowClient(tracking_uri=f"sqlite:///{store / 'mlflow.db'}")
     for label, reason in [("nan", "non-finite loss"), ("oom", "out of memory"),
                           ("boom", "ValueError: boom")]:
         (run,) = runs[label]
         assert run.info.status == "FAILED"
         assert run.data.tags[keys.TAG_STATE] == "FAIL"
         assert reason in run.data.tags[keys.TAG_REASON]
-    artifacts = {a.path for a in client.list_artifacts(runs["boom"][0].info.run_id)}
+    artifacts = artifacts_of(store, runs["boom"][0].info.run_id)
     assert "traceback.txt" in artifacts
     assert runs["baseline"][0].data.tags[keys.TAG_STATE] == "COMPLETE"
 

@@ -39,7 +39,7 @@ def test_predict_files_reproduce_the_logged_test_miou(cli, write_spec, store, tm
     client = MlflowClient(tracking_uri=f"sqlite:///{store / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("tiny").experiment_id
     (run,) = client.search_runs([experiment], f"tags.`{keys.TAG_ROLE}` = 'trial'")
-    assert abs(from_files - run.data.metrics["test_miou"]) < 5e-7
+    assert abs(from_files - run.data.metrics["test/miou"]) < 5e-7
 
     labels = sorted((out / "labels").glob("*.png"))
     assert len(labels) == 3  # test split: 25% of 12

@@ -8,7 +8,7 @@ import optuna
 from mlflow.tracking import MlflowClient
 
 from ablate.tracking import names as keys
-from tests.conftest import spec_dict
+from tests.conftest import artifacts_of, spec_dict
 
 
 def _runs(store: Path, role: str) -> list:
@@ -38,18 +38,23 @@ def test_two_trial_study_end_to_end(cli, write_spec, store, tmp_path):
         metrics = run.data.metrics
         for split in ("train", "val", "test"):
             for name in ("tp", "fp", "fn", "tn", "iou", "f1"):
-                assert f"{split}_{name}" in metrics
+                assert f"{split}/{name}" in metrics
         # the counts of a split add up to its pixels: 3 images of 32x32 in val
-        assert sum(metrics[f"val_{c}"] for c in ("tp", "fp", "fn", "tn")) == 3 * 32 * 32
-        assert metrics["params"] > 0 and metrics["gflops"] > 0
-        assert abs(metrics["efficiency"] - 100 * metrics["val_iou"] / metrics["gflops"]) < 1e-6
+        assert sum(metrics[f"val/{c}"] for c in ("tp", "fp", "fn", "tn")) == 3 * 32 * 32
+        # final numbers are grouped by split / model / run (one chart section each in the UI)
+        assert metrics["model/params"] > 0 and metrics["model/gflops"] > 0
+        assert abs(metrics["model/efficiency"]
+                   - 100 * metrics["val/iou"] / metrics["model/gflops"]) < 1e-6
+        assert {"run/train_seconds", "run/best_epoch", "model/latency_ms"} <= set(metrics)
+        # the threshold scan is one artifact, not dozens of metrics
+        assert not any("_thr" in key for key in metrics)
         assert run.data.params["optim.lr"] == str(study.trials[int(run.data.tags[keys.TAG_TRIAL])]
                                                   .params["optim.lr"])
         client = MlflowClient(tracking_uri=f"sqlite:///{store / 'mlflow.db'}")
         history = client.get_metric_history(run.info.run_id, keys.EPOCH_PREFIX + "train_loss")
         assert len(history) == 1
-        artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-        assert {"config.yaml", "curves.png", "gallery.png"} <= artifacts
+        artifacts = artifacts_of(store, run.info.run_id)
+        assert {"config.yaml", "curves.png", "gallery.png", "thresholds.json"} <= artifacts
 
     # the budget is met: a second run has nothing to do
     again = cli("study", "run", "tiny", "--store", store, "--quiet")
@@ -72,8 +77,10 @@ def test_multiclass_train_logs_per_class_metrics(cli, write_spec, store):
     result = cli("train", spec, "--store", store, "--quiet")
     assert result.exit_code == 0, result.output
     run = _runs(store, "train")[0]
-    for name in ("val_miou", "val_iou_disc", "val_f1_box", "test_accuracy", "train_tp_bg"):
+    for name in ("val/miou", "val/iou_disc", "test/accuracy", "train/tp"):
         assert name in run.data.metrics
+    # per-class F1 and counts live in the confusion matrices artifact, not in the charts
+    assert not {"val/f1_box", "train/tp_bg"} & set(run.data.metrics)
 
 
 def test_study_list_and_show(cli, write_spec, store):

@@ -12,7 +12,7 @@ from ablate.models import build_model
 from ablate.optim import EncoderFreezer, build_optimizer, parameter_groups
 from ablate.spec import ModelSpec, RunConfig
 from ablate.tracking import names as keys
-from tests.conftest import spec_dict
+from tests.conftest import artifacts_of, spec_dict
 
 
 def _config(**sections) -> RunConfig:
@@ -120,7 +120,7 @@ def test_custom_model_trains_and_fine_tunes_from_its_run(cli, write_spec, store)
     experiment = client.get_experiment_by_name("tiny").experiment_id
     (run,) = client.search_runs([experiment], f"tags.`{keys.TAG_ROLE}` = 'train'")
     assert run.data.params["model.custom"] == "tests.custom_models:TinyUNet"
-    assert "model.pt" in {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert "model.pt" in artifacts_of(store, run.info.run_id)
 
     spec["model"]["init_from"] = run.info.run_id
     second = cli("train", write_spec(spec, "again.yaml"), "--store", store, "--quiet",

@@ -6,6 +6,7 @@ representative repeat (the median of its objective values); ``--trials`` picks t
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 
@@ -120,13 +121,28 @@ def split_sections(study: StudyRuns, chosen: list[Chosen], notes: list[str]) -> 
     return out
 
 
+def scan_counts(study: StudyRuns, run: pd.Series) -> dict[str, dict[str, dict[str, float]]]:
+    """``{split: {threshold: {tp, fp, fn, tn}}}`` of a run's threshold scan: its
+    ``thresholds.json`` artifact, or the per-threshold metrics of older stores."""
+    text = None
+    uri = run.get("artifact_uri")
+    if study.artifacts is not None and isinstance(uri, str):
+        text = study.artifacts.text(str(run["run_id"]), uri, keys.THRESHOLDS_ARTIFACT)
+    if text:
+        return json.loads(text)
+    return {split: {f"{t:g}": {c: _get(run, keys.threshold_key(split, t, c)) for c in COUNTS}
+                    for t in study.thresholds} for split in SCAN_SPLITS}
+
+
 def threshold_section(study: StudyRuns, item: Chosen) -> Section:
     """Accuracy, IoU and F1 at each scanned threshold on val and test, from the counts."""
+    scan = scan_counts(study, item.run)
     rows = []
     for threshold in study.thresholds:
         row: dict[str, float] = {"threshold": threshold}
         for split in SCAN_SPLITS:
-            values = [_get(item.run, keys.threshold_key(split, threshold, c)) for c in COUNTS]
+            counts = scan.get(split, {}).get(f"{threshold:g}", {})
+            values = [float(counts.get(c, math.nan)) for c in COUNTS]
             scores = count_scores(*values)
             for name, value in scores.items():
                 row[f"{split} {name}"] = value
@@ -137,10 +153,10 @@ def threshold_section(study: StudyRuns, item: Chosen) -> Section:
     view = data.copy()
     for column in data.columns:
         view[column] = [num(v) for v in data[column]]
-    example = keys.threshold_key("val", 0.5, "tp")
     return Section(f"Threshold scan: {item.title}", [
         "Accuracy, IoU and F1 of the best configuration at each scanned probability threshold, "
-        f"computed from the tracked confusion counts at that threshold (`{example}`, ...)."
+        "computed from the tracked confusion counts at that threshold "
+        f"(`{keys.THRESHOLDS_ARTIFACT}` of the run)."
     ], Table("thresholds", data, view), empty="_no threshold-scan counts tracked for this run_")
 
 

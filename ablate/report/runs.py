@@ -20,7 +20,7 @@ import pandas as pd
 
 from ablate.errors import AblateError
 from ablate.stores import Stores
-from ablate.tracking import fetch
+from ablate.tracking import ArtifactReader, fetch
 from ablate.tracking import names as keys
 
 COMP = "comp."
@@ -45,6 +45,7 @@ class StudyRuns:
     objectives: list[dict[str, str]] = field(default_factory=list)
     thresholds: list[float] = field(default_factory=lambda: list(keys.DEFAULT_THRESHOLDS))
     log_scale: dict[str, bool] = field(default_factory=dict)  # float paths the spec samples in log
+    artifacts: ArtifactReader | None = field(default=None, repr=False, compare=False)
     _complete: pd.DataFrame | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -107,6 +108,7 @@ def _trials(frame: pd.DataFrame, search: dict[str, str], components: list[str]) 
         return _column(frame, f"tags.{name}")
 
     out = frame[["run_id", "start_time", "status"]].copy()
+    out["artifact_uri"] = _column(frame, "artifact_uri")
     out["trial"] = pd.to_numeric(tag(keys.TAG_TRIAL), errors="coerce").astype("Int64")
     # the tag says; MLflow's status where the tag is missing or a closed run still says RUNNING
     status = frame["status"].map(_STATUS_STATE).fillna("RUNNING")
@@ -189,4 +191,6 @@ def parse(frame: pd.DataFrame, study: str, where: str = "the tracking store") ->
 
 def load_runs(stores: Stores, study: str, reader: str = "auto") -> StudyRuns:
     """All trial runs of ``study`` from the tracking store, and the parent's description."""
-    return parse(fetch(stores, study, reader), study, stores.tracking_uri)
+    runs = parse(fetch(stores, study, reader), study, stores.tracking_uri)
+    runs.artifacts = ArtifactReader(stores)
+    return runs

@@ -13,13 +13,25 @@
 from ablate.tracking import names
 from ablate.tracking.checkpoints import checkpoint, localize
 from ablate.tracking.client import probe_tracking_server
-from ablate.tracking.reader import READERS, fetch, run_config, run_metrics, trial_runs
+from ablate.tracking.reader import (
+    READERS,
+    ArtifactReader,
+    artifact_names,
+    artifact_path,
+    fetch,
+    run_config,
+    run_metrics,
+    trial_runs,
+)
 from ablate.tracking.recovery import WORKER_DIED, close_dead_run, running_trial_runs
-from ablate.tracking.writer import RunLog, Tracker, result_metrics
+from ablate.tracking.writer import RunLog, Tracker, logged_metrics
 
 __all__ = [
     "READERS",
+    "ArtifactReader",
     "WORKER_DIED",
+    "artifact_names",
+    "artifact_path",
     "RunLog",
     "Tracker",
     "checkpoint",
@@ -28,7 +40,7 @@ __all__ = [
     "localize",
     "names",
     "probe_tracking_server",
-    "result_metrics",
+    "logged_metrics",
     "run_config",
     "run_metrics",
     "running_trial_runs",

@@ -8,22 +8,21 @@ from pathlib import Path
 from ablate.errors import AblateError
 from ablate.spec import RunConfig
 from ablate.tracking import names
+from ablate.tracking.reader import artifact_path
 from ablate.tracking.writer import Tracker
 
 
 def checkpoint(tracker: Tracker, run_id: str) -> Path:
-    """The ``model.pt`` logged by run ``run_id``, downloaded once into a local cache."""
+    """The ``model.pt`` logged by run ``run_id``: the file itself in a local store, else
+    downloaded once into a local cache."""
     dest = Path(tempfile.gettempdir()) / "ablate-checkpoints" / run_id
-    if not (dest / names.MODEL_ARTIFACT).is_file():
-        dest.mkdir(parents=True, exist_ok=True)
-        try:
-            tracker.client.download_artifacts(run_id, names.MODEL_ARTIFACT, str(dest))
-        except Exception as err:  # noqa: BLE001 - unknown run or no such artifact
-            raise AblateError(
-                f"run {run_id} has no {names.MODEL_ARTIFACT} in {tracker.stores.tracking_uri} "
-                f"({str(err).splitlines()[0][:120]}); train it with eval.save_weights: true"
-            ) from None
-    return dest / names.MODEL_ARTIFACT
+    if (dest / names.MODEL_ARTIFACT).is_file():
+        return dest / names.MODEL_ARTIFACT
+    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        return artifact_path(tracker, run_id, names.MODEL_ARTIFACT, dest)
+    except AblateError as err:
+        raise AblateError(f"{err}; train it with eval.save_weights: true") from None
 
 
 def localize(tracker: Tracker, config: RunConfig) -> RunConfig:

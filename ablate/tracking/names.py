@@ -6,8 +6,8 @@ One experiment per study; one parent run per study (role ``parent``); one child 
 - **tags** ``ablate.*`` (below) and MLflow's own (``mlflow.parentRunId``, ``mlflow.note.content``);
 - **params**: the flattened resolved configuration (:func:`flatten`), ``optim.lr`` etc.;
 - **metrics**: per-epoch curves under ``epoch/`` (:func:`epoch_key`), final per-split numbers
-  (:func:`split_key`), model and run figures (:data:`FIGURES`), and for binary tasks the
-  confusion counts at each scanned threshold (:func:`threshold_key`);
+  under ``train/``, ``val/``, ``test/`` and model and run figures under ``model/`` and
+  ``run/`` (:func:`metric_key`);
 - **artifacts**: the files named ``*_ARTIFACT`` below.
 
 Readers (the report, ``predict``, recovery) use these names and nothing else.
@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 from typing import Any
+
+from ablate.spec import SPLITS
 
 # ------------------------------------------------------------------------------------- tags
 TAG_STUDY = "ablate.study"
@@ -47,37 +49,62 @@ ROLE_PARENT, ROLE_TRIAL, ROLE_TRAIN = "parent", "trial", "train"
 STATES = ("RUNNING", "COMPLETE", "PRUNED", "FAIL")
 
 # ---------------------------------------------------------------------------------- metrics
+# A final number has a name in a spec and the report (``val_iou``, ``gflops``) and an MLflow key
+# grouped by its prefix before "/" (``val/iou``, ``model/gflops``): the MLflow UI shows one
+# chart section per group. Curves per epoch are ``epoch/<name>``. Stores written before the
+# groups existed used the names themselves as keys; :func:`metric_name` reads both.
 EPOCH_PREFIX = "epoch/"
-# Model and run figures, logged once per run under these names.
-FIGURES = ("params", "gflops", "efficiency", "train_seconds", "images_per_second",
-           "best_epoch", "epochs_run", "model_size_mb", "latency_ms", "peak_memory_mb")
+# Model and run figures, logged once per run, and their keys.
+FIGURE_KEYS = {
+    "params": "model/params",
+    "gflops": "model/gflops",
+    "efficiency": "model/efficiency",
+    "model_size_mb": "model/size_mb",
+    "latency_ms": "model/latency_ms",
+    "train_seconds": "run/train_seconds",
+    "images_per_second": "run/images_per_second",
+    "best_epoch": "run/best_epoch",
+    "epochs_run": "run/epochs_run",
+    "peak_memory_mb": "run/peak_memory_mb",
+}
+FIGURES = tuple(FIGURE_KEYS)
+_FIGURE_NAMES = {key: name for name, key in FIGURE_KEYS.items()}
 COUNTS = ("tp", "fp", "fn", "tn")
 DEFAULT_THRESHOLDS = (0.25, 0.5, 0.75)
 FLOP_CONVENTION = "fvcore FLOPs: one multiply-add counts as one FLOP"
 
 
 def epoch_key(name: str) -> str:
-    """Metric name of a per-epoch curve, e.g. ``epoch/val_loss``."""
+    """Metric key of a per-epoch curve, e.g. ``epoch/val_loss`` (at the model's input size)."""
     return EPOCH_PREFIX + name
 
 
 def split_key(split: str, metric: str) -> str:
-    """Metric name of a final per-split number, e.g. ``val_iou``."""
+    """Name of a final per-split number, e.g. ``val_iou`` (its key: :func:`metric_key`)."""
     return f"{split}_{metric}"
 
 
 def metric_key(name: str) -> str:
-    """The MLflow key of a final number given by its name in a spec (``val_iou``)."""
-    return name
+    """The MLflow key of a final number given by its name: ``val_iou`` -> ``val/iou``,
+    ``gflops`` -> ``model/gflops``."""
+    if name in FIGURE_KEYS:
+        return FIGURE_KEYS[name]
+    split, sep, metric = name.partition("_")
+    return f"{split}/{metric}" if sep and split in SPLITS else name
 
 
 def metric_name(key: str) -> str:
-    """The name in a spec of a final number's MLflow key (inverse of :func:`metric_key`)."""
-    return key
+    """The name of a final number's MLflow key (inverse of :func:`metric_key`; keys of
+    stores written before the groups existed are names already)."""
+    if key in _FIGURE_NAMES:
+        return _FIGURE_NAMES[key]
+    group, sep, metric = key.partition("/")
+    return f"{group}_{metric}" if sep and group in SPLITS else key
 
 
 def threshold_key(split: str, threshold: float, count: str) -> str:
-    """Metric name of a confusion count at a scanned threshold, e.g. ``val_thr0.25_tp``."""
+    """Name of a confusion count at a scanned threshold, ``val_thr0.25_tp``: a metric in stores
+    written before the counts moved to :data:`THRESHOLDS_ARTIFACT`."""
     return f"{split}_thr{threshold:g}_{count}"
 
 
@@ -88,6 +115,9 @@ MODEL_ARTIFACT = "model.pt"  # run: the evaluated weights (eval.save_weights)
 MATRICES_ARTIFACT = "confusion_matrices.json"  # run: full confusion matrix per split
 NORMALISATION_ARTIFACT = "normalisation.json"  # run: per-channel mean/std of the train split
 TRACEBACK_ARTIFACT = "traceback.txt"  # failed run
+# binary: {split: {threshold: {"tp", "fp", "fn", "tn"}}}, confusion counts at each scanned
+# threshold (the report's threshold scan)
+THRESHOLDS_ARTIFACT = "thresholds.json"
 
 # ----------------------------------------------------------------------------------- params
 PARAM_VALUE_LIMIT = 6000  # MLflow's longest param value

@@ -20,7 +20,7 @@ import yaml
 from ablate.errors import AblateError
 from ablate.spec import RunConfig
 from ablate.stores import Stores, local_sqlite_missing
-from ablate.tracking import names
+from ablate.tracking import artifacts, names
 
 if TYPE_CHECKING:
     from ablate.tracking.writer import Tracker
@@ -55,6 +55,7 @@ def _search(client: Any, experiment: str) -> list[Any]:
 def _row(run: Any) -> dict[str, Any]:
     row: dict[str, Any] = {
         "run_id": run.info.run_id, "start_time": run.info.start_time, "status": run.info.status,
+        "artifact_uri": run.info.artifact_uri,
     }
     for key, value in run.data.tags.items():
         row["tags." + key] = value
@@ -118,6 +119,37 @@ def fetch(stores: Stores, study: str, reader: str = "auto") -> pd.DataFrame:
 # ------------------------------------------------------------------------------ single runs
 
 
+class ArtifactReader:
+    """Small artifacts of runs read back by their ``artifact_uri`` (a column of :func:`fetch`):
+    straight from the files of a local store, through the tracking server otherwise."""
+
+    def __init__(self, stores: Stores):
+        self.stores = stores
+        self._client: Any = None
+
+    def text(self, run_id: str, artifact_uri: str, name: str) -> str | None:
+        """The artifact's text, or None when the run has no such artifact."""
+        folder = artifacts.local_dir(self.stores, artifact_uri)
+        if folder is not None:
+            path = folder / name
+            return path.read_text() if path.is_file() else None
+        import tempfile
+
+        if self._client is None:
+            from ablate.tracking.client import quiet_mlflow
+
+            quiet_mlflow()
+            from mlflow.tracking import MlflowClient
+
+            self._client = MlflowClient(tracking_uri=self.stores.tracking_uri)
+        with tempfile.TemporaryDirectory(prefix="ablate-") as tmp:
+            try:
+                return Path(self._client.download_artifacts(run_id, name, tmp)).read_text()
+            except Exception:  # noqa: BLE001 - no such artifact on the server
+                return None
+
+
+
 def trial_runs(tracker: Tracker, study: str, state: str | None = None) -> list[Any] | None:
     """The trial runs of ``study`` (None: no such experiment), optionally in one state."""
     experiment = tracker.experiment_id(study, create=False)
@@ -129,15 +161,36 @@ def trial_runs(tracker: Tracker, study: str, state: str | None = None) -> list[A
     return tracker.client.search_runs([experiment], filter_string=query, max_results=10_000)
 
 
+def artifact_path(tracker: Tracker, run_id: str, name: str, dest: Path | None = None) -> Path:
+    """A local path of a run's artifact ``name``: the file itself in a local store, else a
+    download (into ``dest``, or a temporary folder). A missing one is a one-line error."""
+    try:
+        uri = tracker.client.get_run(run_id).info.artifact_uri
+        folder = artifacts.local_dir(tracker.stores, uri)
+        if folder is not None:
+            if not (folder / name).is_file():
+                raise FileNotFoundError(f"not in {folder}")
+            return folder / name
+        dest_dir = str(dest) if dest is not None else None
+        return Path(tracker.client.download_artifacts(run_id, name, dest_dir))
+    except Exception as err:  # noqa: BLE001 - unknown run id or missing artifact
+        raise AblateError(f"run {run_id} has no {name} in {tracker.stores.tracking_uri} "
+                          f"({str(err).splitlines()[0][:160]})") from None
+
+
+def artifact_names(tracker: Tracker, run_id: str) -> list[str]:
+    """The top-level artifact names of a run (files and folders)."""
+    uri = tracker.client.get_run(run_id).info.artifact_uri
+    folder = artifacts.local_dir(tracker.stores, uri)
+    if folder is not None:
+        return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+    return sorted(a.path for a in tracker.client.list_artifacts(run_id))
+
+
 def run_config(tracker: Tracker, run_id: str) -> RunConfig:
     """The resolved configuration a run was trained with (its ``config.yaml``)."""
-    try:
-        path = tracker.client.download_artifacts(run_id, names.CONFIG_ARTIFACT)
-    except Exception as err:  # noqa: BLE001 - unknown run id or missing artifact
-        raise AblateError(f"run {run_id}: no {names.CONFIG_ARTIFACT} in "
-                          f"{tracker.stores.tracking_uri} "
-                          f"({str(err).splitlines()[0][:120]})") from None
-    return RunConfig.model_validate(yaml.safe_load(Path(path).read_text()))
+    path = artifact_path(tracker, run_id, names.CONFIG_ARTIFACT)
+    return RunConfig.model_validate(yaml.safe_load(path.read_text()))
 
 
 def run_metrics(tracker: Tracker, run_id: str) -> dict[str, float]:

@@ -13,7 +13,7 @@ def close_dead_run(tracker: Tracker, run_id: str, reason: str = WORKER_DIED) -> 
     run = tracker.client.get_run(run_id)
     if run.info.status != "RUNNING":
         return False
-    RunLog(tracker.client, run_id).end("FAIL", reason, killed=True)
+    RunLog(tracker.client, run_id).end("FAIL", reason, killed=True)  # no artifacts
     return True
 
 

@@ -23,7 +23,7 @@ from ablate.tracking import names
 SQL_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mssql")
 
 _RUNS = """
-select run_uuid as run_id, start_time, status from runs
+select run_uuid as run_id, start_time, status, artifact_uri from runs
 where experiment_id = :experiment and lifecycle_stage = 'active'
 """
 _TAGS = """

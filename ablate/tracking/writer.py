@@ -13,7 +13,7 @@ import yaml
 from ablate.result import TrainResult
 from ablate.spec import RunConfig, StudySpec
 from ablate.stores import Stores, ensure_local_dirs
-from ablate.tracking import names
+from ablate.tracking import artifacts, names
 from ablate.tracking.client import open_client, probe_tracking_server
 
 if TYPE_CHECKING:
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 _BATCH = 100  # MLflow accepts at most 100 params or tags per log_batch call
 _METRIC_BATCH = 1000
+# Per-class numbers kept out of the metrics (see logged_metrics); per-class IoU stays.
+_ARTIFACT_ONLY = ("tp_", "fp_", "fn_", "f1_")
 
 
 class Tracker:
@@ -42,9 +44,7 @@ class Tracker:
             return experiment.experiment_id
         if not create:
             return None
-        location = None
-        if self.stores.artifact_root is not None:
-            location = (self.stores.artifact_root / study).absolute().as_uri()
+        location = artifacts.experiment_location(self.stores, study)
         return self.client.create_experiment(study, artifact_location=location)
 
     def retire_experiment(self, study: str) -> None:
@@ -72,11 +72,17 @@ class Tracker:
             return run_id
         run = self.client.create_run(experiment, run_name=spec.name,
                                      tags=_parent_tags(spec, baseline))
-        log = RunLog(self.client, run.info.run_id)
+        log = self.run_log(run.info.run_id, run.info.artifact_uri)
         log.log_params(names.flatten(spec.run_dict()))
         log.log_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False),
                      names.SPEC_ARTIFACT)
         return run.info.run_id
+
+    def run_log(self, run_id: str, artifact_uri: str | None = None) -> RunLog:
+        """Logging into an existing run (``artifact_uri``: its artifact URI, if known)."""
+        if artifact_uri is None:
+            artifact_uri = self.client.get_run(run_id).info.artifact_uri
+        return RunLog(self.client, run_id, artifacts.local_dir(self.stores, artifact_uri))
 
     def end_parent(self, run_id: str) -> None:
         """Mark the study's parent run finished (another worker may reopen it)."""
@@ -110,7 +116,7 @@ class Tracker:
         tags.update(extra_tags or {})
         tags[names.TAG_SEED] = str(config.seed)
         run = self.client.create_run(experiment, run_name=name, tags=tags)
-        log = RunLog(self.client, run.info.run_id)
+        log = self.run_log(run.info.run_id, run.info.artifact_uri)
         log.log_params(names.flatten(config.model_dump(mode="json")))
         if values:
             log.set_tags({names.SEARCHED_PREFIX + k: json.dumps(v) for k, v in values.items()})
@@ -139,17 +145,27 @@ def _parent_tags(spec: StudySpec, baseline: str | None) -> dict[str, str]:
     }
 
 
-def result_metrics(result: TrainResult) -> dict[str, float]:
-    """The final numbers of a run by their names in a spec (``val_iou``, ``gflops``, ...)."""
+def logged_metrics(result: TrainResult) -> dict[str, float]:
+    """The final numbers of a run that are logged as metrics, by name (``val_iou``, ``gflops``).
+
+    Per split: every split-level score, per-class IoU, the image and pixel counts. Per-class
+    F1 and counts, class fractions and threshold-scan counts go to artifacts instead (they are
+    derived from, or as detailed as, the confusion matrices), so the UI's charts stay short.
+    """
     out = {names.split_key(split, k): v
-           for split, values in result.metrics.items() for k, v in values.items()}
+           for split, values in result.metrics.items() for k, v in values.items()
+           if not k.startswith(_ARTIFACT_ONLY)}
     out.update(result.figures())
-    for split, by_threshold in result.threshold_matrices.items():
-        for threshold, m in by_threshold.items():
-            counts = {"tn": m[0, 0], "fp": m[0, 1], "fn": m[1, 0], "tp": m[1, 1]}
-            for count, value in counts.items():
-                out[names.threshold_key(split, threshold, count)] = float(value)
     return out
+
+
+def threshold_counts(result: TrainResult) -> dict[str, dict[str, dict[str, float]]]:
+    """``{split: {threshold: {tp, fp, fn, tn}}}`` of a binary run's threshold scan."""
+    return {
+        split: {f"{t:g}": {"tn": float(m[0, 0]), "fp": float(m[0, 1]), "fn": float(m[1, 0]),
+                           "tp": float(m[1, 1])} for t, m in by_threshold.items()}
+        for split, by_threshold in result.threshold_matrices.items() if by_threshold
+    }
 
 
 @dataclass
@@ -158,6 +174,8 @@ class RunLog:
 
     client: MlflowClient
     run_id: str
+    # The run's artifact folder when the store is local (written directly), else None.
+    folder: Path | None = None
 
     def log_params(self, params: dict[str, str]) -> None:
         from mlflow.entities import Param
@@ -190,18 +208,30 @@ class RunLog:
         self.log_metrics({names.metric_key(k): v for k, v in metrics.items()})
 
     def log_result(self, result: TrainResult) -> None:
-        """Final numbers of a run, its confusion matrices and its normalisation."""
-        self.log_final(result_metrics(result))
+        """Final numbers of a run, its confusion matrices (per split, and per threshold of a
+        binary scan) and its normalisation."""
+        self.log_final(logged_metrics(result))
         matrices = {split: m.tolist() for split, m in result.matrices.items()}
         self.log_text(json.dumps(matrices), names.MATRICES_ARTIFACT)
+        scan = threshold_counts(result)
+        if scan:
+            self.log_text(json.dumps(scan), names.THRESHOLDS_ARTIFACT)
         self.log_text(json.dumps(result.normalisation), names.NORMALISATION_ARTIFACT)
 
     def log_text(self, text: str, name: str) -> None:
-        self.client.log_text(self.run_id, text, name)
+        if self.folder is not None:
+            artifacts.write_text(self.folder, name, text)
+        else:
+            self.client.log_text(self.run_id, text, name)
 
-    def log_artifacts(self, folder: Path) -> None:
-        if folder.exists() and any(folder.iterdir()):
-            self.client.log_artifacts(self.run_id, str(folder))
+    def log_artifacts(self, source: Path) -> None:
+        """Every file below ``source``, into the run's artifacts."""
+        if not source.exists() or not any(source.iterdir()):
+            return
+        if self.folder is not None:
+            artifacts.copy_folder(self.folder, source)
+        else:
+            self.client.log_artifacts(self.run_id, str(source))
 
     def end(self, state: str, reason: str | None = None, killed: bool = False) -> None:
         """Close the run: COMPLETE and PRUNED end FINISHED, FAIL ends FAILED (KILLED if
