@@ -1,6 +1,9 @@
-"""Optimisers and learning-rate schedules built from :class:`~ablate.spec.OptimSpec`."""
+"""Optimisers and learning-rate schedules built from :class:`~ablate.spec.OptimSpec`, each
+registered by the name a spec gives it (:data:`OPTIMIZERS`, :data:`SCHEDULERS`)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -24,16 +27,22 @@ def parameter_groups(spec: OptimSpec, model: nn.Module) -> list[dict]:
     ]
 
 
+OptimizerFactory = Callable[[list[dict], OptimSpec], torch.optim.Optimizer]
+
+# Optimisers by the name a spec gives (``optim.optimizer``).
+OPTIMIZERS: dict[str, OptimizerFactory] = {
+    "adam": lambda params, spec: torch.optim.Adam(
+        params, lr=spec.lr, weight_decay=spec.weight_decay),
+    "adamw": lambda params, spec: torch.optim.AdamW(
+        params, lr=spec.lr, weight_decay=spec.weight_decay),
+    "sgd": lambda params, spec: torch.optim.SGD(
+        params, lr=spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay),
+}
+
+
 def build_optimizer(spec: OptimSpec, model: nn.Module) -> torch.optim.Optimizer:
-    """Adam, AdamW or SGD (with momentum) over the model's parameter groups."""
-    params = parameter_groups(spec, model)
-    if spec.optimizer == "adam":
-        return torch.optim.Adam(params, lr=spec.lr, weight_decay=spec.weight_decay)
-    if spec.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=spec.lr, weight_decay=spec.weight_decay)
-    return torch.optim.SGD(
-        params, lr=spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay
-    )
+    """The optimiser named in the spec over the model's parameter groups."""
+    return OPTIMIZERS[spec.optimizer](parameter_groups(spec, model), spec)
 
 
 class EncoderFreezer:
@@ -69,6 +78,26 @@ class EncoderFreezer:
         return frozen
 
 
+Schedule = lr_scheduler.LRScheduler | lr_scheduler.ReduceLROnPlateau | None
+# (optimizer, spec, epochs after warm-up, maximize) -> the schedule stepped once per epoch.
+ScheduleFactory = Callable[[torch.optim.Optimizer, OptimSpec, int, bool], Schedule]
+
+# Learning-rate schedules by the name a spec gives (``optim.scheduler``).
+SCHEDULERS: dict[str, ScheduleFactory] = {
+    "none": lambda optimizer, spec, epochs, maximize: None,
+    "cosine": lambda optimizer, spec, epochs, maximize: lr_scheduler.CosineAnnealingLR(
+        optimizer, T_max=epochs),
+    "step": lambda optimizer, spec, epochs, maximize: lr_scheduler.StepLR(
+        optimizer, step_size=spec.step_size, gamma=spec.gamma),
+    "cosine_restarts": lambda optimizer, spec, epochs, maximize:
+        lr_scheduler.CosineAnnealingWarmRestarts(
+            optimizer, T_0=spec.restart_epochs, T_mult=spec.restart_mult),
+    "plateau": lambda optimizer, spec, epochs, maximize: lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="max" if maximize else "min", factor=spec.plateau_factor,
+        patience=spec.plateau_patience),
+}
+
+
 class EpochScheduler:
     """Steps the configured schedule once per epoch; linear warm-up first when asked.
 
@@ -80,24 +109,11 @@ class EpochScheduler:
         self.optimizer = optimizer
         self.warmup = spec.warmup_epochs
         self.base_lrs = [group["lr"] for group in optimizer.param_groups]
-        main_epochs = max(1, spec.epochs - self.warmup)
-        self.plateau: lr_scheduler.ReduceLROnPlateau | None = None
-        self.main: lr_scheduler.LRScheduler | None = None
-        if spec.scheduler == "cosine":
-            self.main = lr_scheduler.CosineAnnealingLR(optimizer, T_max=main_epochs)
-        elif spec.scheduler == "step":
-            self.main = lr_scheduler.StepLR(optimizer, step_size=spec.step_size, gamma=spec.gamma)
-        elif spec.scheduler == "cosine_restarts":
-            self.main = lr_scheduler.CosineAnnealingWarmRestarts(
-                optimizer, T_0=spec.restart_epochs, T_mult=spec.restart_mult
-            )
-        elif spec.scheduler == "plateau":
-            self.plateau = lr_scheduler.ReduceLROnPlateau(
-                optimizer,
-                mode="max" if maximize else "min",
-                factor=spec.plateau_factor,
-                patience=spec.plateau_patience,
-            )
+        main = SCHEDULERS[spec.scheduler](optimizer, spec, max(1, spec.epochs - self.warmup),
+                                          maximize)
+        # ReduceLROnPlateau reads the objective (and is an LRScheduler in recent torch).
+        self.plateau = main if isinstance(main, lr_scheduler.ReduceLROnPlateau) else None
+        self.main = main if self.plateau is None else None
         self.epoch = 0
         if self.warmup:
             self._set_warmup_lr(0)
