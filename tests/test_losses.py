@@ -192,3 +192,14 @@ def test_cuda_under_autocast_matches_cpu(task: str) -> None:
         _, gpu_parts = loss.cuda()(logits.detach().cuda().half(), target.cuda())
     for name in terms:
         torch.testing.assert_close(gpu_parts[name].cpu(), cpu_parts[name], rtol=1e-4, atol=1e-5)
+
+
+def test_registry_covers_the_spec_vocabulary():
+    import typing
+
+    from ablate.losses import TERMS
+    from ablate.spec.sections import LossTerm
+
+    assert set(TERMS) == set(typing.get_args(LossTerm))
+    assert {n for n, t in TERMS.items() if "binary" in t.tasks} == set(BINARY_TERMS)
+    assert {n for n, t in TERMS.items() if "multiclass" in t.tasks} == set(MULTICLASS_TERMS)
