@@ -70,8 +70,16 @@ def write_satellite(
         valid += int((~empty).sum())
         nodata_tiles += bool(empty.any())
         empty_tiles += not mask.any()
+    counts = {"positive": positive, "valid": valid, "nodata_pixels": nodata_pixels,
+              "nodata_tiles": nodata_tiles, "empty_tiles": empty_tiles}
+    return _describe(out_dir, _satellite_info(out_dir, num_images, size, seed, sites, counts))
+
+
+def _satellite_info(
+    out_dir: Path, num_images: int, size: int, seed: int, sites: int, counts: dict[str, int]
+) -> dict[str, Any]:
     total = num_images * size * size
-    return _describe(out_dir, {
+    return {
         "kind": "satellite",
         "images": num_images,
         "size": size,
@@ -79,11 +87,11 @@ def write_satellite(
         "sites": [f"site{chr(ord('A') + s)}" for s in range(sites)],
         "bands": ["red", "green", "blue", "nir"],
         "labels": {"0": "background (and no-data)", "1": "road or river"},
-        "positive_ratio": positive / total,
-        "positive_ratio_valid": positive / max(valid, 1),
-        "nodata_fraction": nodata_pixels / total,
-        "nodata_tiles": nodata_tiles,
-        "empty_tiles": empty_tiles,
+        "positive_ratio": counts["positive"] / total,
+        "positive_ratio_valid": counts["positive"] / max(counts["valid"], 1),
+        "nodata_fraction": counts["nodata_pixels"] / total,
+        "nodata_tiles": counts["nodata_tiles"],
+        "empty_tiles": counts["empty_tiles"],
         "data": {
             "task": "binary",
             "root": str(out_dir),
@@ -94,7 +102,7 @@ def write_satellite(
             "group_pattern": r"^(site[A-Z])_",
             "split_ratios": {"train": 0.6, "val": 0.2, "test": 0.2},
         },
-    })
+    }
 
 
 def _site_look(rng: np.random.Generator) -> dict[str, Any]:
