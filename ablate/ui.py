@@ -141,6 +141,9 @@ def serve(stores: Stores, host: str, port: int, echo: Callable[[str], None] = pr
     """Serve the MLflow UI over ``stores`` until Ctrl-C, SIGTERM or SIGHUP; then stop it."""
     if stores.tracking_uri.startswith(("http://", "https://")):
         server = stores.tracking_uri.rstrip("/")
+        if not answers(server):
+            raise AblateError(f"MLflow tracking server {redact(server)} does not answer; start it "
+                              "or fix --tracking-uri / MLFLOW_TRACKING_URI")
         echo(f"that tracking server serves the UI itself: {runs_url(server, _newest_id(server))}")
         return
     if local_sqlite_missing(stores.tracking_uri):

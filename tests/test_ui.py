@@ -144,6 +144,12 @@ def test_ui_serves_and_stops_with_everything_it_started(example_store: Path, sig
     assert "config.yaml" in {f["path"] for f in listed["files"]}
     assert b"model" in get(f"{server}/get-artifact?path=config.yaml&run_uuid={run_id}")
 
+    remote = subprocess.run(  # a tracking server serves its own UI: only its address is printed
+        [sys.executable, "-m", "ablate.cli", "ui", "--tracking-uri", server],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert remote.returncode == 0 and remote.stdout.strip().endswith(address), remote.stderr
+
     started = descendants(ui.process.pid)
     commands = subprocess.run(["ps", "-o", "args=", "-p", ",".join(map(str, started))],
                               capture_output=True, text=True).stdout
@@ -176,4 +182,11 @@ def test_ui_on_a_busy_port_is_one_line(cli, store: Path):
         result = cli("ui", "--store", store, "--port", busy.getsockname()[1])
     assert result.exit_code == 2
     assert "--port" in result.output and result.output.startswith("error: cannot serve on")
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_ui_on_a_tracking_server_that_does_not_answer_is_one_line(cli):
+    result = cli("ui", "--tracking-uri", f"http://127.0.0.1:{free_port()}")
+    assert result.exit_code == 2
+    assert result.output.startswith("error: MLflow tracking server http://127.0.0.1:")
     assert len(result.output.strip().splitlines()) == 1
