@@ -35,6 +35,7 @@ lint: install
 bench: install
 	$(PY) benchmarks/overhead.py
 	$(PY) benchmarks/report_scale.py
+	$(PY) benchmarks/ui.py
 
 # Synthetic stand-ins for the plants and satellite studies (see studies/README.md).
 standins: install

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -58,14 +54,10 @@ def ui_cmd(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to serve on.")] = 5000,
 ) -> None:
-    """Start the MLflow UI against the store (binds 127.0.0.1 unless --host is given)."""
-    stores = resolve_stores(store, None, tracking_uri)
-    mlflow = shutil.which("mlflow", path=os.path.dirname(sys.executable)) or shutil.which("mlflow")
-    if mlflow is None:
-        raise AblateError("the mlflow command is not installed in this environment")
-    command = [mlflow, "ui", "--backend-store-uri", stores.tracking_uri,
-               "--host", host, "--port", str(port)]
-    if stores.artifact_root is not None:
-        command += ["--artifacts-destination", str(stores.artifact_root)]
-    typer.echo(f"MLflow UI on http://{host}:{port} ({stores.tracking_uri}); Ctrl-C stops it")
-    raise typer.Exit(subprocess.call(command))
+    """Browse the store's runs in the MLflow UI (one lean server; Ctrl-C stops it).
+
+    Binds 127.0.0.1 unless --host is given, and prints the address of the newest study's runs.
+    """
+    from ablate.ui import serve
+
+    serve(resolve_stores(store, None, tracking_uri), host, port, echo=typer.echo)
