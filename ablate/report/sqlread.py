@@ -5,9 +5,9 @@
 The report needs only each run's tags and latest metric values, which MLflow's SQL store keeps
 in the ``runs``, ``tags`` and ``latest_metrics`` tables that ``search_runs`` itself reads; three
 plain SQL queries fetch them in ~0.3 s (sqlite3 for SQLite files, SQLAlchemy Core otherwise).
-The result has the same rows and values as :func:`ablate.report.runs.fetch_mlflow` through
-``search_runs`` (a test checks it on the same store), and any failure here (another schema)
-falls back to ``search_runs``.
+The result has the same rows, in the same order (``search_runs``'s: latest start first), and
+values as :func:`ablate.report.runs.fetch_mlflow` through ``search_runs`` (tests check it on
+SQLite and PostgreSQL), and any failure here (another schema) falls back to ``search_runs``.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ SQL_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mssql")
 _RUNS = """
 select run_uuid as run_id, start_time, status from runs
 where experiment_id = :experiment and lifecycle_stage = 'active'
+order by start_time desc, run_uuid
 """
 _TAGS = """
 select t.run_uuid as run_id, t.key, t.value from tags t
