@@ -150,9 +150,12 @@ class MlflowServer:
 
     def start(self, timeout: float = 180) -> MlflowServer:
         self.artifacts.mkdir(parents=True, exist_ok=True)
+        # No job runner: its ~7 helper processes (for MLflow's GenAI jobs) would only compete
+        # with the workers for the cores.
+        env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
         with open(self.log, "w") as log:
             self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
+                                         start_new_session=True, env=env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
