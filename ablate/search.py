@@ -76,8 +76,10 @@ class TrialSeededSampler(optuna.samplers.BaseSampler):
     """A sampler made afresh for every trial, seeded from (study seed, trial number).
 
     Trial numbers are unique across every worker of a study, so parallel workers draw
-    different values (one shared seed made each worker draw the same sequence), and a study
-    gives the same values trial by trial however many workers ran it, and after a resume.
+    different values (one shared seed made each worker draw the same sequence), and a resumed
+    worker does not replay the values of the first trials. A single worker's study is
+    reproducible from its seed; a random search gives trial i the same values however many
+    workers ran it (TPE's later proposals also depend on the results so far).
     """
 
     def __init__(self, make: Callable[[int], optuna.samplers.BaseSampler], seed: int):

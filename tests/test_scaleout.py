@@ -85,7 +85,7 @@ def test_study_create_prints_the_planned_trials_of_a_factorial(cli, write_spec, 
     assert "(16 trials planned)" in result.output
 
 
-def test_hints_name_the_stores_in_use(cli, write_spec, tmp_path):
+def test_hints_name_the_stores_in_use(cli, write_spec, tmp_path, monkeypatch):
     storage = f"sqlite:///{tmp_path / 'elsewhere' / 'optuna.db'}"
     tracking = f"sqlite:///{tmp_path / 'tracking' / 'mlflow.db'}"
     result = cli("study", "create", write_spec(), "--storage", storage, "--tracking-uri",
@@ -98,6 +98,10 @@ def test_hints_name_the_stores_in_use(cli, write_spec, tmp_path):
         "'http://user:***@mlflow:5000'"
     assert stores.flags(storage=False) == " --tracking-uri 'http://user:***@mlflow:5000'"
     assert resolve_stores(Path("ablate_store")).flags() == ""
+    # a store the environment gives is found again by the same command in that environment
+    monkeypatch.setenv("ABLATE_STORAGE", "postgresql://u:pw@db/optuna")
+    assert resolve_stores(None, None, "http://mlflow:5000").flags() == \
+        " --tracking-uri http://mlflow:5000"
 
 
 def test_report_reader_sql_over_http_is_one_line(cli):
