@@ -70,6 +70,7 @@ class Postgres:
         self.root = Path(tempfile.mkdtemp(prefix="ablate-pg-"))
         self.root.chmod(0o755)
         self.user = _as_user()
+        self.env = dict(os.environ)
         self.bin = self._usable(bin_dir)
         self.data = self.root / "data"
         self.port = free_port()
@@ -77,19 +78,24 @@ class Postgres:
     def _usable(self, bin_dir: Path) -> Path:
         if self.user is None or _reachable(bin_dir.parent):
             return bin_dir
-        # The unprivileged user cannot reach the binaries (e.g. a venv under /root): copy them.
+        # The unprivileged user cannot reach the binaries (e.g. a venv under /root): copy them,
+        # with the shared libraries a wheel keeps beside its package (found through RPATH there,
+        # through LD_LIBRARY_PATH here).
         copy = self.root / "install"
         for part in ("bin", "lib", "share"):
             if (bin_dir.parent / part).is_dir():
                 shutil.copytree(bin_dir.parent / part, copy / part, symlinks=True)
+        for libs in bin_dir.parents[2].glob("*.libs"):
+            shutil.copytree(libs, copy / "lib", dirs_exist_ok=True)
         for path in [copy, *copy.rglob("*")]:
-            path.chmod(path.stat().st_mode | 0o005 if path.is_dir() or os.access(path, os.X_OK)
-                       else path.stat().st_mode | 0o004)
+            path.chmod(path.stat().st_mode | (0o005 if path.is_dir() or os.access(path, os.X_OK)
+                                              else 0o004))
+        self.env["LD_LIBRARY_PATH"] = str(copy / "lib")
         return copy / "bin"
 
     def _run(self, tool: str, *args: str) -> None:
         result = subprocess.run([str(self.bin / tool), *args], user=self.user, cwd=self.root,
-                                capture_output=True, text=True, timeout=120)
+                                env=self.env, capture_output=True, text=True, timeout=120)
         if result.returncode != 0:
             log = self.data / "server.log"
             tail = log.read_text()[-2000:] if log.exists() else ""
