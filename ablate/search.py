@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import warnings
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import optuna
+from optuna.distributions import BaseDistribution
+from optuna.exceptions import ExperimentalWarning
+from optuna.trial import FrozenTrial, TrialState
 
 from ablate.spec import PrunerSpec, SamplerSpec, SearchParam
 
@@ -62,14 +67,75 @@ def grid_size(search: dict[str, SearchParam]) -> int:
     return int(np.prod([len(v) for v in grid(search).values()])) if search else 1
 
 
+def trial_seed(seed: int, number: int) -> int:
+    """The sampler seed of trial ``number`` in a study seeded ``seed``."""
+    return int(np.random.SeedSequence([seed, number]).generate_state(1)[0])
+
+
+class TrialSeededSampler(optuna.samplers.BaseSampler):
+    """A sampler made afresh for every trial, seeded from (study seed, trial number).
+
+    Trial numbers are unique across every worker of a study, so parallel workers draw
+    different values (one shared seed made each worker draw the same sequence), and a resumed
+    worker does not replay the values of the first trials. A single worker's study is
+    reproducible from its seed; a random search gives trial i the same values however many
+    workers ran it (TPE's later proposals also depend on the results so far).
+    """
+
+    def __init__(self, make: Callable[[int], optuna.samplers.BaseSampler], seed: int):
+        self._make = make
+        self._seed = seed
+        self._inner = make(seed)
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self._inner = self._make(trial_seed(self._seed, trial.number))
+        self._inner.before_trial(study, trial)
+
+    def infer_relative_search_space(
+        self, study: optuna.Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        return self._inner.infer_relative_search_space(study, trial)
+
+    def sample_relative(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        return self._inner.sample_relative(study, trial, search_space)
+
+    def sample_independent(
+        self, study: optuna.Study, trial: FrozenTrial, param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
+        return self._inner.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(
+        self, study: optuna.Study, trial: FrozenTrial, state: TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
+        self._inner.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self._inner.reseed_rng()
+
+
 def build_sampler(spec: SamplerSpec, search: dict[str, SearchParam], seed: int) -> Any:
-    """The Optuna sampler named in the spec (seeded: the spec's sampler seed or study seed)."""
+    """The Optuna sampler named in the spec, seeded from the spec's sampler seed or the study
+    seed. Random and TPE are seeded per trial (:class:`TrialSeededSampler`); TPE runs with
+    ``constant_liar``: trials running on other workers count as bad results, so they are not
+    proposed again. The grid sampler is seeded once: its seed shuffles the grid, and trial
+    number i takes cell i of that order, which is already distinct across workers."""
     seed = spec.seed if spec.seed is not None else seed
-    if spec.name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
     if spec.name == "grid":
         return optuna.samplers.GridSampler(grid(search), seed=seed)
-    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=spec.n_startup_trials)
+
+    def make(trial_seed: int) -> optuna.samplers.BaseSampler:
+        if spec.name == "random":
+            return optuna.samplers.RandomSampler(seed=trial_seed)
+        with warnings.catch_warnings():  # constant_liar is experimental in Optuna 4
+            warnings.simplefilter("ignore", ExperimentalWarning)
+            return optuna.samplers.TPESampler(seed=trial_seed, constant_liar=True,
+                                              n_startup_trials=spec.n_startup_trials)
+
+    return TrialSeededSampler(make, seed)
 
 
 def build_pruner(spec: PrunerSpec) -> optuna.pruners.BasePruner:

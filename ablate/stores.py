@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import os
 import re
+import shlex
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -41,6 +42,28 @@ class Stores:
     tracking_uri: str  # MLflow tracking URI
     artifact_root: Path | None  # where a local tracking store keeps artifacts
     folder: Path | None = None  # the embedded store folder, when one is in use
+
+    def flags(self, storage: bool = True) -> str:
+        """The options that name these stores in a suggested command: ``--store`` where the
+        embedded folder is in use, ``--storage`` and ``--tracking-uri`` where they are
+        elsewhere (passwords shown as ``***``). A value that the environment gives
+        (``ABLATE_STORAGE``, ...) or the default folder is left out: the same command in the
+        same environment finds it again. ``storage``: whether the command takes ``--storage``.
+        """
+        parts: list[str] = []
+        in_folder = False
+        named = [("--tracking-uri", self.tracking_uri, "mlflow.db", "MLFLOW_TRACKING_URI")]
+        if storage:
+            named.insert(0, ("--storage", self.storage, "optuna.db", "ABLATE_STORAGE"))
+        for flag, url, file, env in named:
+            if self.folder is not None and url == f"sqlite:///{self.folder / file}":
+                in_folder = True
+            elif url != os.environ.get(env):
+                parts.append(f"{flag} {shlex.quote(redact(url))}")
+        default = Path(os.environ.get("ABLATE_STORE") or DEFAULT_STORE).absolute()
+        if in_folder and self.folder != default:
+            parts.insert(0, f"--store {shlex.quote(str(self.folder))}")
+        return "".join(" " + part for part in parts)
 
     def describe(self) -> str:
         """Two lines for the terminal."""

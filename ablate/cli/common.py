@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from ablate.errors import AblateError
-from ablate.stores import Stores
+from ablate.stores import Stores, redact
 
 app = typer.Typer(
     help="Experiment-tracked ablation studies for semantic segmentation.",
@@ -65,15 +65,16 @@ def echo_line(text: str) -> None:
     tqdm.write(text)
 
 
-def store_flag(store: str | None) -> str:
-    """The ``--store`` option to repeat in a suggested command ("" for the default)."""
-    return f" --store {store}" if store else ""
-
-
-def browse_hint(stores: Stores, store: str | None) -> str:
+def browse_hint(stores: Stores) -> str:
+    shown = redact(stores.tracking_uri)
     if stores.tracking_uri.startswith("http"):
-        return f"MLflow runs: {stores.tracking_uri}"
-    return f"MLflow runs: {stores.tracking_uri}\n  browse them: ablate ui{store_flag(store)}"
+        return f"MLflow runs: {shown}"
+    return f"MLflow runs: {shown}\n  browse them: ablate ui{stores.flags(storage=False)}"
+
+
+def report_hint(stores: Stores, study: str) -> str:
+    """The report command for ``study`` on these stores."""
+    return f"report: ablate report {study}{stores.flags()}"
 
 
 # ------------------------------------------------------------------------------------- study

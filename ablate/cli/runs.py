@@ -60,7 +60,7 @@ def train_cmd(
     typer.echo(json.dumps(shown, indent=None))
     typer.echo(f"run {run.run_id}: {config.objective.metric}={result.objective:.4f}, "
                f"{result.gflops:.3f} GFLOPs, {result.params:,} params")
-    typer.echo(browse_hint(stores, store))
+    typer.echo(browse_hint(stores))
 
 
 @app.command("flops")
@@ -119,6 +119,11 @@ def report_cmd(
                           "mlflow (MlflowClient.search_runs) or sql."),
     ] = "auto",
     store: StoreOpt = None,
+    storage: Annotated[
+        str | None,
+        typer.Option("--storage", help="Optuna storage URL (env ABLATE_STORAGE); accepted like "
+                                       "study run's, checked, not read: the report reads MLflow."),
+    ] = None,
     tracking_uri: TrackingOpt = None,
 ) -> None:
     """Report of a study read from MLflow: markdown (default), CSV or LaTeX tables.
@@ -139,7 +144,7 @@ def report_cmd(
         except ValueError:
             message = f"--trials: expected trial numbers like 3,5, not '{trials}'"
             raise AblateError(message) from None
-    stores = resolve_stores(store, None, tracking_uri)
+    stores = resolve_stores(store, storage, tracking_uri)  # --storage: checked, not read
     text, written = write_report(stores, name, out=out, fmt=fmt, compare=compare,
                                  trials=chosen, reader=reader)
     if out is None:

@@ -17,7 +17,7 @@ from ablate.cli.common import (
     browse_hint,
     clean_errors,
     echo_line,
-    store_flag,
+    report_hint,
     study_app,
 )
 from ablate.stores import resolve_stores
@@ -36,13 +36,15 @@ def study_create(
 ) -> None:
     """Create an Optuna study from SPEC (the spec is stored with it)."""
     from ablate.spec import load_spec
-    from ablate.study import create_study
+    from ablate.study import budget, create_study
 
     spec = load_spec(spec_path, set_, profile)
     stores = resolve_stores(store, storage, tracking_uri)
     create_study(spec, stores, replace=replace)
-    typer.echo(f"created study '{spec.name}' ({spec.trials} trials planned)\n{stores.describe()}")
-    typer.echo(f"run it: ablate study run {spec.name}{store_flag(store)}")
+    typer.echo(f"created study '{spec.name}' ({budget(spec)} trials planned)\n"
+               f"{stores.describe()}")
+    typer.echo(f"run it: ablate study run {spec.name}{stores.flags()} (on any number of "
+               "machines: each runs trials until the study is done)")
 
 
 @study_app.command("run")
@@ -62,6 +64,11 @@ def study_run(
     gpus: Annotated[
         str | None, typer.Option(help="Comma-separated GPU ids: worker i sees one of them.")
     ] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(min=1, help="Torch threads per worker (default: cores // workers with "
+                                 "--workers, else torch's default)."),
+    ] = None,
     store: StoreOpt = None,
     storage: StorageOpt = None,
     tracking_uri: TrackingOpt = None,
@@ -72,18 +79,29 @@ def study_run(
     stores = resolve_stores(store, storage, tracking_uri)
     if workers > 1 or gpus:
         gpu_list = [g.strip() for g in gpus.split(",") if g.strip()] if gpus else None
-        code = run_workers(target, stores, workers, gpu_list, n_trials, timeout, set_, profile)
+        code = run_workers(target, stores, workers, gpu_list, n_trials, timeout, set_, profile,
+                           threads, echo_line)
         typer.echo(f"{workers} worker(s) finished (exit code {code})")
-        typer.echo(browse_hint(stores, store))
+        typer.echo(browse_hint(stores))
+        typer.echo(report_hint(stores, _study_name(target, set_, profile)))
         raise typer.Exit(code)
     try:
-        study = run_study(target, stores, n_trials, timeout, set_, not quiet, echo_line, profile)
+        study = run_study(target, stores, n_trials, timeout, set_, not quiet, echo_line, profile,
+                          threads)
     except TooManyFailures as err:
         typer.echo(str(err), err=True)
         raise typer.Exit(1) from None
     _print_best(study)
-    typer.echo(browse_hint(stores, store))
-    typer.echo(f"report: ablate report {study.study_name}{store_flag(store)}")
+    typer.echo(browse_hint(stores))
+    typer.echo(report_hint(stores, study.study_name))
+
+
+def _study_name(target: str, overrides: list[str] | None, profile: str | None) -> str:
+    """The name of the study a ``study run`` target names (a spec file or a study name)."""
+    from ablate.spec import load_spec
+    from ablate.study.create import is_spec_file
+
+    return load_spec(Path(target), overrides, profile).name if is_spec_file(target) else target
 
 
 def _print_best(study: Any) -> None:

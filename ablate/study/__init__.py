@@ -2,7 +2,7 @@
 
 from ablate.study.create import check_spec, create_study, preflight, resolve_target
 from ablate.study.objective import TrialFailed, TrialObjective
-from ablate.study.runner import TooManyFailures, run_study, work
+from ablate.study.runner import TooManyFailures, budget, run_study, work
 from ablate.study.storage import (
     REASON_ATTR,
     RUN_ID_ATTR,
@@ -21,6 +21,7 @@ __all__ = [
     "TooManyFailures",
     "TrialFailed",
     "TrialObjective",
+    "budget",
     "check_spec",
     "create_study",
     "list_studies",

@@ -16,9 +16,10 @@ from collections.abc import Callable
 from typing import Any
 
 import optuna
+import torch
 from optuna.trial import FrozenTrial, TrialState
 
-from ablate.design import baseline_label
+from ablate.design import baseline_label, configurations
 from ablate.search import build_pruner, build_sampler, grid_size
 from ablate.spec import StudySpec
 from ablate.stores import Stores
@@ -35,10 +36,11 @@ class TooManyFailures(Exception):
     """The worker stopped after ``max_failures`` failed trials (the study itself is intact)."""
 
 
-def budget(spec: StudySpec, objective: TrialObjective) -> int:
+def budget(spec: StudySpec) -> int:
     """How many trials the study should finish."""
-    if objective.design:
-        return len(objective.design) * spec.design.repeats
+    design = configurations(spec.design)
+    if design:
+        return len(design) * spec.design.repeats
     if spec.sampler.name == "grid":
         return min(spec.trials, grid_size(spec.search))
     return spec.trials
@@ -81,14 +83,18 @@ def run_study(
     progress: bool = True,
     echo: Printer = print,
     profile: str | None = None,
+    threads: int | None = None,
 ) -> optuna.Study:
     """Run a study given by spec file or name, creating it first from a spec file.
 
     Without ``n_trials`` the worker runs until the study's budget (``trials``, or every
     configuration x repeat of a fixed design) is done, so a second call after an interruption
     finishes the job; with it, it runs ``n_trials`` more. It stops after ``max_failures``
-    failed trials of its own.
+    failed trials of its own. ``threads``: torch's intra-op threads in this worker (default:
+    torch's own choice, all cores).
     """
+    if threads is not None:
+        torch.set_num_threads(threads)
     spec, create = resolve_target(target, stores, overrides, profile)
     check_spec(spec)
     if create:
@@ -120,9 +126,9 @@ def work(
     sweep_runs(study, tracker, tracker.experiment_id(spec.name) or "")
     lock = BudgetLock(storage, stores, spec.name)
     objective = TrialObjective(spec, tracker, parent_id, progress, lock.release, echo)
-    total = budget(spec, objective)
-    echo(f"study '{spec.name}' ({spec.design.kind}, {total} trial(s) planned)\n"
-         f"{stores.describe()}")
+    total = budget(spec)
+    echo(f"study '{spec.name}' ({spec.design.kind}, {total} trial(s) planned, "
+         f"{torch.get_num_threads()} torch thread(s) in this worker)\n{stores.describe()}")
     failures: list[int] = []
 
     def after_trial(study: optuna.Study, frozen: FrozenTrial) -> None:

@@ -17,6 +17,8 @@ def quiet_mlflow() -> None:
     """No progress bars or info lines from MLflow and alembic (set before ``import mlflow``)."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    # over HTTP MLflow prints two "View run/experiment at" lines per ended run; trial lines say it
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     import mlflow  # noqa: F401 - configures its loggers on import; quieten them after
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)

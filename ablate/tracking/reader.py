@@ -19,7 +19,7 @@ import yaml
 
 from ablate.errors import AblateError
 from ablate.spec import RunConfig
-from ablate.stores import Stores, local_sqlite_missing
+from ablate.stores import Stores, local_sqlite_missing, redact
 from ablate.tracking import artifacts, names
 
 if TYPE_CHECKING:
@@ -103,12 +103,18 @@ def fetch(stores: Stores, study: str, reader: str = "auto") -> pd.DataFrame:
     if local_sqlite_missing(uri):
         raise AblateError(f"no MLflow store at {uri}; run a study first or point "
                           "--tracking-uri/--store at its store")
+    if reader == "sql" and not sqlread.supports(uri):
+        raise AblateError(f"--reader sql reads the tables of a database tracking store "
+                          f"(sqlite, postgresql, mysql, mssql), not {redact(uri)}; use "
+                          "--reader auto or mlflow, or point --tracking-uri at the database")
     if reader != "mlflow" and sqlread.supports(uri):
         try:
             frame = sqlread.fetch_sql(uri, study)
-        except Exception:  # noqa: BLE001 - another schema or driver: the public API instead
+        except Exception as err:  # noqa: BLE001 - another schema or driver: the API instead
             if reader == "sql":
-                raise
+                first = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
+                raise AblateError(f"--reader sql cannot read {redact(uri)}: "
+                                  f"{type(err).__name__}: {first}; try --reader mlflow") from None
         else:
             if frame is None:
                 raise _missing(study, uri)

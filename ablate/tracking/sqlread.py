@@ -5,14 +5,15 @@
 The report needs only each run's tags and latest metric values, which MLflow's SQL store keeps
 in the ``runs``, ``tags`` and ``latest_metrics`` tables that ``search_runs`` itself reads; three
 plain SQL queries fetch them in ~0.3 s (sqlite3 for SQLite files, SQLAlchemy Core otherwise).
-The result has the same rows and values as :func:`ablate.tracking.reader.fetch_mlflow` through
-``search_runs`` (a test checks it on the same store), and any failure here (another schema)
-falls back to ``search_runs``.
+The result has the same rows, in the same order (``search_runs``'s: latest start first), and
+values as :func:`ablate.tracking.reader.fetch_mlflow` through ``search_runs`` (tests check it on
+SQLite and PostgreSQL), and any failure here (another schema) falls back to ``search_runs``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from typing import Any
 
 import pandas as pd
@@ -25,6 +26,7 @@ SQL_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mssql")
 _RUNS = """
 select run_uuid as run_id, start_time, status, artifact_uri from runs
 where experiment_id = :experiment and lifecycle_stage = 'active'
+order by start_time desc, run_uuid
 """
 _TAGS = """
 select t.run_uuid as run_id, t.key, t.value from tags t
@@ -52,29 +54,33 @@ def _wide(long: pd.DataFrame, prefix: str, index: pd.Index) -> pd.DataFrame:
     return wide.add_prefix(prefix).reindex(index)
 
 
-def _connect(tracking_uri: str) -> tuple[Any, Callable[[str], Any]]:
+@contextmanager
+def _connect(tracking_uri: str) -> Iterator[tuple[Any, Callable[[str], Any]]]:
     """A DB-API/SQLAlchemy connection and how to wrap a query for ``pandas.read_sql``: the
-    standard library's sqlite3 (read-only) for SQLite files, SQLAlchemy for the others."""
+    standard library's sqlite3 (read-only) for SQLite files, SQLAlchemy for the others.
+    Closed (and its engine disposed) on leaving."""
     path = sqlite_path(tracking_uri)
     if path is not None:
         import sqlite3
 
-        connection = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
-        return connection, lambda query: query
+        with closing(sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)) as db:
+            yield db, lambda query: query
+        return
     import sqlalchemy as sa
 
     engine = sa.create_engine(tracking_uri)
-    connection = engine.connect()
-    connection.info["engine"] = engine
-    return connection, sa.text
+    try:
+        with engine.connect() as connection:
+            yield connection, sa.text
+    finally:
+        engine.dispose()
 
 
 def fetch_sql(tracking_uri: str, study: str) -> pd.DataFrame | None:
     """Every active run of the experiment named ``study`` (None: no such experiment), with the
     columns of :func:`ablate.tracking.reader.fetch`: run_id, start_time, status, tags.*, metrics.*
     (final metrics only; per-epoch curves are left out)."""
-    connection, query = _connect(tracking_uri)
-    try:
+    with _connect(tracking_uri) as (connection, query):
         found = pd.read_sql(query("select experiment_id from experiments where name = :name"),
                             connection, params={"name": study})
         if found.empty:
@@ -84,11 +90,6 @@ def fetch_sql(tracking_uri: str, study: str) -> pd.DataFrame | None:
         tags = pd.read_sql(query(_TAGS), connection, params=bind)
         metrics = pd.read_sql(query(_METRICS), connection,
                               params={**bind, "epoch": names.EPOCH_PREFIX + "%"})
-    finally:
-        connection.close()
-        engine = getattr(connection, "info", {}).get("engine")
-        if engine is not None:
-            engine.dispose()
     runs = runs.set_index("run_id")
     metrics["value"] = metrics["value"].astype(float).where(~metrics["is_nan"].astype(bool))
     metrics["key"] = metrics["key"].map(names.metric_name)
