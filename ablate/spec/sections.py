@@ -192,6 +192,10 @@ class DataSpec(_Strict):
                     f"the {split} split is given twice, by split_dirs.{split} and "
                     f"split_lists.{split}; keep one"
                 )
+        if self.split_ratios == DEFAULT_RATIOS and "val" in own:
+            # Specs and run configs saved before ratios could be combined with folders and
+            # lists carry this default, which never applied to them: read it as unset.
+            self.__dict__["split_ratios"] = None
         if self.split_ratios is None:
             self.__dict__["split_ratios"] = _default_ratios(own, bool(lists))
         ratios = self.split_ratios or {}
