@@ -72,9 +72,9 @@ def colour_bands(images: Sequence[tuple[str, Decoded]], channels: int | None,
     return first.colour_bands
 
 
-def convert(name: str, image: Decoded, colour: int, keep_alpha: bool) -> np.ndarray:
+def convert(source: str, image: Decoded, colour: int, keep_alpha: bool) -> np.ndarray:
     """``image``'s pixels with ``colour`` colour bands, then its alpha band if ``keep_alpha``
-    (the array itself when nothing changes)."""
+    (the array itself when nothing changes); ``source`` names the file in errors."""
     pixels = image.pixels
     bands = pixels[:, :, : image.colour_bands] if image.alpha else pixels
     if image.colour_bands == colour:
@@ -85,7 +85,7 @@ def convert(name: str, image: Decoded, colour: int, keep_alpha: bool) -> np.ndar
         bands = luminance(bands)
     else:
         raise DataError(
-            f"{name}: a {image.colour_bands}-band image cannot become {colour} colour band(s) "
+            f"{source}: a {image.colour_bands}-band image cannot become {colour} colour band(s) "
             f"(data.channels); only grey <-> RGB is converted; convert the file or change "
             "data.channels"
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +22,15 @@ from ablate.data.synthetic import synthetic_samples
 from ablate.errors import DataError
 from ablate.spec import DataSpec
 
-# A decoded sample before its image is brought to the common channel count.
-Raw = tuple[str, Decoded, np.ndarray]
+
+@dataclass(frozen=True)
+class Raw:
+    """A decoded sample before its image is brought to the common channel count."""
+
+    name: str
+    image: Decoded
+    mask: np.ndarray
+    source: str  # the image file (or the sample name), for messages
 
 
 def load_data(spec: DataSpec) -> DataSplits:
@@ -74,7 +82,8 @@ def _raw_splits(spec: DataSpec, num_classes: int) -> dict[str, list[Raw]]:
         samples = synthetic_samples(spec.synthetic, spec.task, num_classes)
         splits = split_modes.carve(samples, lambda s: s.name, spec)
         return {
-            split: [(s.name, Decoded(s.image), s.mask) for s in items[: _cap(spec, split)]]
+            split: [Raw(s.name, Decoded(s.image), s.mask, s.name)
+                    for s in items[: _cap(spec, split)]]
             for split, items in splits.items()
         }
     # Capped before decoding: a smoke run reads only the images it uses.
@@ -86,7 +95,7 @@ def _raw_splits(spec: DataSpec, num_classes: int) -> dict[str, list[Raw]]:
 
 def _to_samples(raw: dict[str, list[Raw]], spec: DataSpec) -> dict[str, list[Sample]]:
     """Every image with the common channel count, then no-data and upscaling applied."""
-    images = [(name, image) for items in raw.values() for name, image, _ in items]
+    images = [(r.name, r.image) for items in raw.values() for r in items]
     colour = colour_bands(images, spec.channels, spec.keep_alpha)
     if spec.keep_alpha:
         without = sum(not image.alpha for _, image in images)
@@ -97,9 +106,10 @@ def _to_samples(raw: dict[str, list[Raw]], spec: DataSpec) -> dict[str, list[Sam
         )
     return {
         split: [
-            prepare(Sample(name=name, image=convert(name, image, colour, spec.keep_alpha),
-                           mask=mask), spec.nodata, spec.ignore_index, spec.upscale, spec.resize)
-            for name, image, mask in items
+            prepare(Sample(name=r.name, image=convert(r.source, r.image, colour, spec.keep_alpha),
+                           mask=r.mask), spec.nodata, spec.ignore_index, spec.upscale,
+                    spec.resize)
+            for r in items
         ]
         for split, items in raw.items()
     }
@@ -140,4 +150,4 @@ def _load_pair(pair: Pair, spec: DataSpec) -> Raw:
         )
     mask = to_labels(stored, spec.mask_map, spec.num_classes or 2, spec.ignore_index, pair.mask,
                      spec.mask_threshold)
-    return pair.name, image, mask
+    return Raw(pair.name, image, mask, str(pair.image))
