@@ -144,7 +144,7 @@ def test_missing_masks_dir(cli, write_spec, store, data_dir):
 
 def test_missing_split_dir(cli, write_spec, store, data_dir):
     make_images(data_dir / "train", ["a", "b"])
-    path = write_spec(folder_spec(images=None, masks=None, split_dirs={
+    path = write_spec(folder_spec(images=None, masks=None, split_ratios=None, split_dirs={
         "train": {"images": "train/images", "masks": "train/masks"},
         "val": {"images": "val/images", "masks": "val/masks"},
     }))
@@ -321,7 +321,8 @@ def test_split_list_names_unknown_sample(cli, write_spec, store, data_dir):
     make_images(data_dir, ["a", "b", "c", "d"])
     (data_dir / "train.txt").write_text("a\nb\n")
     (data_dir / "val.txt").write_text("c\nzzz\n")
-    path = write_spec(folder_spec(split_lists={"train": "train.txt", "val": "val.txt"}))
+    path = write_spec(folder_spec(split_ratios=None,
+                                  split_lists={"train": "train.txt", "val": "val.txt"}))
     error_line(cli("study", "create", path, "--store", store), store,
                f"{data_dir / 'val.txt'}:2", "'zzz'")
 
@@ -329,7 +330,8 @@ def test_split_list_names_unknown_sample(cli, write_spec, store, data_dir):
 def test_split_list_file_missing(cli, write_spec, store, data_dir):
     make_images(data_dir, ["a", "b", "c", "d"])
     (data_dir / "train.txt").write_text("a\nb\n")
-    path = write_spec(folder_spec(split_lists={"train": "train.txt", "val": "val.txt"}))
+    path = write_spec(folder_spec(split_ratios=None,
+                                  split_lists={"train": "train.txt", "val": "val.txt"}))
     error_line(cli("study", "create", path, "--store", store), store,
                "data.split_lists.val", str(data_dir / "val.txt"), "not found")
 

@@ -17,10 +17,10 @@ import yaml
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
-from ablate import tracking as keys
-from ablate.report.runs import fetch
 from ablate.stores import resolve_stores
 from ablate.study.storage import RUN_ID_ATTR
+from ablate.tracking import fetch
+from ablate.tracking import names as keys
 from tests.conftest import spec_dict, unique_name
 from tests.test_recovery import _ablate
 from tests.test_report_tables import write_oat

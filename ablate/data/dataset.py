@@ -73,13 +73,15 @@ def make_dataset(
 
 
 def make_loaders(data: DataSplits, config: RunConfig, seed: int) -> dict[str, DataLoader]:
-    """One loader per split; train is augmented and shuffled reproducibly from ``seed``."""
+    """One loader per split; train is augmented and shuffled reproducibly from ``seed`` and
+    drops its last partial batch each epoch if ``data.drop_last``."""
     spec = config.data
     train = data.splits["train"]
-    if spec.batch_size > len(train):
+    if spec.drop_last and spec.batch_size > len(train):
         raise DataError(
             f"data.batch_size is {spec.batch_size} but the train split has only {len(train)} "
-            f"samples; lower data.batch_size to at most {len(train)}"
+            f"samples; lower data.batch_size to at most {len(train)} (with data.drop_last, "
+            "the default, a partial batch is never trained on)"
         )
     loaders: dict[str, DataLoader] = {}
     for split, samples in data.splits.items():
@@ -94,9 +96,9 @@ def make_loaders(data: DataSplits, config: RunConfig, seed: int) -> dict[str, Da
             dataset,
             batch_size=batch,
             shuffle=is_train,
-            # Dropping a ragged last batch keeps batch-norm away from 1-sample batches; the size
-            # check above guarantees at least one full batch remains.
-            drop_last=is_train and len(samples) // batch >= 1,
+            # data.drop_last (train only): a ragged last batch can be a 1-sample batch, which
+            # batch norm cannot normalise; the check above leaves at least one full batch.
+            drop_last=is_train and spec.drop_last,
             num_workers=spec.num_workers,
             generator=generator,
             worker_init_fn=_seed_worker,

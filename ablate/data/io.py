@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import tifffile
@@ -14,10 +17,33 @@ from ablate.errors import DataError
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 TIFF_EXTENSIONS = (".tif", ".tiff")
 MAX_CHANNELS = 16
+# PIL modes whose last band is alpha (P/PA with transparency are converted to RGBA first).
+ALPHA_MODES = ("LA", "La", "RGBA", "RGBa")
 
-# (kind, path) -> (mtime_ns, file size, array). Trials in one process share it, so files are
-# decoded once per process, not once per trial or epoch.
-_CACHE: dict[tuple[str, str], tuple[int, int, np.ndarray]] = {}
+
+@dataclass(frozen=True)
+class Decoded:
+    """A decoded image: (H, W, C) pixels, and whether the last band is an alpha channel.
+
+    Alpha is recognised in PNG/BMP/... files by their mode (LA, RGBA, palette with
+    transparency); TIFF bands are all data bands (multi-band rasters often carry an
+    ``ExtraSamples`` tag that calls a fourth band alpha when it is not).
+    """
+
+    pixels: np.ndarray
+    alpha: bool = False
+
+    @property
+    def colour_bands(self) -> int:
+        """Bands without the alpha channel."""
+        return int(self.pixels.shape[2]) - int(self.alpha)
+
+
+T = TypeVar("T", Decoded, np.ndarray)
+
+# (kind, path, option) -> (mtime_ns, file size, decoded). Trials in one process share it, so
+# files are decoded once per process, not once per trial or epoch.
+_CACHE: dict[tuple[str, str, int | None], tuple[int, int, Decoded | np.ndarray]] = {}
 
 
 def clear_cache() -> None:
@@ -25,35 +51,35 @@ def clear_cache() -> None:
     _CACHE.clear()
 
 
-def read_image(path: Path) -> np.ndarray:
-    """The image at ``path`` as a read-only (H, W, C) array, decoded at most once per process."""
-    return _cached("image", path, decode_image)
+def read_image(path: Path) -> Decoded:
+    """The image at ``path`` (read-only pixels), decoded at most once per process."""
+    return _cached(("image", str(path), None), path, decode_image)
 
 
-def read_mask(path: Path) -> np.ndarray:
-    """The label map at ``path`` as a read-only (H, W) integer array, decoded once per process."""
-    return _cached("mask", path, decode_mask)
+def read_mask(path: Path, channel: int | None = None) -> np.ndarray:
+    """The mask at ``path`` as a read-only (H, W) array (``channel``: see :func:`decode_mask`),
+    decoded at most once per process."""
+    return _cached(("mask", str(path), channel), path, lambda p: decode_mask(p, channel))
 
 
-def _cached(kind: str, path: Path, decode) -> np.ndarray:
+def _cached(key: tuple[str, str, int | None], path: Path, decode: Callable[[Path], T]) -> T:
     try:
         stat = os.stat(path)
     except OSError as err:
         raise DataError(f"{path}: cannot read the file ({err.strerror})") from None
-    key = (kind, str(path))
     hit = _CACHE.get(key)
     if hit is not None and hit[:2] == (stat.st_mtime_ns, stat.st_size):
-        return hit[2]
-    array = decode(path)
+        return hit[2]  # type: ignore[return-value]
+    value = decode(path)
     # Samples share the cached array; read-only so that no caller can corrupt it for others.
-    array.flags.writeable = False
-    _CACHE[key] = (stat.st_mtime_ns, stat.st_size, array)
-    return array
+    (value.pixels if isinstance(value, Decoded) else value).flags.writeable = False
+    _CACHE[key] = (stat.st_mtime_ns, stat.st_size, value)
+    return value
 
 
-def decode_image(path: Path) -> np.ndarray:
-    """Decode an image file to (H, W, C) uint8, uint16 or float32."""
-    array = _decode(path, "image")
+def decode_image(path: Path) -> Decoded:
+    """Decode an image file to (H, W, C) uint8, uint16 or float32 pixels."""
+    array, alpha = _decode(path, "image")
     if array.ndim == 2:
         array = array[:, :, None]
     elif array.ndim == 3 and array.shape[0] <= MAX_CHANNELS and int(np.argmin(array.shape)) == 0:
@@ -64,23 +90,24 @@ def decode_image(path: Path) -> np.ndarray:
             f"{path}: image has shape {array.shape}, expected (H, W) or (H, W, C) with at most "
             f"{MAX_CHANNELS} channels; convert it or remove it"
         )
-    return np.ascontiguousarray(_image_dtype(array))
+    return Decoded(np.ascontiguousarray(_image_dtype(array)), alpha)
 
 
-def decode_mask(path: Path) -> np.ndarray:
-    """Decode a mask file to a (H, W) integer label map (uint8/uint16 kept as stored)."""
-    array = _decode(path, "mask")
+def decode_mask(path: Path, channel: int | None = None) -> np.ndarray:
+    """Decode a mask file to a (H, W) array: integer labels (uint8/uint16 kept as stored), or
+    float32 when the file holds non-integer values (soft masks, for ``data.mask_threshold``).
+
+    A multi-channel mask is read from ``channel`` (0-based, alpha counted); with ``channel``
+    None its colour channels must all be equal (alpha ignored) and any one of them is read.
+    """
+    array, _ = _decode(path, "mask")
     if array.ndim == 3:
-        planes = array if array.shape[-1] <= array.shape[0] else np.moveaxis(array, 0, -1)
-        if planes.shape[-1] in (2, 4):  # gray+alpha or RGBA: the alpha plane is not a label
-            planes = planes[..., : planes.shape[-1] - 1]
-        if not all(np.array_equal(planes[..., 0], planes[..., i]) for i in range(planes.shape[-1])):
-            raise DataError(
-                f"{path}: mask is a colour image with {planes.shape[-1]} different channels; "
-                "masks must be label maps (one class id per pixel, e.g. an 8-bit grayscale or "
-                "palette PNG)"
-            )
-        array = planes[..., 0]
+        array = _mask_plane(path, array, channel)
+    elif channel not in (None, 0):
+        raise DataError(
+            f"{path}: mask has a single channel, so data.mask_channel {channel} does not exist; "
+            "set data.mask_channel: 0 or remove it"
+        )
     if array.ndim != 2:
         raise DataError(
             f"{path}: mask has shape {array.shape}, expected a 2-D label map (H, W); convert it "
@@ -89,8 +116,10 @@ def decode_mask(path: Path) -> np.ndarray:
     if array.dtype == bool:
         array = array.astype(np.uint8)
     elif array.dtype.kind == "f":
-        if not np.all(np.isfinite(array)) or not np.all(array == np.round(array)):
-            raise DataError(f"{path}: mask has non-integer values; masks must be label maps")
+        if not np.all(np.isfinite(array)):
+            raise DataError(f"{path}: mask has NaN or infinite values; masks must be label maps")
+        if not np.all(array == np.round(array)):
+            return np.ascontiguousarray(array, dtype=np.float32)  # soft: thresholded later
         array = array.astype(np.int64)
     if array.dtype.kind in "iu" and array.dtype.itemsize > 2 and array.size:
         lo, hi = int(array.min()), int(array.max())
@@ -99,14 +128,37 @@ def decode_mask(path: Path) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
-def _decode(path: Path, kind: str) -> np.ndarray:
+def _mask_plane(path: Path, array: np.ndarray, channel: int | None) -> np.ndarray:
+    planes = array if array.shape[-1] <= array.shape[0] else np.moveaxis(array, 0, -1)
+    count = planes.shape[-1]
+    if channel is not None:
+        if channel >= count:
+            raise DataError(
+                f"{path}: mask has {count} channels (0..{count - 1}), so data.mask_channel "
+                f"{channel} does not exist; pick one of them"
+            )
+        return planes[..., channel]
+    if count in (2, 4):  # gray+alpha or RGBA: the alpha plane is not a label
+        planes = planes[..., : count - 1]
+    if not all(np.array_equal(planes[..., 0], planes[..., i]) for i in range(planes.shape[-1])):
+        raise DataError(
+            f"{path}: mask is a colour image with {planes.shape[-1]} different channels; set "
+            f"data.mask_channel (0..{count - 1}) to read the one that holds the labels, or "
+            "convert colour-coded masks to label maps (one class id per pixel)"
+        )
+    return planes[..., 0]
+
+
+def _decode(path: Path, kind: str) -> tuple[np.ndarray, bool]:
+    """The file's pixels as stored, and whether the last band is alpha (see ``Decoded``)."""
+    alpha = False
     try:
         if path.suffix.lower() in TIFF_EXTENSIONS:
             array = np.asarray(tifffile.imread(path)).squeeze()
         else:
             with Image.open(path) as img:
                 img.load()
-                array = _pil_array(img, kind)
+                array, alpha = _pil_array(img, kind)
     except DataError:
         raise
     except Exception as err:  # noqa: BLE001 - a corrupt file can fail in any decoder layer
@@ -117,24 +169,26 @@ def _decode(path: Path, kind: str) -> np.ndarray:
     if array.size == 0:
         # tifffile reads some damaged files as an empty array instead of failing.
         raise DataError(f"{path}: cannot read this {kind} file (no pixels); replace or remove it")
-    return array
+    return array, alpha
 
 
-def _pil_array(img: Image.Image, kind: str) -> np.ndarray:
+def _pil_array(img: Image.Image, kind: str) -> tuple[np.ndarray, bool]:
     mode = img.mode
     if kind == "mask":
         # Palette masks are read as their indices: the palette is only how they are displayed.
         if mode in ("CMYK", "YCbCr", "LAB", "HSV"):
             img = img.convert("RGB")
-        return np.asarray(img)
+        return np.asarray(img), False
     if mode in ("P", "PA"):
         rgba = mode == "PA" or "transparency" in img.info
         img = img.convert("RGBA" if rgba else "RGB")
+    elif mode in ("L", "RGB") and "transparency" in img.info:  # a transparent colour key
+        img = img.convert(mode + "A")
     elif mode == "1":
         img = img.convert("L")
     elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
         img = img.convert("RGB")
-    return np.asarray(img)
+    return np.asarray(img), img.mode in ALPHA_MODES
 
 
 def _image_dtype(array: np.ndarray) -> np.ndarray:

@@ -5,12 +5,16 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from ablate.data import splits as split_modes
-from ablate.data.io import read_image, read_mask
-from ablate.data.masks import map_mask
-from ablate.data.pairing import Pair, find_dir, pair_files
+from ablate.data.formats import colour_bands, convert, warn_once
+from ablate.data.io import Decoded, read_image, read_mask
+from ablate.data.masks import to_labels
+from ablate.data.pairing import Pair
 from ablate.data.prepare import drop_empty, prepare
 from ablate.data.sample import DataSplits, Sample
 from ablate.data.stats import channel_stats, split_class_pixels
@@ -19,30 +23,28 @@ from ablate.errors import DataError
 from ablate.spec import DataSpec
 
 
+@dataclass(frozen=True)
+class Raw:
+    """A decoded sample before its image is brought to the common channel count."""
+
+    name: str
+    image: Decoded
+    mask: np.ndarray
+    source: str  # the image file (or the sample name), for messages
+
+
 def load_data(spec: DataSpec) -> DataSplits:
     """Load, check and split the data set of ``spec``; bad input raises DataError.
 
-    At load time (on the cached decoded arrays): masks are mapped (``mask_map``), no-data pixels
-    (``nodata``) get ``ignore_index``, images and masks are upscaled (``upscale``), and with
-    ``drop_empty`` all-background samples leave every split (after the split is made, so the
-    assignment of the other samples does not change).
+    At load time (on the cached decoded arrays): masks become class ids (``mask_channel``,
+    ``mask_threshold`` or ``mask_map``), images get one channel count (``channels``,
+    ``keep_alpha``), no-data pixels (``nodata``) get ``ignore_index``, images and masks are
+    upscaled (``upscale``), and with ``drop_empty`` all-background samples leave every split
+    (after the split is made, so the assignment of the other samples does not change).
     """
     num_classes = spec.num_classes
-    if spec.synthetic is not None:
-        samples = [
-            _prepare(s, spec) for s in synthetic_samples(spec.synthetic, spec.task, num_classes)
-        ]
-        splits = split_modes.by_ratios(
-            samples, lambda s: s.name, spec.split_ratios, spec.split_seed, spec.group_pattern
-        )
-        splits = {split: items[: _cap(spec, split)] for split, items in splits.items()}
-    else:
-        # Capped before decoding: a smoke run reads only the images it uses.
-        splits = {
-            split: _load_pairs(pairs[: _cap(spec, split)], spec)
-            for split, pairs in _pairs(spec).items()
-        }
-    _check_channels(splits)
+    raw = _raw_splits(spec, num_classes)
+    splits = _to_samples(raw, spec)
     train = splits["train"]
     channels = int(train[0].image.shape[2])
     derived = spec.derived.names
@@ -74,32 +76,61 @@ def load_data(spec: DataSpec) -> DataSplits:
     )
 
 
+def _raw_splits(spec: DataSpec, num_classes: int) -> dict[str, list[Raw]]:
+    """Decoded images and class-id masks per split, capped by ``max_images``."""
+    if spec.synthetic is not None:
+        samples = synthetic_samples(spec.synthetic, spec.task, num_classes)
+        splits = split_modes.carve(samples, lambda s: s.name, spec)
+        return {
+            split: [Raw(s.name, Decoded(s.image), s.mask, s.name)
+                    for s in items[: _cap(spec, split)]]
+            for split, items in splits.items()
+        }
+    # Capped before decoding: a smoke run reads only the images it uses.
+    return {
+        split: _load_pairs(pairs[: _cap(spec, split)], spec)
+        for split, pairs in _pairs(spec).items()
+    }
+
+
+def _to_samples(raw: dict[str, list[Raw]], spec: DataSpec) -> dict[str, list[Sample]]:
+    """Every image with the common channel count, then no-data and upscaling applied."""
+    images = [(r.name, r.image) for items in raw.values() for r in items]
+    colour = colour_bands(images, spec.channels, spec.keep_alpha)
+    if spec.keep_alpha:
+        without = sum(not image.alpha for _, image in images)
+        opaque = f"; {without} image(s) have none and get an opaque one" if without else ""
+        warn_once(
+            f"data.keep_alpha: the alpha band is model input channel {colour + 1} of "
+            f"{colour + 1}{opaque}"
+        )
+    return {
+        split: [
+            prepare(Sample(name=r.name, image=convert(r.source, r.image, colour, spec.keep_alpha),
+                           mask=r.mask), spec.nodata, spec.ignore_index, spec.upscale,
+                    spec.resize)
+            for r in items
+        ]
+        for split, items in raw.items()
+    }
+
+
 def _cap(spec: DataSpec, split: str) -> int | None:
     """``data.max_images`` for ``split`` (None: all)."""
     return (spec.max_images or {}).get(split)
 
 
 def _pairs(spec: DataSpec) -> dict[str, list[Pair]]:
-    """Image/mask file pairs per split, by whichever split mode the spec uses."""
+    """Image/mask file pairs per split (README "Splits")."""
     if spec.root is None:
         raise DataError("data.root: not set; give the folder of the data set")
     root = Path(spec.root)
     if not root.is_dir():
         raise DataError(f"data.root: directory {root} not found; check data.root")
-    if spec.split_dirs is not None:
-        return split_modes.by_dirs(root, spec.split_dirs)
-    assert spec.images is not None and spec.masks is not None  # DataSpec validation ensures it
-    images = find_dir(root, spec.images, "data.images")
-    masks = find_dir(root, spec.masks, "data.masks")
-    pairs = pair_files(images, masks, "data.images", "data.masks")
-    if spec.split_lists is not None:
-        return split_modes.by_lists(root, pairs, spec.split_lists)
-    return split_modes.by_ratios(
-        pairs, lambda p: p.image.name, spec.split_ratios, spec.split_seed, spec.group_pattern
-    )
+    return split_modes.folder_splits(root, spec)
 
 
-def _load_pairs(pairs: Sequence[Pair], spec: DataSpec) -> list[Sample]:
+def _load_pairs(pairs: Sequence[Pair], spec: DataSpec) -> list[Raw]:
     # Decoding (PIL, tifffile, zlib) releases the GIL, so threads overlap well.
     workers = min(8, os.cpu_count() or 1, len(pairs))
     if workers <= 1:
@@ -108,29 +139,15 @@ def _load_pairs(pairs: Sequence[Pair], spec: DataSpec) -> list[Sample]:
         return list(pool.map(lambda pair: _load_pair(pair, spec), pairs))
 
 
-def _load_pair(pair: Pair, spec: DataSpec) -> Sample:
+def _load_pair(pair: Pair, spec: DataSpec) -> Raw:
     image = read_image(pair.image)
-    raw = read_mask(pair.mask)
-    if raw.shape != image.shape[:2]:
+    stored = read_mask(pair.mask, spec.mask_channel)
+    if stored.shape != image.pixels.shape[:2]:
         raise DataError(
-            f"{pair.mask}: mask is {raw.shape[0]}x{raw.shape[1]} (HxW) but its image "
-            f"{pair.image.name} is {image.shape[0]}x{image.shape[1]}; masks must match their image"
+            f"{pair.mask}: mask is {stored.shape[0]}x{stored.shape[1]} (HxW) but its image "
+            f"{pair.image.name} is {image.pixels.shape[0]}x{image.pixels.shape[1]}; masks must "
+            "match their image"
         )
-    mask = map_mask(raw, spec.mask_map, spec.num_classes, spec.ignore_index, pair.mask)
-    return _prepare(Sample(name=pair.name, image=image, mask=mask), spec)
-
-
-def _prepare(sample: Sample, spec: DataSpec) -> Sample:
-    return prepare(sample, spec.nodata, spec.ignore_index, spec.upscale)
-
-
-def _check_channels(splits: dict[str, list[Sample]]) -> None:
-    first = splits["train"][0]
-    for samples in splits.values():
-        for sample in samples:
-            if sample.image.shape[2] != first.image.shape[2]:
-                raise DataError(
-                    f"images have different channel counts: {first.name} has "
-                    f"{first.image.shape[2]}, {sample.name} has {sample.image.shape[2]}; "
-                    "convert them to one format (e.g. all RGB or all grayscale)"
-                )
+    mask = to_labels(stored, spec.mask_map, spec.num_classes, spec.ignore_index, pair.mask,
+                     spec.mask_threshold)
+    return Raw(pair.name, image, mask, str(pair.image))

@@ -1,4 +1,5 @@
-"""Mapping stored mask values to class ids, and rejecting values that are not classes."""
+"""Stored mask values to class ids (``mask_map`` or ``mask_threshold``), rejecting values that
+are not classes with a message that says which setting fixes them."""
 
 from __future__ import annotations
 
@@ -9,13 +10,35 @@ import numpy as np
 
 from ablate.errors import DataError
 
+# A binary mask with more distinct stored values than this is taken for a soft one.
+SOFT_VALUES = 3
+
 
 def present_values(raw: np.ndarray) -> np.ndarray:
-    """The distinct values of an integer label map, sorted."""
+    """The distinct values of a label map, sorted."""
     if raw.dtype in (np.uint8, np.uint16):
         # A histogram is far cheaper than np.unique's sort on whole images.
         return np.flatnonzero(np.bincount(raw.ravel(), minlength=1))
     return np.unique(raw)
+
+
+def to_labels(
+    raw: np.ndarray,
+    mask_map: dict[int, int],
+    num_classes: int,
+    ignore_index: int | None,
+    source: Path | str,
+    threshold: float | None = None,
+) -> np.ndarray:
+    """Class ids of the stored mask ``raw`` in a compact label dtype: with ``threshold``
+    values >= it are 1 and the others 0 (binary), else ``mask_map`` is applied; DataError on a
+    value that is not a class."""
+    dtype = label_dtype(num_classes, ignore_index)
+    if threshold is not None:
+        return (raw >= threshold).astype(dtype)
+    if raw.dtype.kind == "f":  # decode_mask keeps only non-integer (soft) masks as float
+        raise DataError(_soft_message(source, raw, num_classes))
+    return map_mask(raw, mask_map, num_classes, ignore_index, source)
 
 
 def map_mask(
@@ -33,7 +56,8 @@ def map_mask(
         if not (0 <= mask_map.get(v, v) < num_classes or mask_map.get(v, v) == ignore_index)
     ]
     if bad:
-        raise DataError(_bad_values_message(source, bad, values, num_classes, ignore_index))
+        raise DataError(_bad_values_message(source, bad, values, num_classes, ignore_index,
+                                            bool(mask_map)))
     dtype = label_dtype(num_classes, ignore_index)
     if not mask_map:
         return raw.astype(dtype)
@@ -64,19 +88,42 @@ def label_dtype(num_classes: int, ignore_index: int | None) -> np.dtype:
     return np.dtype(np.uint8 if min(labels) >= 0 and max(labels) <= 255 else np.int32)
 
 
+def threshold_hint(high: float) -> str:
+    """A mask_threshold halfway up the value range that reaches ``high``."""
+    if high <= 1.0:
+        return "0.5"
+    return "128" if high <= 255 else "32768"
+
+
+def _soft_message(source: Path | str, raw: np.ndarray, num_classes: int) -> str:
+    if num_classes == 2:
+        hint = threshold_hint(float(raw.max()))
+        return (f"{source}: mask has non-integer values (a soft mask); set "
+                f"data.mask_threshold (e.g. {hint}: values >= it become class 1)")
+    return (f"{source}: mask has non-integer values; masks of a multiclass task must be label "
+            "maps (one class id per pixel)")
+
+
 def _bad_values_message(
     source: Path | str,
     bad: list[int],
     values: list[int],
     num_classes: int,
     ignore_index: int | None,
+    mapped: bool,
 ) -> str:
     shown = ", ".join(str(v) for v in bad[:10]) + (", ..." if len(bad) > 10 else "")
     ignore = f" nor ignore_index ({ignore_index})" if ignore_index is not None else ""
-    hint = ""
-    if set(values) <= {0, 255} and num_classes == 2:
-        hint = " (for 0/255 masks: data.mask_map: {255: 1})"
-    return (
-        f"{source}: mask values [{shown}] are not classes (0..{num_classes - 1}){ignore}; "
-        f"add them to data.mask_map{hint} or set data.ignore_index"
-    )
+    head = f"{source}: mask values [{shown}] are not classes (0..{num_classes - 1}){ignore}; "
+    target = "data.ignore_index" if ignore_index is None else f"ignore_index ({ignore_index})"
+    to_map = (f"{'add them to' if mapped else 'map them with'} data.mask_map (to a class, or "
+              f"to {target} to ignore them)")
+    if num_classes == 2 and set(values) <= {0, 255}:
+        return head + "set data.mask_map: {255: 1} (or data.mask_threshold: 128)"
+    if num_classes == 2 and len(values) > SOFT_VALUES:
+        hint = threshold_hint(max(values))
+        return (head + f"for soft (anti-aliased) masks set data.mask_threshold (e.g. {hint}: "
+                f"values >= it become class 1); otherwise {to_map}")
+    if ignore_index is None and len(bad) == 1:
+        return head + f"{to_map}, or set data.ignore_index: {bad[0]} if it marks pixels to ignore"
+    return head + to_map

@@ -7,6 +7,7 @@ import numpy as np
 
 from ablate.data.masks import nodata_pixels, present_values
 from ablate.data.sample import Sample
+from ablate.data.transforms import image_interpolation
 from ablate.errors import DataError
 
 
@@ -28,13 +29,14 @@ def scaled_size(size: tuple[int, int], factor: float) -> tuple[int, int]:
     return max(1, round(size[0] * factor)), max(1, round(size[1] * factor))
 
 
-def upscale_image(image: np.ndarray, factor: float) -> np.ndarray:
-    """(H, W, C) ``image`` resized by ``factor`` with bicubic interpolation, dtype kept
-    (integer images saturate at their range)."""
+def upscale_image(image: np.ndarray, factor: float, resize: str = "auto") -> np.ndarray:
+    """(H, W, C) ``image`` resized by ``factor`` with the ``data.resize`` interpolation (auto:
+    cubic, or area for a factor below 1), dtype kept (integer images saturate at their range)."""
     height, width = scaled_size(image.shape[:2], factor)
     if (height, width) == image.shape[:2]:
         return image
-    out = cv2.resize(image, (width, height), interpolation=cv2.INTER_CUBIC)
+    flag = image_interpolation(resize, image.shape[:2], (height, width))
+    out = cv2.resize(image, (width, height), interpolation=flag)
     return out.reshape(height, width, image.shape[2])
 
 
@@ -52,7 +54,11 @@ def upscale_mask(mask: np.ndarray, factor: float) -> np.ndarray:
 
 
 def prepare(
-    sample: Sample, nodata: float | None, ignore_index: int | None, upscale: float
+    sample: Sample,
+    nodata: float | None,
+    ignore_index: int | None,
+    upscale: float,
+    resize: str = "auto",
 ) -> Sample:
     """``sample`` with no-data pixels set to ``ignore_index`` in its mask, then upscaled.
 
@@ -71,7 +77,7 @@ def prepare(
             raise DataError("data.nodata needs data.ignore_index (e.g. 255)")
         mask = mask_nodata(image, mask, nodata, ignore_index)
     if upscale != 1.0:
-        image, mask = upscale_image(image, upscale), upscale_mask(mask, upscale)
+        image, mask = upscale_image(image, upscale, resize), upscale_mask(mask, upscale)
         image.flags.writeable = False
     if image is sample.image and mask is sample.mask:
         return sample

@@ -65,18 +65,31 @@ class DataSpec(_Strict):
     class_names: list[str] | None = None
     # Folder data: ``root`` is relative to the spec file; everything else relative to ``root``.
     root: str | None = None
+    # The train source (see README "Splits"): images + masks, split_dirs.train or synthetic.
     images: str | None = None
     masks: str | None = None
     split_dirs: dict[Split, SplitDir] | None = None
     split_lists: dict[Split, str] | None = None
-    split_ratios: dict[Split, NonNegativeFloat] = Field(
-        default_factory=lambda: {"train": 0.7, "val": 0.15, "test": 0.15}
-    )
+    # Fractions of the train source carved into splits that have no folder or list; train
+    # keeps the rest unless it has its own share. Unset: resolved by ``_resolve_splits``.
+    split_ratios: dict[Split, NonNegativeFloat] | None = None
     split_seed: int = 0
     group_pattern: str | None = None
     synthetic: SyntheticSpec | None = None
     mask_map: dict[int, int] = Field(default_factory=dict)
+    # Binary: stored mask values >= mask_threshold are class 1, the others 0 (soft masks).
+    mask_threshold: PositiveFloat | None = None
+    # The channel of a multi-channel mask that holds the labels (0-based, alpha counted);
+    # None: all colour channels must agree (alpha ignored).
+    mask_channel: NonNegativeInt | None = None
     ignore_index: int | None = None
+    # Image bands given to the model (alpha included when kept); None: follow the data.
+    # Grey <-> RGB are converted (repetition / ITU-R 601-2 luma), alpha is dropped unless kept.
+    channels: int | None = Field(None, ge=1, le=16)
+    keep_alpha: bool = False
+    # Image interpolation of every resize; masks always use nearest neighbour.
+    # auto: area (anti-aliased) when a side shrinks, cubic when enlarging.
+    resize: Literal["auto", "area", "cubic", "linear", "nearest"] = "auto"
     size: tuple[PositiveInt, PositiveInt] | None = None
     crop: tuple[PositiveInt, PositiveInt] | None = None
     normalize: Literal["train", "none"] = "train"
@@ -86,15 +99,18 @@ class DataSpec(_Strict):
     # A pixel whose bands all equal ``nodata`` is ignored by the loss and the metrics.
     nodata: float | None = None
     drop_empty: bool = False  # drop images whose mask is all background, from every split
-    # Input scale factor (cubic for images, nearest for masks), applied at load time before
-    # data.size and data.crop: with data.size set the model input is still data.size, so it
-    # matters when size is unset, or for crops.
+    # Input scale factor (data.resize for images, nearest for masks), applied at load time
+    # before data.size and data.crop: with data.size set the model input is still data.size,
+    # so it matters when size is unset, or for crops.
     upscale: float = Field(1.0, gt=0, le=8)
     # At most this many images per split, e.g. {train: 12, val: 6} for a smoke run (the first
     # ones of each split, after the split is made).
     max_images: dict[Split, PositiveInt] | None = None
     batch_size: PositiveInt = 4
     eval_batch_size: PositiveInt | None = None
+    # Drop the last partial train batch of each epoch (a batch of one breaks batch norm in
+    # some architectures); val and test always keep every sample.
+    drop_last: bool = True
     num_workers: NonNegativeInt = 0
 
     @model_validator(mode="before")
@@ -128,25 +144,130 @@ class DataSpec(_Strict):
             raise ValueError(
                 f"class_names has {len(self.class_names)} names for {self.num_classes} classes"
             )
-        if self.synthetic is None:
-            if self.root is None:
-                raise ValueError("give either data.root (a folder data set) or data.synthetic")
-            if self.split_dirs is None and (self.images is None or self.masks is None):
-                raise ValueError("a folder data set needs images and masks, or split_dirs")
-        if self.split_dirs is None and self.split_lists is None:
-            if self.split_ratios.get("train", 0) <= 0 or self.split_ratios.get("val", 0) <= 0:
-                raise ValueError("split_ratios needs train and val ratios above 0")
-            if sum(self.split_ratios.values()) > 1.0 + 1e-6:
-                raise ValueError("split_ratios add up to more than 1")
-        for split, mapped in self.mask_map.items():
-            if mapped != self.ignore_index and not 0 <= mapped < self.num_classes:
-                raise ValueError(
-                    f"mask_map sends {split} to {mapped}, which is neither a class "
-                    f"(0..{self.num_classes - 1}) nor ignore_index"
-                )
+        if self.synthetic is None and self.root is None:
+            raise ValueError("give either data.root (a folder data set) or data.synthetic")
+        self._resolve_splits()
+        self._check_masks()
+        self._check_channels()
         if self.nodata is not None and self.ignore_index is None:
             raise ValueError("nodata pixels are ignored: set data.ignore_index too (e.g. 255)")
         return self
+
+    def _check_masks(self) -> None:
+        for split, mapped in self.mask_map.items():
+            if mapped != self.ignore_index and not 0 <= mapped < (self.num_classes or 2):
+                raise ValueError(
+                    f"mask_map sends {split} to {mapped}, which is neither a class "
+                    f"(0..{(self.num_classes or 2) - 1}) nor ignore_index"
+                )
+        if self.mask_threshold is not None:
+            if self.task != "binary":
+                raise ValueError(
+                    "mask_threshold makes binary masks (values >= T are class 1); for a "
+                    "multiclass task map stored values to classes with mask_map"
+                )
+            if self.mask_map:
+                raise ValueError(
+                    "mask_threshold and mask_map both map mask values; keep one (mask_threshold "
+                    "for soft 0..255 masks, mask_map for a few label values)"
+                )
+
+    def _check_channels(self) -> None:
+        if self.keep_alpha and self.channels == 1:
+            raise ValueError(
+                "channels counts the kept alpha band: with keep_alpha: true give 2 (grey + "
+                "alpha) or 4 (RGB + alpha)"
+            )
+        colour = None if self.channels is None else self.channels - int(self.keep_alpha)
+        if self.derived.names and colour is not None and colour < 3:
+            raise ValueError(
+                f"derived: {', '.join(self.derived.names)} need the R, G, B bands but channels "
+                f"is {self.channels}{' with keep_alpha' if self.keep_alpha else ''}; set "
+                f"channels: {3 + int(self.keep_alpha)} or turn them off"
+            )
+
+    # -------------------------------------------------------------------------------- splits
+
+    def _resolve_splits(self) -> None:
+        """Check that every split has one source; resolve unset ``split_ratios``."""
+        dirs, lists = self.split_dirs or {}, self.split_lists or {}
+        self._check_train_source(dirs)
+        own = [s for s in SPLITS if s != "train" and (s in dirs or s in lists)]
+        for split in own:
+            if split in dirs and split in lists:
+                raise ValueError(
+                    f"the {split} split is given twice, by split_dirs.{split} and "
+                    f"split_lists.{split}; keep one"
+                )
+        if self.split_ratios == DEFAULT_RATIOS and "val" in own:
+            # Specs and run configs saved before ratios could be combined with folders and
+            # lists carry this default, which never applied to them: read it as unset.
+            self.__dict__["split_ratios"] = None
+        if self.split_ratios is None:
+            self.__dict__["split_ratios"] = _default_ratios(own, bool(lists))
+        ratios = self.split_ratios or {}
+        carved = [s for s in SPLITS if s != "train" and ratios.get(s, 0) > 0]
+        for split in carved:
+            if split in own:
+                given = "split_dirs" if split in dirs else "split_lists"
+                raise ValueError(
+                    f"the {split} split is given twice, by {given}.{split} and "
+                    f"split_ratios.{split}; remove {split} from one of them"
+                )
+        _check_ratios(ratios, carved)
+        if self.group_pattern is not None and not carved:
+            raise ValueError(
+                "group_pattern only applies to splits carved by split_ratios, and none is; "
+                "remove it"
+            )
+        if "val" not in own and "val" not in carved:
+            raise ValueError(
+                "no val split (the objective is read on val): carve it from the train source "
+                "with split_ratios (e.g. {val: 0.2}), or give split_dirs.val or split_lists.val"
+            )
+
+    def _check_train_source(self, dirs: dict[str, SplitDir]) -> None:
+        if self.synthetic is not None:
+            given = [k for k in ("images", "masks", "split_dirs", "split_lists")
+                     if getattr(self, k) is not None]
+            if given:
+                raise ValueError(
+                    f"synthetic makes its own samples (split by split_ratios); remove "
+                    f"{', '.join(given)} or synthetic"
+                )
+            return
+        if (self.images is None) != (self.masks is None):
+            raise ValueError("give both images and masks (the folders of the train source)")
+        if self.images is not None and "train" in dirs:
+            raise ValueError(
+                "the train source is given twice, by images/masks and split_dirs.train; "
+                "keep one"
+            )
+        if self.images is None and "train" not in dirs:
+            raise ValueError(
+                "a folder data set needs a train source: images and masks, or split_dirs.train"
+            )
+
+    def split_sources(self) -> dict[str, str]:
+        """Where each split comes from, as the spec key that gives it (README "Splits"):
+        e.g. ``{"train": "split_dirs.train", "val": "split_ratios.val", "test":
+        "split_dirs.test"}``. Train's source is the one the carved splits come out of."""
+        dirs, lists = self.split_dirs or {}, self.split_lists or {}
+        ratios = self.split_ratios or {}
+        if "train" in lists:
+            train = "split_lists.train"
+        elif self.synthetic is not None:
+            train = "synthetic"
+        else:
+            train = "split_dirs.train" if "train" in dirs else "images"
+        out = {"train": train}
+        for split in SPLITS[1:]:
+            for key, given in (("split_dirs", dirs), ("split_lists", lists)):
+                if split in given:
+                    out[split] = f"{key}.{split}"
+            if ratios.get(split, 0) > 0:
+                out[split] = f"split_ratios.{split}"
+        return out
 
     @property
     def names(self) -> list[str]:
@@ -161,6 +282,41 @@ class DataSpec(_Strict):
     def out_channels(self) -> int:
         """Model output channels: one logit for a binary task, one per class otherwise."""
         return 1 if self.task == "binary" else self.num_classes
+
+
+# Carved when split_ratios is unset: all three when the train source is the only source,
+# else val alone when it has no folder or list of its own.
+DEFAULT_RATIOS = {"train": 0.7, "val": 0.15, "test": 0.15}
+DEFAULT_VAL_RATIO = 0.15
+
+
+def _default_ratios(own: list[str], any_list: bool) -> dict[str, float] | None:
+    if not own and not any_list:
+        return dict(DEFAULT_RATIOS)
+    if "val" not in own:
+        return {"val": DEFAULT_VAL_RATIO}
+    return None
+
+
+def _check_ratios(ratios: dict[str, float], carved: list[str]) -> None:
+    if "train" in ratios and ratios["train"] <= 0:
+        raise ValueError(
+            "split_ratios.train is 0, which leaves nothing to train on; give it a share above "
+            "0, or leave it out (train then keeps the rest)"
+        )
+    total = sum(ratios.values())
+    if total > 1.0 + 1e-6:
+        raise ValueError("split_ratios add up to more than 1")
+    if "train" not in ratios and total >= 1.0 - 1e-9:
+        raise ValueError(
+            f"split_ratios give {' + '.join(carved)} all of the train source and leave "
+            "nothing for train; keep their sum below 1"
+        )
+    if ratios and not carved:
+        raise ValueError(
+            "split_ratios carves no split (every split other than train has its own folder or "
+            "list, or a ratio of 0); remove it (train then takes its whole source)"
+        )
 
 
 # --------------------------------------------------------------------------------------- model
