@@ -12,9 +12,9 @@ import optuna
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
-from ablate import tracking as keys
 from ablate.data import load_data
 from ablate.spec import load_spec
+from ablate.tracking import names as keys
 from tests.conftest import spec_dict
 
 HEIGHT, WIDTH = 120, 160  # 4:3, resized 5x to 24x32
@@ -87,10 +87,10 @@ def test_study_on_an_issue_12_data_set(cli, write_spec, store, tmp_path):
     metrics = run.data.metrics
     # Counted at the original 120x160, per split; positives are the test masks' values >= 128.
     for split, count in (("train", 9), ("val", 3), ("test", 4)):
-        total = sum(metrics[f"{split}_{c}"] for c in ("tp", "fp", "fn", "tn"))
+        total = sum(metrics[f"{split}/{c}"] for c in ("tp", "fp", "fn", "tn"))
         assert total == count * HEIGHT * WIDTH, split
     positives = sum(int((m >= 128).sum()) for m in test_masks.values())
-    assert metrics["test_tp"] + metrics["test_fn"] == positives
+    assert metrics["test/tp"] + metrics["test/fn"] == positives
 
     flops = cli("flops", path, "--json")
     assert flops.exit_code == 0, flops.output
