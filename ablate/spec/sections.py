@@ -294,6 +294,9 @@ class OptimSpec(_Strict):
     restart_mult: PositiveInt = 1
     grad_accum: PositiveInt = 1
     grad_clip: PositiveFloat | None = None
+    # A training loss above this x the first step's loss (at least 1) fails the trial as
+    # diverged, like a non-finite loss; null turns the check off.
+    divergence_factor: float | None = Field(1e6, gt=1)
     amp: bool = True
     channels_last: bool = True
     early_stopping_patience: PositiveInt | None = None
