@@ -71,6 +71,8 @@ def resolve_stores(
         "sqlite:///path/mlflow.db or http://host:5000",
     )
     _check_file_store(tracking_uri)
+    for url in (storage, tracking_uri):
+        check_sqlite_file(url)
     local = tracking_uri.startswith(("sqlite:", "file:")) or "://" not in tracking_uri
     artifact_root = folder / "artifacts" if local else None
     return Stores(storage, tracking_uri, artifact_root, folder)
@@ -142,6 +144,25 @@ def _check_database_url(url: str, where: str, example: str) -> None:
             f"{where}: {shown} needs the database driver '{module}', which is not installed; "
             f"install it in this environment (pip install '{package}')"
         ) from None
+
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def check_sqlite_file(url: str) -> None:
+    """A local SQLite file that exists must be one (its header), checked without opening it,
+    so that a damaged store is reported before anything else is written."""
+    path = sqlite_path(url)
+    if path is None or not path.is_file():
+        return
+    with open(path, "rb") as handle:
+        head = handle.read(len(_SQLITE_HEADER))
+    if head and head != _SQLITE_HEADER[: len(head)]:
+        raise AblateError(
+            f"{path} is not a SQLite database (it starts with {head[:8]!r}); if it is damaged, "
+            "move it away (and the rest of its store if they belong together) or use another "
+            "--store"
+        )
 
 
 def sqlite_path(url: str) -> Path | None:

@@ -13,7 +13,7 @@ from ablate.faults import checkpoint
 from ablate.spec import StudySpec, load_spec
 from ablate.stores import Stores, redact
 from ablate.study import rdb
-from ablate.study.preflight import check_sources, check_spec, preflight
+from ablate.study.preflight import check_environment, check_sources, check_spec, preflight
 from ablate.study.queue import as_queued, design_entries
 from ablate.study.storage import (
     SPEC_ATTR,
@@ -47,6 +47,7 @@ def create_study(
     """``ablate study create``: the Optuna study (spec and queue stored with it) and the MLflow
     parent run. Refuses an existing name unless ``replace``."""
     if not checked:
+        check_environment()
         check_spec(spec)
         check_sources(spec, stores)
     # Unreachable servers fail here, before anything is written.
@@ -114,6 +115,7 @@ def prepare(
 
     A spec file is checked before any store is touched, then its study is created or joined.
     """
+    check_environment()
     if is_spec_file(target):
         spec = load_spec(Path(target), overrides, profile)
         check_spec(spec)

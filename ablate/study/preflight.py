@@ -51,13 +51,13 @@ def check_device(name: str, where: str = "device") -> None:
                         "cpu or cuda") from None
 
 
-def preflight(config: RunConfig) -> tuple[int, int, int]:
+def preflight(config: RunConfig, source: str | None = None) -> tuple[int, int, int]:
     """Check one run's device, data and model before anything is written; returns the
-    model's input shape (C, H, W)."""
+    model's input shape (C, H, W). ``source``: the spec file, for messages."""
     from ablate.data import load_data, make_loaders
     from ablate.models import build_model
 
-    check_device(config.device)
+    check_device(config.device, f"{source}: device" if source else "device")
     data = load_data(config.data)
     loaders = make_loaders(data, config, config.seed)
     images, _ = next(iter(loaders["val"]))
@@ -85,7 +85,7 @@ def check_spec(spec: StudySpec) -> None:
 
     check_environment()
     check_models(spec)
-    shape = preflight(spec.resolve({}))
+    shape = preflight(spec.resolve({}), spec.source)
     for where, values in spec.model_variants():
         if not where.startswith("search."):
             continue  # the spec's own model is built above, a design's below
@@ -96,7 +96,7 @@ def check_spec(spec: StudySpec) -> None:
             raise SpecError(f"{spec.source}: {where}: {err}") from None
     for design in configurations(spec.design):
         if any(path.startswith(("model.", "data.")) for path in design.values):
-            preflight(spec.resolve(design.values))
+            preflight(spec.resolve(design.values), spec.source)
 
 
 def check_sources(spec: StudySpec, stores: Stores) -> None:
