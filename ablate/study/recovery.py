@@ -11,6 +11,7 @@ whatever a dead worker left half done. Callers hold the study's BudgetLock.
 
 from __future__ import annotations
 
+import copy
 import warnings
 from datetime import datetime
 
@@ -88,9 +89,9 @@ def is_dead(trial: FrozenTrial) -> bool:
 def requeue_lost(study: optuna.Study, tracker: Tracker) -> list[int]:
     """Queue again each dead trial that was never queued again (its worker or the worker
     that failed it was killed in between), and close its runs; returns their numbers."""
-    trials = study.get_trials(deepcopy=True)
+    trials = study.get_trials(deepcopy=False)
     retried = {n for t in trials for n in t.system_attrs.get(RETRY_HISTORY, [])}
-    lost = [t for t in trials if is_dead(t) and t.number not in retried]
+    lost = [copy.deepcopy(t) for t in trials if is_dead(t) and t.number not in retried]
     for trial in lost:
         _retry(study, trial)
         close_runs(tracker, study.study_name, trial)

@@ -108,6 +108,17 @@ def recover(study: optuna.Study, storage: optuna.storages.RDBStorage, tracker: T
     queue_once(study, storage, design_entries(spec))
 
 
+def _next(study: optuna.Study, storage: optuna.storages.RDBStorage, tracker: Tracker,
+          total: int, fixed: bool, more: bool) -> str:
+    """The next action, dead trials failed first (callers hold the BudgetLock). Before
+    waiting or stopping, also dead trials a killed worker failed but never queued again."""
+    fail_stale_trials(study, storage)
+    action = next_action(study, total, fixed, more)
+    if action != "run" and requeue_lost(study, tracker):
+        action = next_action(study, total, fixed, more)
+    return action
+
+
 def log_path(stores: Stores, study: str) -> Path:
     """The study's log file: ``<store>/logs/<study>.log`` (failed trials' tracebacks)."""
     return (stores.folder or Path(DEFAULT_STORE).absolute()) / "logs" / f"{study}.log"
@@ -202,8 +213,8 @@ def _loop(
             echo(f"timeout: {timeout:g} s passed; not starting another trial")
             break
         with lock.held():
-            recover(study, storage, tracker, spec)
-            action = next_action(study, total, bool(objective.design), n_trials is not None)
+            action = _next(study, storage, tracker, total, bool(objective.design),
+                           n_trials is not None)
             if action == "run":
                 study.optimize(objective, n_trials=1, catch=(TrialFailed,),
                                callbacks=[after_trial])
