@@ -3,14 +3,16 @@
     .venv/bin/python benchmarks/soak.py                 # >= 24 kills, seed 0
     .venv/bin/python benchmarks/soak.py --kills 40 --seed 3 --keep /tmp/soak
 
-Rounds of two workers (``ablate study run SPEC``, started together on the same store, the
-first round on a fresh one) are SIGKILLed after random delays: in most rounds one worker,
-then the other later; in every fourth round both at the same instant. Kills land anywhere:
-while the study is created, while a trial starts, trains, logs, writes artifacts or is told.
-After the last kill one worker runs the study to its end, and the stores are audited
-(tests/audit.py): configurations x seeds lost (no COMPLETE trial), duplicated (two COMPLETE
-trials, MLflow runs or report rows), trials or runs left RUNNING, MLflow runs that disagree
-with Optuna. Workers start in milliseconds from a preloaded server (tests/processes.py).
+Rounds of two workers (``ablate study run SPEC``, started together on the same store) are
+SIGKILLed after random delays (up to ``--max-delay`` s): in most rounds one worker, then the
+other later; in every fourth round both at the same instant. Kills land anywhere: while the
+study is created, while a trial starts, trains, logs, writes artifacts or is told. When the
+workers of a round finish the study before they are killed, the next round starts a new
+study (``soak-1``, ``soak-2``, ... in the same store). After the last kill one worker runs
+the last study to its end, and every study is audited (tests/audit.py): configurations x
+seeds lost (no COMPLETE trial), duplicated (two COMPLETE trials, MLflow runs or report
+rows), trials or runs left RUNNING, MLflow runs that disagree with Optuna. Workers start in
+well under a second from a preloaded server (tests/processes.py).
 """
 
 from __future__ import annotations
@@ -36,9 +38,9 @@ from tests.audit import audit  # noqa: E402
 ENV = {"ABLATE_HEARTBEAT": "2"}
 
 
-def soak_spec() -> dict:
+def soak_spec(name: str) -> dict:
     return {
-        "name": "soak",
+        "name": name,
         "seed": 0,
         "data": {"task": "binary", "batch_size": 2,
                  "synthetic": {"num_images": 8, "channels": 3, "size": 16, "seed": 1},
@@ -63,59 +65,79 @@ def kill(proc) -> bool:  # noqa: ANN001 - a multiprocessing.Process
     return proc.exitcode == -9
 
 
-def one_round(args: list, log: Path, rng: random.Random, double: bool) -> int:
+def one_round(args: list, log: Path, rng: random.Random, double: bool,
+              max_delay: float) -> tuple[int, bool]:
+    """(kills, whether the workers finished the study on their own)."""
     workers = [processes.start(args, log, **ENV) for _ in range(2)]
-    time.sleep(rng.uniform(0.05, 4.0))
+    time.sleep(rng.uniform(0.05, max_delay))
     if double:
         alive = [w for w in workers if w.is_alive()]
         for w in alive:  # the same instant: no waiting between the two signals
             w.kill()
         for w in alive:
             w.join()
-        return sum(w.exitcode == -9 for w in alive)
-    first, second = rng.sample(workers, 2)
-    kills = kill(first)
-    time.sleep(rng.uniform(0.05, 3.0))
-    return kills + kill(second)
+        kills = sum(w.exitcode == -9 for w in alive)
+    else:
+        first, second = rng.sample(workers, 2)
+        kills = kill(first)
+        time.sleep(rng.uniform(0.05, max_delay / 2))
+        kills += kill(second)
+    for w in workers:
+        w.join()
+    return kills, all(w.exitcode == 0 for w in workers)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=24)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-delay", type=float, default=12.0,
+                        help="kill within this many seconds of the workers' start")
     parser.add_argument("--keep", type=Path, help="keep the store in this folder")
     opts = parser.parse_args()
     rng = random.Random(opts.seed)
     root = opts.keep or Path(tempfile.mkdtemp(prefix="ablate-soak-"))
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
-    spec, store, log = root / "soak.yaml", root / "store", root / "workers.log"
-    spec.write_text(yaml.safe_dump(soak_spec()))
-    args = ["study", "run", spec, "--store", store, "--quiet"]
+    store, log = root / "store", root / "workers.log"
+    names: list[str] = []
+
+    def next_study() -> list:
+        names.append(f"soak-{len(names) + 1}")
+        spec = root / f"{names[-1]}.yaml"
+        spec.write_text(yaml.safe_dump(soak_spec(names[-1])))
+        return ["study", "run", spec, "--store", store, "--quiet"]
+
+    args = next_study()
     started = time.monotonic()
     kills = doubles = rounds = 0
     while kills < opts.kills or doubles < 2:
         double = rounds % 4 == 3
-        got = one_round(args, log, rng, double)
+        got, finished = one_round(args, log, rng, double, opts.max_delay)
         kills += got
         doubles += double and got == 2
         rounds += 1
-        print(f"round {rounds}: {got} kill(s){' at once' if double else ''}, {kills} so far",
-              flush=True)
+        print(f"round {rounds} ({names[-1]}): {got} kill(s){' at once' if double else ''}, "
+              f"{kills} so far", flush=True)
+        if finished:
+            args = next_study()
     code = processes.run(args, log, **ENV)
-    result = audit(store, "soak")
+    results = [audit(store, name) for name in names]
+    total = {key: sum(len(getattr(r, key)) for r in results)
+             for key in ("lost", "duplicated", "running", "mismatched")}
     print(f"\nkills survived: {kills} ({doubles} rounds with both workers killed at once) "
           f"in {rounds} rounds, {time.monotonic() - started:.0f} s; final run exit code {code}")
-    print(f"configurations x seeds: {result.entries}, dead attempts re-run: "
-          f"{result.dead_attempts}")
-    print(f"lost: {len(result.lost)}  duplicated: {len(result.duplicated)}  left RUNNING: "
-          f"{len(result.running)}  MLflow/Optuna mismatches: {len(result.mismatched)}  "
-          f"parent runs: {result.parents}")
-    for problem in result.lost + result.duplicated + result.running + result.mismatched:
-        print(f"  {problem}")
+    print(f"studies: {len(names)}, configurations x seeds: {sum(r.entries for r in results)}, "
+          f"killed attempts re-run: {sum(r.dead_attempts for r in results)}")
+    print(f"lost: {total['lost']}  duplicated: {total['duplicated']}  left RUNNING: "
+          f"{total['running']}  MLflow/Optuna mismatches: {total['mismatched']}  parent runs: "
+          f"{[r.parents for r in results]}")
+    for r in results:
+        for problem in r.lost + r.duplicated + r.running + r.mismatched:
+            print(f"  {problem}")
     if not opts.keep:
         shutil.rmtree(root, ignore_errors=True)
-    sys.exit(0 if code == 0 and result.ok else 1)
+    sys.exit(0 if code == 0 and all(r.ok for r in results) else 1)
 
 
 if __name__ == "__main__":

@@ -132,10 +132,12 @@ def trial_log(stores: Stores, study: str) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(name)s %(message)s"))
-    loggers = [logging.getLogger("ablate.trials"), logging.getLogger("optuna")]
+    trials = logging.getLogger("ablate.trials")
+    loggers = [trials, logging.getLogger("optuna")]
     for logger in loggers:
         logger.addHandler(handler)
-    logging.getLogger("ablate.trials").setLevel(logging.INFO)
+    trials.setLevel(logging.INFO)
+    trials.propagate = False
     optuna.logging.disable_default_handler()
     try:
         yield path
@@ -143,6 +145,7 @@ def trial_log(stores: Stores, study: str) -> Iterator[Path]:
         optuna.logging.enable_default_handler()
         for logger in loggers:
             logger.removeHandler(handler)
+        trials.propagate = True
         handler.close()
 
 
