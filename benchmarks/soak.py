@@ -4,8 +4,10 @@
     .venv/bin/python benchmarks/soak.py --kills 40 --seed 3 --keep /tmp/soak
 
 Rounds of two workers (``ablate study run SPEC``, started together on the same store) are
-SIGKILLed after random delays (up to ``--max-delay`` s): in most rounds one worker, then the
-other later; in every fourth round both at the same instant. Kills land anywhere: while the
+SIGKILLed after random delays: a third of the rounds a random time (up to ``--max-delay`` s)
+after the start, the others a random time (up to a third of it) after a trial turned
+RUNNING; in most rounds one worker, then the other later; in every fourth round both at the
+same instant. Kills land anywhere: while the
 study is created, while a trial starts, trains, logs, writes artifacts or is told. When the
 workers of a round finish the study before they are killed, the next round starts a new
 study (``soak-1``, ``soak-2``, ... in the same store). After the last kill one worker runs
@@ -20,9 +22,11 @@ from __future__ import annotations
 import argparse
 import random
 import shutil
+import sqlite3
 import sys
 import tempfile
 import time
+from contextlib import closing
 from pathlib import Path
 
 import yaml
@@ -65,11 +69,35 @@ def kill(proc) -> bool:  # noqa: ANN001 - a multiprocessing.Process
     return proc.exitcode == -9
 
 
+def running_trials(store: Path) -> int:
+    """RUNNING trials in the store, read without writing to it."""
+    db = store / "optuna.db"
+    try:
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as conn:
+            return int(conn.execute("SELECT count(*) FROM trials WHERE state = 'RUNNING'")
+                       .fetchone()[0])
+    except sqlite3.Error:  # not created yet
+        return 0
+
+
+def first_delay(workers: list, store: Path, rng: random.Random, max_delay: float) -> None:
+    """Wait before the first kill: a random time from the start (a third of the rounds: the
+    kill may hit start-up and study creation), else a random time into a running trial."""
+    if rng.random() < 1 / 3:
+        time.sleep(rng.uniform(0.05, max_delay))
+        return
+    deadline = time.monotonic() + 300
+    while (running_trials(store) == 0 and any(w.is_alive() for w in workers)
+           and time.monotonic() < deadline):
+        time.sleep(0.05)
+    time.sleep(rng.uniform(0.0, max_delay / 3))
+
+
 def one_round(args: list, log: Path, rng: random.Random, double: bool,
               max_delay: float) -> tuple[int, bool]:
     """(kills, whether the workers finished the study on their own)."""
     workers = [processes.start(args, log, **ENV) for _ in range(2)]
-    time.sleep(rng.uniform(0.05, max_delay))
+    first_delay(workers, Path(args[4]), rng, max_delay)
     if double:
         alive = [w for w in workers if w.is_alive()]
         for w in alive:  # the same instant: no waiting between the two signals
