@@ -242,9 +242,13 @@ def _loop(
 
 def _interrupted(study: optuna.Study, tracker: Tracker, spec: StudySpec, last: int | None,
                  echo: Printer) -> None:
-    """After Ctrl-C or SIGTERM: the current trial is queued again and its runs closed."""
+    """After Ctrl-C or SIGTERM: the current trial is failed (if a second signal cut Optuna's
+    own clean-up short), queued again, and its runs closed."""
     if last is not None:
         trial = study.get_trials(deepcopy=True)[last]
+        if trial.state == TrialState.RUNNING:
+            study.tell(last, state=TrialState.FAIL)
+            trial = study.get_trials(deepcopy=True)[last]
         if is_dead(trial):
             requeue(study, last)
             close_runs(tracker, spec.name, trial, "interrupted")
