@@ -74,6 +74,9 @@ class Engine:
         )
         self.freezer = EncoderFreezer(config.optim, self.model)
         self.ema: AveragedModel | None = None
+        # The training loss may not exceed optim.divergence_factor x the first step's loss
+        # (at least 1): a loss driven to 1e18 by a huge learning rate is a failure, not a run.
+        self.loss_bound: float | None = None
 
     def start_ema(self) -> None:
         """Begin averaging (after the model has its final device and memory format)."""
@@ -115,8 +118,10 @@ class Engine:
             with self.autocast():
                 logits = self.model(images)
                 loss, _ = self.loss_fn(logits.float(), masks)
-            if not torch.isfinite(loss):
+            value = float(loss.detach())
+            if not math.isfinite(value):
                 raise TrainingError(f"non-finite loss at epoch {epoch}, step {step}")
+            self.check_divergence(value, epoch, step)
             self.scaler.scale(loss / optim.grad_accum).backward()
             if (step + 1) % optim.grad_accum == 0 or step + 1 == len(loader):
                 if optim.grad_clip:
@@ -127,10 +132,23 @@ class Engine:
                 optimizer.zero_grad(set_to_none=True)
                 if self.ema is not None:
                     self.ema.update_parameters(self.model)
-            total += float(loss.detach()) * len(images)
+            total += value * len(images)
             seen += len(images)
             bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
         return total / max(seen, 1), seen
+
+    def check_divergence(self, loss: float, epoch: int, step: int) -> None:
+        """Raise TrainingError when the loss passes the divergence bound."""
+        factor = self.config.optim.divergence_factor
+        if factor is None:
+            return
+        if self.loss_bound is None:
+            self.loss_bound = factor * max(loss, 1.0)
+        elif loss > self.loss_bound:
+            raise TrainingError(
+                f"loss diverged at epoch {epoch}, step {step}: {loss:.3g} > "
+                f"{factor:g} x the first step's loss (optim.divergence_factor)"
+            )
 
     def logits(self, images: torch.Tensor) -> torch.Tensor:
         """Evaluation logits (float32), averaged with the flipped image's when TTA is on."""

@@ -78,19 +78,29 @@ def check_models(spec: StudySpec) -> None:
 
 
 def custom_class(path: str) -> type[nn.Module]:
-    """Import ``package.module:ClassName`` (imported, never evaluated)."""
+    """Import ``package.module:ClassName``: this runs the module's code (only use specs you
+    trust); any failure is a one-line :class:`SpecError`."""
     module_name, _, attr = path.partition(":")
     # Like `python -m`, look in the working directory too (the user's project).
     if os.getcwd() not in sys.path:
         sys.path.append(os.getcwd())
     try:
         module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise SpecError(f"model.custom: cannot import module '{module_name}': {err}") from None
+    except (Exception, SystemExit) as err:  # noqa: BLE001 - the user's module may raise anything
+        raise SpecError(
+            f"model.custom: cannot import module '{module_name}': {_first_line(err)}; fix the "
+            "module or model.custom"
+        ) from None
     cls = getattr(module, attr, None)
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
         raise SpecError(f"model.custom: '{path}' is not a torch.nn.Module class")
     return cls
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    name = type(err).__name__
+    return f"{name}: {text.splitlines()[0][:200]}" if text else name
 
 
 def build_model(spec: ModelSpec, in_channels: int, classes: int) -> nn.Module:
@@ -99,13 +109,38 @@ def build_model(spec: ModelSpec, in_channels: int, classes: int) -> nn.Module:
         cls = custom_class(spec.custom)
         try:
             model = cls(in_channels=in_channels, classes=classes, **spec.kwargs)
-        except TypeError as err:
-            raise SpecError(f"model.custom: {spec.custom} cannot be built: {err}") from None
+        except (Exception, SystemExit) as err:  # noqa: BLE001 - the user's class, any error
+            raise SpecError(
+                f"model.custom: {spec.custom}(in_channels={in_channels}, classes={classes}, "
+                f"...) cannot be built: {_first_line(err)}"
+            ) from None
     else:
         model = _smp_model(spec, in_channels, classes)
     if spec.init_from:
         load_checkpoint(model, Path(spec.init_from))
     return model
+
+
+def check_forward(spec: ModelSpec, in_channels: int, classes: int,
+                  shape: tuple[int, int, int]) -> None:
+    """Build the model of ``spec`` and run one batch-1 forward pass at ``shape`` (C, H, W),
+    on the meta device (no memory, no compute) where the model allows it, else on the CPU.
+    Raises :class:`SpecError` with the model's own first line."""
+    spec = spec.model_copy(update={"init_from": None, "encoder_weights": None})
+    for device in ("meta", "cpu"):
+        try:
+            with torch.device(device), torch.no_grad():
+                build_model(spec, in_channels, classes).eval()(torch.zeros(1, *shape))
+            return
+        except (Exception, SystemExit) as err:  # noqa: BLE001 - models raise many kinds
+            if device == "meta" and "meta" in str(err).lower():
+                continue  # e.g. .item() while building: the meta device cannot do that
+            if isinstance(err, SpecError):
+                raise
+            name = spec.custom or f"{spec.arch}/{spec.encoder}"
+            raise SpecError(
+                f"model: {name} cannot run on input {shape}: {_first_line(err)}"
+            ) from None
 
 
 def _smp_model(spec: ModelSpec, in_channels: int, classes: int) -> nn.Module:
@@ -127,14 +162,7 @@ def _smp_model(spec: ModelSpec, in_channels: int, classes: int) -> nn.Module:
 
 def load_encoder_weights(model: nn.Module, path: Path) -> None:
     """Load a local encoder state dict into ``model.encoder`` (``weights_only=True``)."""
-    if not path.is_file():
-        raise SpecError(f"model.encoder_weights: file not found: {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any unreadable file is the same user error
-        raise SpecError(f"model.encoder_weights: cannot read {path}: {err}") from None
-    if isinstance(state, dict) and "state_dict" in state:
-        state = state["state_dict"]
+    state = read_state_dict(path, "model.encoder_weights")
     encoder = getattr(model, "encoder", model)
     loaded = load_matching(encoder, state)
     if loaded == 0:
@@ -147,11 +175,29 @@ def load_encoder_weights(model: nn.Module, path: Path) -> None:
 def load_checkpoint(model: nn.Module, path: Path) -> None:
     """Fine-tune from a whole-model checkpoint (``model.init_from``); mismatched layers
     (e.g. another number of classes) keep their fresh weights."""
-    if not path.is_file():
-        raise SpecError(f"model.init_from: checkpoint not found: {path}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = read_state_dict(path, "model.init_from")
     if load_matching(model, state) == 0:
         raise SpecError(f"model.init_from: {path} holds no weights of this model")
+
+
+def read_state_dict(path: Path, key: str) -> dict[str, torch.Tensor]:
+    """A state dict (names -> tensors) from a local file, loaded with ``weights_only=True``;
+    anything else is a one-line :class:`SpecError` naming ``key``."""
+    if not path.is_file():
+        raise SpecError(f"{key}: file not found: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unreadable file is the same user error
+        raise SpecError(f"{key}: cannot read {path}: {_first_line(err)}") from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not (isinstance(state, dict) and state
+            and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items())):
+        raise SpecError(
+            f"{key}: {path} holds a {type(state).__name__}, not a state dict (parameter names "
+            "-> tensors); save it with torch.save(model.state_dict(), path)"
+        )
+    return state
 
 
 def load_matching(module: nn.Module, state: dict[str, torch.Tensor]) -> int:

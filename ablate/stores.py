@@ -93,6 +93,9 @@ def resolve_stores(
         tracking_uri, _TRACKING_SCHEMES, "--tracking-uri / MLFLOW_TRACKING_URI",
         "sqlite:///path/mlflow.db or http://host:5000",
     )
+    _check_file_store(tracking_uri)
+    for url in (storage, tracking_uri):
+        check_sqlite_file(url)
     local = tracking_uri.startswith(("sqlite:", "file:")) or "://" not in tracking_uri
     artifact_root = folder / "artifacts" if local else None
     return Stores(storage, tracking_uri, artifact_root, folder)
@@ -109,6 +112,27 @@ def _check_url(url: str, schemes: tuple[str, ...], where: str, example: str) -> 
         raise AblateError(f"{where}: malformed URL '{redact(url)}'; expected e.g. {example}")
     if scheme in _RDB_SCHEMES:
         _check_database_url(url, where, example)
+    if scheme == "sqlite" and url.split("?", 1)[0] in ("sqlite://", "sqlite:///:memory:"):
+        raise AblateError(
+            f"{where}: '{url}' is an in-memory SQLite database, which keeps nothing once the "
+            f"command ends (and workers cannot share it); give a file, e.g. {example}"
+        )
+
+
+def _check_file_store(uri: str) -> None:
+    """MLflow 3 refuses to open file stores (``file://``, plain paths) unless told to."""
+    if not (uri.startswith("file:") or "://" not in uri):
+        return
+    try:
+        from mlflow.environment_variables import MLFLOW_ALLOW_FILE_STORE
+    except ImportError:  # MLflow 2 still writes file stores
+        return
+    if not MLFLOW_ALLOW_FILE_STORE.get():
+        raise AblateError(
+            f"--tracking-uri / MLFLOW_TRACKING_URI: '{uri}' is a file store, which this MLflow "
+            "no longer opens; use a database, e.g. sqlite:///path/mlflow.db (`mlflow "
+            "migrate-filestore` converts an old file store), or set MLFLOW_ALLOW_FILE_STORE=true"
+        )
 
 
 def _check_database_url(url: str, where: str, example: str) -> None:
@@ -145,6 +169,25 @@ def _check_database_url(url: str, where: str, example: str) -> None:
         ) from None
 
 
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def check_sqlite_file(url: str) -> None:
+    """A local SQLite file that exists must be one (its header), checked without opening it,
+    so that a damaged store is reported before anything else is written."""
+    path = sqlite_path(url)
+    if path is None or not path.is_file():
+        return
+    with open(path, "rb") as handle:
+        head = handle.read(len(_SQLITE_HEADER))
+    if head and head != _SQLITE_HEADER[: len(head)]:
+        raise AblateError(
+            f"{path} is not a SQLite database (it starts with {head[:8]!r}); if it is damaged, "
+            "move it away (and the rest of its store if they belong together) or use another "
+            "--store"
+        )
+
+
 def sqlite_path(url: str) -> Path | None:
     """The file behind a ``sqlite:///`` URL (None for other URLs)."""
     return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
@@ -162,15 +205,19 @@ def ensure_local_dirs(stores: Stores) -> None:
 
 @contextlib.contextmanager
 def opening(url: str, write: bool = False) -> Iterator[None]:
-    """The context in which a store client opens ``url``: for a local SQLite file, an
-    exclusive lock beside it, because Optuna and MLflow both create (or migrate) their tables
-    on first open and two processes doing that at once on a fresh file collide ("table ...
-    already exists").
+    """The context in which a store client opens ``url``: an exclusive lock, because Optuna
+    and MLflow both create (or migrate) their tables on first open and two processes doing
+    that at once on a fresh database collide ("table ... already exists"). A local SQLite
+    file: a lock file beside it; PostgreSQL: an advisory lock; other URLs: none.
 
-    ``write``: the folder is created first, and the file put in WAL mode (several workers
-    write to it, and readers stop blocking the writer of another worker). Without it nothing
-    is created, and a folder that does not exist yet is not locked. No-op for other URLs.
+    ``write``: the folder of a SQLite file is created first, and the file put in WAL mode
+    (several workers write to it, and readers stop blocking the writer of another worker).
+    Without it nothing is created, and a folder that does not exist yet is not locked.
     """
+    if url.startswith(("postgresql", "postgres")):
+        with _postgres_lock(url):
+            yield
+        return
     path = sqlite_path(url)
     if path is not None and write:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -186,6 +233,32 @@ def opening(url: str, write: bool = False) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+# pg_advisory_lock(int4, int4) keys of the first-open lock: "ablt", "open".
+_OPEN_LOCK_KEYS = (0x61626C74, 0x6F70656E)
+
+
+@contextlib.contextmanager
+def _postgres_lock(url: str) -> Iterator[None]:
+    import sqlalchemy
+    from sqlalchemy.pool import NullPool
+
+    engine = sqlalchemy.create_engine(url, poolclass=NullPool,
+                                      connect_args={"connect_timeout": 10})
+    try:
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:a, :b)"),
+                         {"a": _OPEN_LOCK_KEYS[0], "b": _OPEN_LOCK_KEYS[1]})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:a, :b)"),
+                             {"a": _OPEN_LOCK_KEYS[0], "b": _OPEN_LOCK_KEYS[1]})
+                conn.commit()
+    finally:
+        engine.dispose()
 
 
 def local_sqlite_missing(url: str) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from ablate.faults import checkpoint
 from ablate.result import TrainResult
 from ablate.spec import RunConfig
 from ablate.tracking import RunLog
@@ -31,5 +32,6 @@ def train_tracked(
     with tempfile.TemporaryDirectory(prefix="ablate-") as tmp:
         result = train(config, log_epoch, Path(tmp), progress, description)
         run.log_result(result)
+        checkpoint("mid_artifact")  # numbers and JSON artifacts written, figures not yet
         run.log_artifacts(Path(tmp))
     return result

@@ -66,9 +66,12 @@ def names(data: DataSplits) -> dict[str, list[str]]:
 # ---------------------------------------------------------------------------- pairing/splits
 
 
-def test_pairs_by_stem_across_extensions_and_skips_orphan_masks(tmp_path: Path) -> None:
+def test_pairs_by_stem_across_extensions_and_refuses_orphan_masks(tmp_path: Path) -> None:
     folder(tmp_path, [f"img{i}" for i in range(10)], image_ext=".jpg")
-    save(tmp_path / "masks" / "orphan.png", labels(0))  # a mask without image is ignored
+    save(tmp_path / "masks" / "orphan.png", labels(0))  # a mask without image: a lost sample
+    with pytest.raises(DataError, match=r"orphan\.png has no image"):
+        load_data(spec(tmp_path, split_ratios={"train": 0.6, "val": 0.4}))
+    (tmp_path / "masks" / "orphan.png").unlink()
     data = load_data(spec(tmp_path, split_ratios={"train": 0.6, "val": 0.4}))
     assert set(data.splits) == {"train", "val"}
     all_names = sorted(n for split in names(data).values() for n in split)

@@ -131,3 +131,38 @@ def test_max_failures_stops_the_study(cli, write_spec, store, faulty_training):
     assert "stopping: 2 trials failed (max_failures=2)" in result.output
     study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{store / 'optuna.db'}")
     assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.FAIL]
+
+
+def test_divergence_fails_the_trial_with_one_line(cli, write_spec, store):
+    # lr 1e9 drives the loss to ~1e18 without NaN: without the bound it would be COMPLETE.
+    spec = spec_dict(design={"kind": "one_at_a_time", "components": [
+        {"name": "huge", "set": {"optim.lr": 1e9}}]})
+    del spec["search"]
+    result = cli("study", "run", write_spec(spec), "--store", store, "--quiet")
+    assert result.exit_code == 0, result.output
+    trials = _trials_by_config(store)
+    assert trials["baseline"].state == TrialState.COMPLETE
+    assert trials["huge"].state == TrialState.FAIL
+    reason = trials["huge"].user_attrs["fail_reason"]
+    assert reason.startswith("loss diverged at epoch 0, step ") and "divergence_factor" in reason
+    # one line for the failed trial on the terminal, the traceback in the log and artifact
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if "huge" in line]
+    assert len(lines) == 1 and "FAIL (loss diverged" in lines[0], result.output
+    log = store / "logs" / "tiny.log"
+    assert "traceback in " + str(log) in lines[0]
+    text = log.read_text()
+    assert "Traceback (most recent call last)" in text and "TrainingError" in text
+    (run,) = _runs_by_config(store)["huge"]
+    assert run.info.status == "FAILED" and run.data.tags[keys.TAG_REASON] == reason
+    assert "traceback.txt" in artifacts_of(store, run.info.run_id)
+
+
+def test_divergence_bound_can_be_turned_off(cli, write_spec, store):
+    spec = spec_dict(trials=1, optim={"lr": 1e9, "divergence_factor": None})
+    del spec["search"]
+    result = cli("study", "run", write_spec(spec), "--store", store, "--quiet")
+    assert result.exit_code == 0, result.output
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{store / 'optuna.db'}")
+    # no bound: the run "completes" with a meaningless model (what the bound prevents)
+    assert "loss diverged" not in study.trials[0].user_attrs.get("fail_reason", "")

@@ -37,7 +37,7 @@ def train_cmd(
     """Train SPEC once with no sampling (a baseline), tracked like a trial."""
     from ablate.models import check_models
     from ablate.spec import load_spec
-    from ablate.study import preflight
+    from ablate.study.preflight import check_sources, preflight
     from ablate.tracked import train_tracked
     from ablate.tracking import Tracker, localize
 
@@ -45,7 +45,8 @@ def train_cmd(
     spec = load_spec(spec_path, set_, profile)
     config = spec.resolve({})
     check_models(spec)
-    preflight(config)
+    preflight(config, spec.source)
+    check_sources(spec, stores)
     tracker = Tracker(stores)
     config = localize(tracker, config)
     run = tracker.start_run(spec.name, config, role="train", name=f"{spec.name}-train")

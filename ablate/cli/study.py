@@ -59,7 +59,7 @@ def study_run(
     profile: ProfileOpt = None,
     quiet: QuietOpt = False,
     workers: Annotated[
-        int, typer.Option(min=1, help="Worker processes on this machine (shared storage).")
+        int, typer.Option(help="Worker processes on this machine (shared storage).")
     ] = 1,
     gpus: Annotated[
         str | None, typer.Option(help="Comma-separated GPU ids: worker i sees one of them.")
@@ -73,14 +73,22 @@ def study_run(
     storage: StorageOpt = None,
     tracking_uri: TrackingOpt = None,
 ) -> None:
-    """Run trials (creating the study first when given a spec file)."""
+    """Run trials (creating the study first when given a spec file, or joining the study
+    that spec created)."""
     from ablate.study import TooManyFailures, run_study, run_workers
+    from ablate.study.interrupts import INTERRUPTED
 
+    _check_counts(n_trials, timeout, workers)
     stores = resolve_stores(store, storage, tracking_uri)
     if workers > 1 or gpus:
         gpu_list = [g.strip() for g in gpus.split(",") if g.strip()] if gpus else None
-        code = run_workers(target, stores, workers, gpu_list, n_trials, timeout, set_, profile,
-                           threads, echo_line)
+        try:
+            code = run_workers(target, stores, workers, gpu_list, n_trials, timeout, set_,
+                               profile, threads, echo_line)
+        except KeyboardInterrupt:
+            typer.echo(f"interrupted: the workers' trials are queued again; `ablate study run "
+                       f"{target}{stores.flags()}` resumes", err=True)
+            raise typer.Exit(INTERRUPTED) from None
         typer.echo(f"{workers} worker(s) finished (exit code {code})")
         typer.echo(browse_hint(stores))
         typer.echo(report_hint(stores, _study_name(target, set_, profile)))
@@ -91,6 +99,8 @@ def study_run(
     except TooManyFailures as err:
         typer.echo(str(err), err=True)
         raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(INTERRUPTED) from None
     _print_best(study)
     typer.echo(browse_hint(stores))
     typer.echo(report_hint(stores, study.study_name))
@@ -102,6 +112,18 @@ def _study_name(target: str, overrides: list[str] | None, profile: str | None) -
     from ablate.study.create import is_spec_file
 
     return load_spec(Path(target), overrides, profile).name if is_spec_file(target) else target
+
+
+def _check_counts(n_trials: int | None, timeout: float | None, workers: int) -> None:
+    from ablate.errors import AblateError
+
+    if n_trials is not None and n_trials < 1:
+        raise AblateError(f"-n/--n-trials {n_trials}: give a number of trials >= 1 (or leave it "
+                          "out to run until the study's budget is done)")
+    if timeout is not None and not timeout > 0:
+        raise AblateError(f"--timeout {timeout:g}: give a number of seconds > 0")
+    if workers < 1:
+        raise AblateError(f"--workers {workers}: give a number of worker processes >= 1")
 
 
 def _print_best(study: Any) -> None:

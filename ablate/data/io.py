@@ -90,6 +90,12 @@ def decode_image(path: Path) -> Decoded:
             f"{path}: image has shape {array.shape}, expected (H, W) or (H, W, C) with at most "
             f"{MAX_CHANNELS} channels; convert it or remove it"
         )
+    if array.dtype.kind in "fc" and not np.all(np.isfinite(array)):
+        bad = int(array.size - np.count_nonzero(np.isfinite(array)))
+        raise DataError(
+            f"{path}: {bad} pixel value(s) are NaN or infinite; replace them (e.g. with a "
+            "no-data value declared as data.nodata) or remove the image"
+        )
     return Decoded(np.ascontiguousarray(_image_dtype(array)), alpha)
 
 

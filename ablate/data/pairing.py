@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,11 @@ def image_files(folder: Path, key: str) -> dict[str, Path]:
     for path in folder.iterdir():
         if path.name.startswith(".") or path.suffix.lower() not in IMAGE_EXTENSIONS:
             continue
+        if path.is_symlink() and not path.exists():
+            raise DataError(
+                f"{key}: {path} is a symbolic link to {os.readlink(path)}, which does not "
+                "exist; fix or remove the link"
+            )
         if not path.is_file():
             continue
         if path.stem in found:
@@ -74,5 +80,12 @@ def pair_files(images_dir: Path, masks_dir: Path, images_key: str, masks_key: st
             f"{images[missing[0]]} has no mask: no {missing[0]}.<{exts}> in {masks_dir}{more}; "
             f"add the mask or remove the image"
         )
-    # A mask without an image is harmless (e.g. a label kept for later) and is skipped.
+    orphans = sorted((s for s in masks if s not in images), key=natural_key)
+    if orphans:
+        # Usually a renamed or missing image: skipping its mask would silently drop a sample.
+        more = f" (and {len(orphans) - 1} more)" if len(orphans) > 1 else ""
+        raise DataError(
+            f"{masks[orphans[0]]} has no image: no {orphans[0]}.<{exts}> in {images_dir}{more}; "
+            f"add the image or remove the mask"
+        )
     return [Pair(s, images[s], masks[s]) for s in sorted(images, key=natural_key)]

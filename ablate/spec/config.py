@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import math
 from typing import Any, Literal
 
 from pydantic import (
@@ -20,6 +21,7 @@ from pydantic import (
 from ablate.spec.messages import error_loc, error_msg
 from ablate.spec.paths import set_dotted
 from ablate.spec.sections import (
+    MAX_SEED,
     AugmentSpec,
     DataSpec,
     EvalSpec,
@@ -27,6 +29,7 @@ from ablate.spec.sections import (
     ModelSpec,
     ObjectiveSpec,
     OptimSpec,
+    Seed,
     _Strict,
     metric_names,
 )
@@ -79,7 +82,7 @@ class DesignSpec(_Strict):
 
 class SamplerSpec(_Strict):
     name: Literal["tpe", "random", "grid"] = "tpe"
-    seed: int | None = None
+    seed: Seed | None = None
     n_startup_trials: NonNegativeInt = 4
 
 
@@ -114,6 +117,7 @@ class SearchParam(_Strict):
                 raise ValueError("log and step cannot be combined")
             if self.choices is not None:
                 raise ValueError(f"choices belong to categorical, not {self.type}")
+            self._check_step()
         elif self.type == "categorical":
             if not self.choices:
                 raise ValueError("a categorical distribution needs a non-empty choices list")
@@ -122,6 +126,20 @@ class SearchParam(_Strict):
         elif any(v is not None for v in (self.low, self.high, self.choices)):
             raise ValueError("a bool toggle takes no low, high or choices")
         return self
+
+    def _check_step(self) -> None:
+        """A step must divide the range (Optuna would silently move ``high``)."""
+        if self.step is None or self.low is None or self.high is None:
+            return
+        if self.type == "int" and self.step != int(self.step):
+            raise ValueError(f"an int distribution needs a whole step, not {self.step:g}")
+        count = (self.high - self.low) / self.step
+        if abs(count - round(count)) > 1e-6 * max(1.0, abs(count)):
+            raise ValueError(
+                f"step {self.step:g} does not divide the range {self.low:g}..{self.high:g}; "
+                f"make high - low a multiple of the step (e.g. high: "
+                f"{self.low + math.floor(count) * self.step:g})"
+            )
 
     def bounds(self) -> list[Any]:
         """The values that must all make a valid config: the extremes or every choice."""
@@ -139,7 +157,7 @@ class SearchParam(_Strict):
 class RunConfig(_Strict):
     """Everything one training run needs; a trial's resolved configuration."""
 
-    seed: int = 0
+    seed: Seed = 0
     device: str = "auto"
     data: DataSpec
     model: ModelSpec = Field(default_factory=ModelSpec)
@@ -191,7 +209,8 @@ class RunConfig(_Strict):
 class StudySpec(RunConfig):
     """A study: the run configuration plus how Optuna explores it."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    # The name is a folder and file name in the store: 128 characters at most.
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=128)
     description: str = ""
     trials: PositiveInt = 10
     max_failures: PositiveInt = 5
@@ -239,6 +258,14 @@ class StudySpec(RunConfig):
         for component in design.components:
             for path, value in component.set.items():
                 self._check_value(f"design.components.{component.name}", path, value)
+        return self
+
+    @model_validator(mode="after")
+    def _seeds(self) -> StudySpec:
+        last = self.seed + self.design.repeats - 1
+        if last > MAX_SEED:
+            raise ValueError(f"seed: repeats use seeds {self.seed}..{last}, beyond {MAX_SEED} "
+                             "(the largest seed numpy takes); use a smaller seed")
         return self
 
     @model_validator(mode="after")

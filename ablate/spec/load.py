@@ -13,6 +13,7 @@ from ablate.errors import SpecError
 from ablate.spec.config import StudySpec
 from ablate.spec.messages import format_validation_error
 from ablate.spec.paths import set_dotted
+from ablate.spec.yamlsafe import MAX_SPEC_BYTES, YamlLimitError, safe_yaml
 
 
 def load_spec(
@@ -26,13 +27,7 @@ def load_spec(
     path = Path(path)
     if not path.is_file():
         raise SpecError(f"{path}: spec file not found")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise SpecError(f"{path}: malformed YAML{where}: {problem}") from None
+    raw = read_yaml(path)
     if not isinstance(raw, dict):
         raise SpecError(f"{path}: a spec is a YAML mapping (key: value), got {type(raw).__name__}")
     raw.setdefault("name", path.stem)
@@ -47,6 +42,31 @@ def load_spec(
             apply_value(raw, str(key), copy.deepcopy(value))
     _resolve_paths(raw, path.parent)
     return spec_from_dict(raw, overrides, source=str(path))
+
+
+def read_yaml(path: Path) -> Any:
+    """A spec file's YAML (UTF-8, at most ``MAX_SPEC_BYTES``, safe loader, no duplicate keys,
+    aliases expanding to at most ``MAX_NODES`` nodes); one-line SpecError otherwise."""
+    size = path.stat().st_size
+    if size > MAX_SPEC_BYTES:
+        raise SpecError(f"{path}: {size:,} bytes; a spec is at most {MAX_SPEC_BYTES:,} bytes "
+                        "(is this the right file?)")
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise SpecError(
+            f"{path}: not UTF-8 text (byte 0x{data[err.start]:02x} at line {line}); save the "
+            "spec as UTF-8"
+        ) from None
+    try:
+        return safe_yaml(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise SpecError(f"{path}: malformed YAML{where}: {problem}") from None
 
 
 def spec_from_dict(
@@ -71,7 +91,9 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
     if not sep or not key:
         raise SpecError(f"--set {item!r}: expected key.path=value, e.g. --set optim.lr=0.001")
     try:
-        value = yaml.safe_load(text)
+        value = safe_yaml(text)
+    except YamlLimitError as err:
+        raise SpecError(f"--set {key}: {err.problem}") from None
     except yaml.YAMLError:
         value = text
     apply_value(raw, key, value)

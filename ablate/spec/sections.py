@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -18,6 +18,9 @@ from pydantic import (
 )
 
 SPLITS = ("train", "val", "test")
+# Seeds must suit every generator they feed (numpy's legacy seeding takes 0..2**32-1).
+MAX_SEED = 2**32 - 1
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 Split = Literal["train", "val", "test"]
 
 BINARY_METRICS = ("iou", "f1", "precision", "recall", "specificity", "accuracy", "loss")
@@ -44,7 +47,7 @@ class SyntheticSpec(_Strict):
     num_images: int = Field(32, ge=3)
     channels: PositiveInt = 3
     size: int = Field(64, ge=16)
-    seed: int = 0
+    seed: Seed = 0
 
 
 class DerivedChannels(_Strict):
@@ -73,7 +76,7 @@ class DataSpec(_Strict):
     # Fractions of the train source carved into splits that have no folder or list; train
     # keeps the rest unless it has its own share. Unset: resolved by ``_resolve_splits``.
     split_ratios: dict[Split, NonNegativeFloat] | None = None
-    split_seed: int = 0
+    split_seed: Seed = 0
     group_pattern: str | None = None
     synthetic: SyntheticSpec | None = None
     mask_map: dict[int, int] = Field(default_factory=dict)
@@ -144,6 +147,14 @@ class DataSpec(_Strict):
             raise ValueError(
                 f"class_names has {len(self.class_names)} names for {self.num_classes} classes"
             )
+        by_key: dict[str, str] = {}
+        for name in self.class_names or []:
+            other = by_key.setdefault(slug(name), name)
+            if other != name or self.class_names.count(name) > 1:
+                raise ValueError(
+                    f"class_names '{other}' and '{name}' give the same metric key "
+                    f"iou_{slug(name)}; give every class a distinct name"
+                )
         if self.synthetic is None and self.root is None:
             raise ValueError("give either data.root (a folder data set) or data.synthetic")
         self._resolve_splits()
@@ -155,10 +166,10 @@ class DataSpec(_Strict):
 
     def _check_masks(self) -> None:
         for split, mapped in self.mask_map.items():
-            if mapped != self.ignore_index and not 0 <= mapped < (self.num_classes or 2):
+            if mapped != self.ignore_index and not 0 <= mapped < self.num_classes:
                 raise ValueError(
                     f"mask_map sends {split} to {mapped}, which is neither a class "
-                    f"(0..{(self.num_classes or 2) - 1}) nor ignore_index"
+                    f"(0..{self.num_classes - 1}) nor ignore_index"
                 )
         if self.mask_threshold is not None:
             if self.task != "binary":
@@ -450,6 +461,9 @@ class OptimSpec(_Strict):
     restart_mult: PositiveInt = 1
     grad_accum: PositiveInt = 1
     grad_clip: PositiveFloat | None = None
+    # A training loss above this x the first step's loss (at least 1) fails the trial as
+    # diverged, like a non-finite loss; null turns the check off.
+    divergence_factor: float | None = Field(1e6, gt=1)
     amp: bool = True
     channels_last: bool = True
     early_stopping_patience: PositiveInt | None = None

@@ -1,96 +1,105 @@
-"""Creating a study: check the input, create the Optuna study and the MLflow parent run."""
+"""Creating a study: create the Optuna study (spec and queue in one transaction) and the
+MLflow parent run, or join the study a spec already created."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import optuna
-import torch
 
-from ablate.design import baseline_label, configurations
-from ablate.errors import AblateError, SpecError
-from ablate.search import build_pruner, build_sampler
-from ablate.spec import RunConfig, StudySpec, load_spec
-from ablate.stores import Stores, ensure_local_dirs, redact
+from ablate.design import baseline_label
+from ablate.errors import AblateError
+from ablate.faults import checkpoint
+from ablate.spec import StudySpec, load_spec
+from ablate.stores import Stores, redact
+from ablate.study import rdb
+from ablate.study.preflight import check_environment, check_sources, check_spec, preflight
+from ablate.study.queue import as_queued, design_entries
 from ablate.study.storage import (
-    CONFIG_PARAM,
-    REPEAT_ATTR,
     SPEC_ATTR,
+    CreationLock,
     load_stored_spec,
     open_storage,
     study_names,
 )
-from ablate.tracking import Tracker, probe_tracking_server
+from ablate.tracking import Tracker, names, probe_tracking_server
+
+__all__ = ["check_spec", "create_study", "join_or_create", "preflight", "prepare",
+           "resolve_target"]
 
 
-def preflight(config: RunConfig) -> None:
-    """Check data and model before anything is written: bad input fails here, not mid-study."""
-    from ablate.data import load_data, make_loaders
-    from ablate.models import build_model
-
-    data = load_data(config.data)
-    loaders = make_loaders(data, config, config.seed)
-    images, _ = next(iter(loaders["val"]))
-    # init_from may name an MLflow run: it is fetched (and checked) when a trial starts.
-    model_spec = config.model.model_copy(update={"init_from": None})
-    model = build_model(model_spec, data.in_channels, config.data.out_channels).eval()
-    try:
-        with torch.no_grad():
-            model(images[:1])
-    except Exception as err:  # noqa: BLE001 - smp raises several kinds for a bad input size
-        raise SpecError(
-            f"model: {config.model.arch}/{config.model.encoder} cannot run on input "
-            f"{tuple(images.shape[1:])} (data.size): {str(err).splitlines()[0][:160]}"
-        ) from None
+def _create(storage: optuna.storages.RDBStorage, spec: StudySpec, replace: bool) -> None:
+    """The Optuna study, its stored spec and its whole fixed-design queue: one transaction."""
+    rdb.create_study(storage, spec.name, spec.directions,
+                     {SPEC_ATTR: spec.model_dump(mode="json")},
+                     as_queued(design_entries(spec)), replace=replace)
+    checkpoint("after_study_commit")
 
 
-def check_spec(spec: StudySpec) -> None:
-    """Preflight the base configuration and, for fixed designs, every configuration's model."""
-    from ablate.models import check_models
-
-    check_models(spec)
-    preflight(spec.resolve({}))
-    for config in configurations(spec.design):
-        if any(path.startswith(("model.", "data.")) for path in config.values):
-            preflight(spec.resolve(config.values))
+def ensure_parent_run(tracker: Tracker, spec: StudySpec) -> str:
+    """The study's MLflow parent run, created once (callers hold the study's CreationLock)."""
+    return tracker.parent_run(spec, baseline_label(spec.design))
 
 
 def create_study(
     spec: StudySpec, stores: Stores, replace: bool = False, checked: bool = False
-) -> optuna.Study:
-    """Create the Optuna study and the MLflow parent run; the spec is stored with the study.
-
-    A fixed design's configurations (x repeats) are enqueued now, so that any number of
-    workers take each one exactly once.
-    """
+) -> None:
+    """``ablate study create``: the Optuna study (spec and queue stored with it) and the MLflow
+    parent run. Refuses an existing name unless ``replace``."""
     if not checked:
+        check_environment()
         check_spec(spec)
+        check_sources(spec, stores)
     # Unreachable servers fail here, before anything is written.
     probe_tracking_server(stores.tracking_uri)
     storage = open_storage(stores, write=True)
     tracker = Tracker(stores)
-    if spec.name in study_names(stores):
-        if not replace:
+    with CreationLock(storage, stores, spec.name).held():
+        exists = spec.name in optuna.get_all_study_names(storage)
+        if exists and not replace:
             raise AblateError(
                 f"study '{spec.name}' already exists in {redact(stores.storage)}; continue it with "
                 f"`ablate study run {spec.name}`, or pass --replace to start it over"
             )
-        optuna.delete_study(study_name=spec.name, storage=storage)
-        tracker.retire_experiment(spec.name)
-    ensure_local_dirs(stores)
-    study = optuna.create_study(
-        study_name=spec.name,
-        storage=storage,
-        directions=spec.directions,
-        sampler=build_sampler(spec.sampler, spec.search, spec.seed),
-        pruner=build_pruner(spec.pruner),
-    )
-    study.set_user_attr(SPEC_ATTR, spec.model_dump(mode="json"))
-    for config in configurations(spec.design):
-        for repeat in range(spec.design.repeats):
-            study.enqueue_trial({CONFIG_PARAM: config.label}, user_attrs={REPEAT_ATTR: repeat})
-    tracker.parent_run(spec, baseline_label(spec.design))
-    return study
+        if exists:
+            tracker.retire_experiment(spec.name)
+        _create(storage, spec, replace=exists)
+        ensure_parent_run(tracker, spec)
+
+
+def join_or_create(spec: StudySpec, stores: Stores) -> StudySpec:
+    """``ablate study run SPEC``: create the study, or join the one created from this spec
+    (any number of processes may do this at once); refuses a study of that name created
+    from another spec, naming the keys that differ."""
+    probe_tracking_server(stores.tracking_uri)
+    storage = open_storage(stores, write=True)
+    tracker = Tracker(stores)
+    with CreationLock(storage, stores, spec.name).held():
+        if spec.name in optuna.get_all_study_names(storage):
+            return _joined(spec, stores)
+        _create(storage, spec, replace=False)
+        ensure_parent_run(tracker, spec)
+    return spec
+
+
+def _joined(spec: StudySpec, stores: Stores) -> StudySpec:
+    stored = load_stored_spec(stores, spec.name)
+    differ = spec_differences(stored, spec)
+    if differ:
+        shown = ", ".join(differ[:6]) + (f" and {len(differ) - 6} more" if len(differ) > 6 else "")
+        raise AblateError(
+            f"{spec.source}: study '{spec.name}' already exists with a different spec "
+            f"({shown} differ); run it by name (`ablate study run {spec.name}`), or use "
+            f"`ablate study create {spec.source} --replace` to start over"
+        )
+    return stored
+
+
+def spec_differences(a: StudySpec, b: StudySpec) -> list[str]:
+    """Dotted keys whose values differ between two specs."""
+    flat_a = names.flatten(a.model_dump(mode="json"))
+    flat_b = names.flatten(b.model_dump(mode="json"))
+    return sorted(k for k in flat_a.keys() | flat_b.keys() if flat_a.get(k) != flat_b.get(k))
 
 
 def is_spec_file(target: str) -> bool:
@@ -99,21 +108,33 @@ def is_spec_file(target: str) -> bool:
     return path.suffix in (".yaml", ".yml") or path.is_file()
 
 
+def prepare(
+    target: str, stores: Stores, overrides: list[str] | None, profile: str | None = None
+) -> StudySpec:
+    """A spec file or a study name -> the checked spec of an existing study.
+
+    A spec file is checked before any store is touched, then its study is created or joined.
+    """
+    check_environment()
+    if is_spec_file(target):
+        spec = load_spec(Path(target), overrides, profile)
+        check_spec(spec)
+        check_sources(spec, stores)
+        return join_or_create(spec, stores)
+    spec = load_stored_spec(stores, target, overrides)
+    check_spec(spec)
+    check_sources(spec, stores)
+    return spec
+
+
 def resolve_target(
     target: str, stores: Stores, overrides: list[str] | None, profile: str | None = None
 ) -> tuple[StudySpec, bool]:
-    """A spec file or a study name -> (spec, whether the study must be created)."""
-    path = Path(target)
+    """A spec file or a study name -> (spec, whether the study must be created); nothing is
+    written (``prepare`` creates or joins)."""
     if is_spec_file(target):
-        spec = load_spec(path, overrides, profile)
+        spec = load_spec(Path(target), overrides, profile)
         if spec.name not in study_names(stores):
             return spec, True
-        stored = load_stored_spec(stores, spec.name)
-        if stored.model_dump(mode="json") != spec.model_dump(mode="json"):
-            raise AblateError(
-                f"{path}: study '{spec.name}' already exists with a different spec; run it by "
-                f"name (`ablate study run {spec.name}`), or use `ablate study create "
-                f"{path} --replace` to start over"
-            )
-        return stored, False
+        return _joined(spec, stores), False
     return load_stored_spec(stores, target, overrides), False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
 import math
 import statistics
 import traceback
@@ -15,6 +16,7 @@ import torch
 
 from ablate.design import Configuration, configurations
 from ablate.errors import AblateError
+from ablate.faults import checkpoint
 from ablate.result import TrainResult
 from ablate.search import suggest
 from ablate.spec import RunConfig, StudySpec, set_dotted
@@ -29,6 +31,9 @@ from ablate.tracked import train_tracked
 from ablate.tracking import RunLog, Tracker, localize
 from ablate.tracking import names as keys
 from ablate.train import TrainingError
+
+# Failed trials' tracebacks: to the study's log file (see ablate.study.runner.trial_log).
+TRIAL_LOG = logging.getLogger("ablate.trials")
 
 
 class TrialFailed(Exception):
@@ -61,6 +66,7 @@ class TrialObjective:
         progress: bool,
         on_start: Callable[[], None] = lambda: None,
         echo: Callable[[str], None] = print,
+        on_interrupt: Callable[[], None] = lambda: None,
     ):
         self.spec = spec
         self.tracker = tracker
@@ -68,6 +74,7 @@ class TrialObjective:
         self.progress = progress
         self.on_start = on_start
         self.echo = echo
+        self.on_interrupt = on_interrupt
         self.design = {c.label: c for c in configurations(spec.design)}
         self.last_trial: int | None = None
 
@@ -85,8 +92,8 @@ class TrialObjective:
         return Configuration(f"trial-{origin}", values), list(range(self.spec.design.repeats))
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
-        self.on_start()  # the trial exists now: other workers may count it
         self.last_trial = trial.number
+        self.on_start()  # the trial exists now: other workers may count it
         chosen, repeats = self._choose(trial)
         results = []
         for repeat in repeats:
@@ -104,10 +111,13 @@ class TrialObjective:
         if chosen.components:
             tags[keys.TAG_COMPONENTS] = json.dumps(chosen.components)
         name = f"trial-{trial.number:03d}" + (f"-r{repeat}" if suffix else "")
+        # The run carries the trial number from its first write, so a run whose id never
+        # reaches Optuna (killed in between) is still found and closed by the recovery.
         run = self.tracker.start_run(
             self.spec.name, config, role="trial", name=name, parent_id=self.parent_id,
             trial=trial.number, values=chosen.values or None, extra_tags=tags,
         )
+        checkpoint("after_run_create")
         trial.set_user_attr(RUN_ID_ATTR, run.run_id)
         return run
 
@@ -118,6 +128,7 @@ class TrialObjective:
         prune = prune and not self.spec.multi_objective
 
         def on_epoch(epoch: int, record: dict[str, float]) -> None:
+            checkpoint("mid_log")  # the epoch is logged; training goes on
             value = record[key]
             if prune and math.isfinite(value):
                 trial.report(value, epoch)
@@ -130,28 +141,36 @@ class TrialObjective:
             run.end("PRUNED", str(err))
             raise
         except KeyboardInterrupt:
+            self.on_interrupt()  # a second Ctrl-C must not cut the clean-up short
             run.end("FAIL", "interrupted", killed=True)
             raise
-        except AblateError as err:
-            run.end("FAIL", str(err))
-            raise
         except Exception as err:  # noqa: BLE001 - one trial's failure must not end the study
-            reason = err.reason if isinstance(err, TrainingError) else (
-                f"{type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''}"
-            )
-            run.log_text(traceback.format_exc(), "traceback.txt")
-            run.end("FAIL", reason)
-            trial.set_user_attr(REASON_ATTR, reason)
-            raise TrialFailed(reason) from err
+            self._failed(trial, run, failure_reason(err))
+            if isinstance(err, AblateError):
+                raise
+            raise TrialFailed(failure_reason(err)) from err
         finally:
             release_memory()
         if not math.isfinite(result.objective):
             reason = f"objective {key} is not finite ({result.objective})"
-            run.end("FAIL", reason)
-            trial.set_user_attr(REASON_ATTR, reason)
+            self._failed(trial, run, reason)
             raise TrialFailed(reason)
         run.end("COMPLETE")
+        checkpoint("after_run_end")
         return result
+
+    def _failed(self, trial: optuna.Trial, run: RunLog, reason: str) -> None:
+        """Record a failed trial: its reason in Optuna and MLflow, the traceback (if any) in the
+        run's ``traceback.txt`` and the study's log file; the terminal gets one line."""
+        trace = traceback.format_exc()
+        if trace.strip() != "NoneType: None":
+            run.log_text(trace, "traceback.txt")
+            TRIAL_LOG.error("trial %d failed (%s); run %s\n%s", trial.number, reason,
+                            run.run_id, trace.rstrip())
+        else:
+            TRIAL_LOG.error("trial %d failed (%s); run %s", trial.number, reason, run.run_id)
+        run.end("FAIL", reason)
+        trial.set_user_attr(REASON_ATTR, reason)
 
     def _train_with_oom_policy(
         self, trial: optuna.Trial, config: RunConfig, run: RunLog, on_epoch: Any
@@ -180,7 +199,22 @@ class TrialObjective:
         for objective in objectives:
             per_run = [r.value(objective.metric) for r in results]
             values.append(statistics.fmean(per_run))
+            if not math.isfinite(values[-1]):
+                # Optuna would fail the trial without a reason (read as a dead worker).
+                reason = f"objective {objective.metric} is not finite ({values[-1]})"
+                trial.set_user_attr(REASON_ATTR, reason)
+                raise TrialFailed(reason)
         return tuple(values) if self.spec.multi_objective else values[0]
+
+
+def failure_reason(err: BaseException) -> str:
+    """The short reason recorded for a failed trial."""
+    if isinstance(err, TrainingError):
+        return err.reason
+    if isinstance(err, AblateError):
+        return str(err)
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text.splitlines()[0][:200]}" if text else type(err).__name__
 
 
 def release_memory() -> None:

@@ -8,25 +8,43 @@ detected by its stale heartbeat, failed with reason "worker died" and queued aga
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
-import signal
 import time
 from collections import Counter
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import optuna
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
-from ablate.design import baseline_label, configurations
+from ablate.design import configurations
+from ablate.faults import checkpoint
 from ablate.search import build_pruner, build_sampler, grid_size
 from ablate.spec import StudySpec
-from ablate.stores import Stores
-from ablate.study.create import check_spec, create_study, resolve_target
+from ablate.stores import DEFAULT_STORE, Stores
+from ablate.study import interrupts
+from ablate.study.create import ensure_parent_run, prepare
 from ablate.study.objective import TrialFailed, TrialObjective
-from ablate.study.recovery import StaleTrialHandler, requeue, sweep_runs
-from ablate.study.storage import REASON_ATTR, BudgetLock, heartbeat_interval, open_storage
+from ablate.study.queue import design_entries, queue_once
+from ablate.study.recovery import (
+    StaleTrialHandler,
+    close_runs,
+    fail_stale_trials,
+    is_dead,
+    requeue,
+    requeue_lost,
+    sweep_runs,
+)
+from ablate.study.storage import (
+    REASON_ATTR,
+    BudgetLock,
+    CreationLock,
+    heartbeat_interval,
+    open_storage,
+)
 from ablate.tracking import Tracker, probe_tracking_server
 
 Printer = Callable[[str], None]
@@ -63,17 +81,6 @@ def next_action(study: optuna.Study, total: int, fixed: bool, more: bool) -> str
     return "wait" if states[TrialState.RUNNING] else "done"
 
 
-def _sigterm_as_interrupt() -> None:
-    # A polite kill (SIGTERM) re-queues the current trial like Ctrl-C does.
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    try:
-        signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread (e.g. inside a test runner)
-        pass
-
-
 def run_study(
     target: str,
     stores: Stores,
@@ -85,7 +92,7 @@ def run_study(
     profile: str | None = None,
     threads: int | None = None,
 ) -> optuna.Study:
-    """Run a study given by spec file or name, creating it first from a spec file.
+    """Run a study given by spec file or name, creating (or joining) it from a spec file.
 
     Without ``n_trials`` the worker runs until the study's budget (``trials``, or every
     configuration x repeat of a fixed design) is done, so a second call after an interruption
@@ -95,11 +102,58 @@ def run_study(
     """
     if threads is not None:
         torch.set_num_threads(threads)
-    spec, create = resolve_target(target, stores, overrides, profile)
-    check_spec(spec)
-    if create:
-        create_study(spec, stores, checked=True)
+    spec = prepare(target, stores, overrides, profile)
     return work(spec, stores, n_trials, timeout, progress, echo)
+
+
+def recover(study: optuna.Study, storage: optuna.storages.RDBStorage, tracker: Tracker,
+            spec: StudySpec) -> None:
+    """Finish what dead workers left half done (callers hold the BudgetLock): fail dead
+    trials, queue again the ones never queued again, queue the design entries never queued."""
+    fail_stale_trials(study, storage)
+    requeue_lost(study, tracker)
+    queue_once(study, storage, design_entries(spec))
+
+
+def _next(study: optuna.Study, storage: optuna.storages.RDBStorage, tracker: Tracker,
+          total: int, fixed: bool, more: bool) -> str:
+    """The next action, dead trials failed first (callers hold the BudgetLock). Before
+    waiting or stopping, also dead trials a killed worker failed but never queued again."""
+    fail_stale_trials(study, storage)
+    action = next_action(study, total, fixed, more)
+    if action != "run" and requeue_lost(study, tracker):
+        action = next_action(study, total, fixed, more)
+    return action
+
+
+def log_path(stores: Stores, study: str) -> Path:
+    """The study's log file: ``<store>/logs/<study>.log`` (failed trials' tracebacks)."""
+    return (stores.folder or Path(DEFAULT_STORE).absolute()) / "logs" / f"{study}.log"
+
+
+@contextlib.contextmanager
+def trial_log(stores: Stores, study: str) -> Iterator[Path]:
+    """Failed trials' tracebacks and Optuna's warnings go to the study's log file, not to the
+    terminal (which gets one line per trial)."""
+    path = log_path(stores, study)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(name)s %(message)s"))
+    trials = logging.getLogger("ablate.trials")
+    loggers = [trials, logging.getLogger("optuna")]
+    for logger in loggers:
+        logger.addHandler(handler)
+    trials.setLevel(logging.INFO)
+    trials.propagate = False
+    optuna.logging.disable_default_handler()
+    try:
+        yield path
+    finally:
+        optuna.logging.enable_default_handler()
+        for logger in loggers:
+            logger.removeHandler(handler)
+        trials.propagate = True
+        handler.close()
 
 
 def work(
@@ -111,9 +165,8 @@ def work(
     echo: Printer,
 ) -> optuna.Study:
     """The worker loop on an existing study."""
-    _sigterm_as_interrupt()
     probe_tracking_server(stores.tracking_uri)
-    storage = open_storage(stores, StaleTrialHandler(stores), write=True)
+    storage = open_storage(stores, StaleTrialHandler(stores, spec.name), write=True)
     tracker = Tracker(stores)
     study = optuna.load_study(
         study_name=spec.name,
@@ -121,60 +174,93 @@ def work(
         sampler=build_sampler(spec.sampler, spec.search, spec.seed),
         pruner=build_pruner(spec.pruner),
     )
-    parent_id = tracker.parent_run(spec, baseline_label(spec.design))
-    optuna.storages.fail_stale_trials(study)
-    sweep_runs(study, tracker, tracker.experiment_id(spec.name) or "")
+    with CreationLock(storage, stores, spec.name).held():
+        parent_id = ensure_parent_run(tracker, spec)
     lock = BudgetLock(storage, stores, spec.name)
-    objective = TrialObjective(spec, tracker, parent_id, progress, lock.release, echo)
+    objective = TrialObjective(spec, tracker, parent_id, progress, lock.release, echo,
+                               on_interrupt=interrupts.shield)
     total = budget(spec)
     echo(f"study '{spec.name}' ({spec.design.kind}, {total} trial(s) planned, "
          f"{torch.get_num_threads()} torch thread(s) in this worker)\n{stores.describe()}")
-    failures: list[int] = []
-
-    def after_trial(study: optuna.Study, frozen: FrozenTrial) -> None:
-        echo(trial_line(study, frozen, spec))
-        if frozen.state == TrialState.FAIL and REASON_ATTR in frozen.user_attrs:
-            failures.append(frozen.number)
-
-    started, ran, told = time.monotonic(), 0, False
-    try:
-        while n_trials is None or ran < n_trials:
-            if timeout is not None and time.monotonic() - started > timeout:
-                echo(f"timeout: {timeout:g} s passed; not starting another trial")
-                break
+    with interrupts.interruptible(), trial_log(stores, spec.name) as log:
+        try:
             with lock.held():
-                optuna.storages.fail_stale_trials(study)
-                action = next_action(study, total, bool(objective.design), n_trials is not None)
-                if action == "run":
-                    study.optimize(objective, n_trials=1, catch=(TrialFailed,),
-                                   callbacks=[after_trial])
-            if action == "done":
-                break
-            if action == "wait":
-                if not told:
-                    echo("waiting for trials still running elsewhere (a dead worker's trial is "
-                         f"re-queued after {3 * heartbeat_interval()} s without a heartbeat)")
-                    told = True
-                time.sleep(min(5, heartbeat_interval()))
-                continue
-            ran += 1
-            if len(failures) >= spec.max_failures:
-                raise TooManyFailures(
-                    f"stopping: {len(failures)} trials failed (max_failures="
-                    f"{spec.max_failures}); see `ablate study show {spec.name}` for reasons"
-                )
-    except KeyboardInterrupt:
-        if objective.last_trial is not None:
-            requeue(study, objective.last_trial)
-        echo("interrupted: the current trial is queued again; `ablate study run "
-             f"{spec.name}` resumes")
-        raise
-    finally:
-        tracker.end_parent(parent_id)
+                recover(study, storage, tracker, spec)
+            sweep_runs(study, tracker, tracker.experiment_id(spec.name) or "")
+            ran = _loop(study, storage, tracker, spec, objective, lock, total, n_trials,
+                        timeout, echo, log)
+        except KeyboardInterrupt:
+            interrupts.shield()
+            _interrupted(study, tracker, spec, objective.last_trial, echo)
+            raise
+        finally:
+            tracker.end_parent(parent_id)
     if ran == 0:
         echo(f"nothing to run: the {total} planned trial(s) of '{spec.name}' are done "
              "(pass -n N to run N more)")
     return study
+
+
+def _loop(
+    study: optuna.Study, storage: optuna.storages.RDBStorage, tracker: Tracker,
+    spec: StudySpec, objective: TrialObjective, lock: BudgetLock, total: int,
+    n_trials: int | None, timeout: float | None, echo: Printer, log: Path,
+) -> int:
+    """Take trials until the budget is met (or ``n_trials`` ran); returns how many ran."""
+    failures: list[int] = []
+
+    def after_trial(study: optuna.Study, frozen: FrozenTrial) -> None:
+        checkpoint("after_tell")
+        line = trial_line(study, frozen, spec)
+        if frozen.state == TrialState.FAIL and REASON_ATTR in frozen.user_attrs:
+            failures.append(frozen.number)
+            line += f"; traceback in {log}"
+        echo(line)
+
+    started, ran, told = time.monotonic(), 0, False
+    while n_trials is None or ran < n_trials:
+        if timeout is not None and time.monotonic() - started > timeout:
+            echo(f"timeout: {timeout:g} s passed; not starting another trial")
+            break
+        with lock.held():
+            action = _next(study, storage, tracker, total, bool(objective.design),
+                           n_trials is not None)
+            if action == "run":
+                study.optimize(objective, n_trials=1, catch=(TrialFailed,),
+                               callbacks=[after_trial])
+        if action == "done":
+            break
+        if action == "wait":
+            if not told:
+                echo("waiting for trials still running elsewhere (a dead worker's trial is "
+                     f"re-queued after {3 * heartbeat_interval()} s without a heartbeat)")
+                told = True
+            time.sleep(min(5, heartbeat_interval()))
+            continue
+        ran += 1
+        if len(failures) >= spec.max_failures:
+            raise TooManyFailures(
+                f"stopping: {len(failures)} trials failed (max_failures="
+                f"{spec.max_failures}); see `ablate study show {spec.name}` for reasons"
+            )
+    sweep_runs(study, tracker, tracker.experiment_id(spec.name) or "")
+    return ran
+
+
+def _interrupted(study: optuna.Study, tracker: Tracker, spec: StudySpec, last: int | None,
+                 echo: Printer) -> None:
+    """After Ctrl-C or SIGTERM: the current trial is failed (if a second signal cut Optuna's
+    own clean-up short), queued again, and its runs closed."""
+    if last is not None:
+        trial = study.get_trials(deepcopy=True)[last]
+        if trial.state == TrialState.RUNNING:
+            study.tell(last, state=TrialState.FAIL)
+            trial = study.get_trials(deepcopy=True)[last]
+        if is_dead(trial):
+            requeue(study, last)
+            close_runs(tracker, spec.name, trial, "interrupted")
+    echo("interrupted: the current trial is queued again; `ablate study run "
+         f"{spec.name}` resumes")
 
 
 def trial_line(study: optuna.Study, trial: FrozenTrial, spec: StudySpec) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import inspect
 import logging
 import os
 import zlib
@@ -13,6 +14,7 @@ from typing import Any
 import optuna
 
 from ablate.errors import AblateError
+from ablate.faults import checkpoint
 from ablate.spec import StudySpec, spec_from_dict
 from ablate.stores import Stores, local_sqlite_missing, opening, redact, sqlite_path
 
@@ -29,7 +31,13 @@ HEARTBEAT_ENV = "ABLATE_HEARTBEAT"
 
 def heartbeat_interval() -> int:
     """Seconds between a running trial's heartbeats; a trial silent for 3x this is dead."""
-    return max(1, int(os.environ.get(HEARTBEAT_ENV, "10")))
+    raw = os.environ.get(HEARTBEAT_ENV, "10").strip()
+    if not raw.isdigit() or int(raw) < 1 or int(raw) > 86400:
+        raise AblateError(
+            f"{HEARTBEAT_ENV}={raw!r}: expected a whole number of seconds from 1 to 86400 "
+            f"(default 10); fix or unset it"
+        )
+    return int(raw)
 
 
 def _quiet_optuna() -> None:
@@ -53,22 +61,49 @@ def open_storage(
         # A host that drops packets would otherwise hang for the OS's TCP timeout.
         kwargs["engine_kwargs"] = {"connect_args": {"connect_timeout": 10}}
     interval = heartbeat_interval()
+    if failed_trial_callback is not None:
+        # Optuna 4.9 renamed the argument (the old name warns, and goes in 6.0).
+        params = inspect.signature(optuna.storages.RDBStorage).parameters
+        name = ("heartbeat_stale_trial_callback" if "heartbeat_stale_trial_callback" in params
+                else "failed_trial_callback")
+        kwargs[name] = failed_trial_callback
     try:
         with opening(stores.storage, write):
-            return optuna.storages.RDBStorage(
+            return _Storage(
                 stores.storage,
                 heartbeat_interval=interval,
                 grace_period=3 * interval,
-                failed_trial_callback=failed_trial_callback,
                 **kwargs,
             )
     except Exception as err:  # noqa: BLE001 - driver errors differ per database
-        text = str(err).strip()
-        first = text.splitlines()[0][:200] if text else type(err).__name__
-        raise AblateError(
-            f"Optuna storage {redact(stores.storage)} cannot be reached: {first}; check that "
-            "the server runs, and --storage / ABLATE_STORAGE"
-        ) from None
+        raise storage_error(stores.storage, err) from None
+
+
+class _Storage(optuna.storages.RDBStorage):
+    """Optuna's RDB storage, with a fault point before each heartbeat (see ablate.faults):
+    a kill there leaves a RUNNING trial without a heartbeat."""
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        checkpoint("after_running")
+        super().record_heartbeat(trial_id)
+
+
+def storage_error(url: str, err: BaseException) -> AblateError:
+    """The one-line error for a storage that cannot be opened: a damaged SQLite file, or a
+    server that does not answer."""
+    text = str(err).strip()
+    first = text.splitlines()[0][:200] if text else type(err).__name__
+    path = sqlite_path(url)
+    if path is not None:
+        return AblateError(
+            f"Optuna storage {path} cannot be opened as a SQLite database ({first}); if it is "
+            "damaged, move it away (and its mlflow.db/artifacts if they belong together) or "
+            "use another --store"
+        )
+    return AblateError(
+        f"Optuna storage {redact(url)} cannot be reached: {first}; check that "
+        "the server runs, and --storage / ABLATE_STORAGE"
+    )
 
 
 def study_names(stores: Stores) -> list[str]:
@@ -94,33 +129,41 @@ def load_stored_spec(stores: Stores, name: str, overrides: list[str] | None = No
     return spec_from_dict(raw, overrides, source=f"study '{name}'")
 
 
-class BudgetLock:
-    """Serialises "count the trials, then start one" across the workers of one study.
+class StoreLock:
+    """An exclusive lock on one purpose (``kind``) of one study, across processes and machines.
 
-    SQLite: an exclusive lock on a file beside the database (workers on one machine).
-    PostgreSQL: a session advisory lock (workers on any machine). Other databases: no lock.
+    SQLite: ``flock`` on a file beside the database (processes of one machine share the file).
+    PostgreSQL: a session advisory lock (any machine). Other databases: no lock.
     """
+
+    kind = "lock"
 
     def __init__(self, storage: optuna.storages.RDBStorage, stores: Stores, study: str):
         self.storage = storage
         self.path = sqlite_path(stores.storage)
-        self.key = zlib.crc32(study.encode())
         self.postgres = stores.storage.startswith(("postgresql", "postgres"))
+        # Two 32-bit keys (PostgreSQL keeps them apart from single 64-bit keys).
+        self.keys = (_signed(zlib.crc32(self.kind.encode())), _signed(zlib.crc32(study.encode())))
         self._file: Any = None
         self._conn: Any = None
 
+    def _file_name(self) -> str:
+        return f"{self.path}.{self.kind}.lock"
+
     def acquire(self) -> None:
         if self.path is not None:
-            self._file = open(f"{self.path}.lock", "a")  # noqa: SIM115 - held until release
+            self._file = open(self._file_name(), "a")  # noqa: SIM115 - held until release
             fcntl.flock(self._file, fcntl.LOCK_EX)
         elif self.postgres:
             import sqlalchemy
 
             self._conn = self.storage.engine.connect()
-            self._conn.execute(sqlalchemy.text(f"SELECT pg_advisory_lock({self.key})"))
+            self._conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:a, :b)"),
+                               {"a": self.keys[0], "b": self.keys[1]})
+            self._conn.commit()
 
     def release(self) -> None:
-        """Idempotent: the objective releases it as soon as its trial exists."""
+        """Idempotent (the objective releases the budget lock as soon as its trial exists)."""
         if self._file is not None:
             fcntl.flock(self._file, fcntl.LOCK_UN)
             self._file.close()
@@ -128,14 +171,40 @@ class BudgetLock:
         if self._conn is not None:
             import sqlalchemy
 
-            self._conn.execute(sqlalchemy.text(f"SELECT pg_advisory_unlock({self.key})"))
-            self._conn.close()
-            self._conn = None
+            try:
+                self._conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:a, :b)"),
+                                   {"a": self.keys[0], "b": self.keys[1]})
+                self._conn.commit()
+            finally:
+                self._conn.close()  # a closed session releases its advisory locks anyway
+                self._conn = None
 
     @contextlib.contextmanager
-    def held(self) -> Iterator[BudgetLock]:
+    def held(self) -> Iterator[StoreLock]:
         self.acquire()
         try:
             yield self
         finally:
             self.release()
+
+
+class BudgetLock(StoreLock):
+    """Serialises "recover dead trials, count the trials, start one" across the workers of a
+    study, so a search never overshoots its budget and a configuration is queued once."""
+
+    kind = "budget"
+
+    def _file_name(self) -> str:
+        return f"{self.path}.lock"  # the name earlier versions used
+
+
+class CreationLock(StoreLock):
+    """Serialises "create the study or join it, and its MLflow parent run": workers started
+    at once on a fresh store end with one study and one parent run."""
+
+    kind = "create"
+
+
+def _signed(value: int) -> int:
+    """An unsigned 32-bit value as PostgreSQL's signed int4."""
+    return value - (1 << 32) if value >= 1 << 31 else value

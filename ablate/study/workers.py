@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
 
 from ablate.stores import Stores
-from ablate.study.create import check_spec, create_study, is_spec_file, resolve_target
+from ablate.study import interrupts
+from ablate.study.create import is_spec_file, prepare
 
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
@@ -39,46 +41,62 @@ def run_workers(
     threads: int | None = None,
     echo: Callable[[str], None] = print,
 ) -> int:
-    """Start ``workers`` processes on the study (created here first); returns the worst exit code.
+    """Start ``workers`` processes on the study (created or joined here first); returns the
+    worst exit code (130 when interrupted).
 
-    With ``gpus``, worker i sees only GPU ``gpus[i % len(gpus)]`` (CUDA_VISIBLE_DEVICES). Each
-    worker runs :func:`threads_per_worker` torch threads (``OMP_NUM_THREADS`` and friends too).
+    The workers share one process group of their own: Ctrl-C or SIGTERM to this launcher
+    is passed on to all of them as SIGTERM, each queues its current trial again and closes
+    its run, and the launcher waits for them. With ``gpus``, worker i sees only GPU
+    ``gpus[i % len(gpus)]`` (CUDA_VISIBLE_DEVICES). Each worker runs
+    :func:`threads_per_worker` torch threads (``OMP_NUM_THREADS`` and friends too).
     """
-    spec, create = resolve_target(target, stores, overrides, profile)
-    check_spec(spec)
-    if create:
-        create_study(spec, stores, checked=True)
+    spec = prepare(target, stores, overrides, profile)
     per_worker = threads_per_worker(workers, threads)
     echo(f"{workers} worker(s) x {per_worker} torch thread(s) on {available_cores()} core(s)"
          + ("" if threads is not None else " (--threads N to change)"))
-    procs = []
-    for index in range(workers):
-        command = [sys.executable, "-m", "ablate.cli", "study", "run", spec.name, "--quiet",
-                   "--storage", stores.storage, "--tracking-uri", stores.tracking_uri,
-                   "--threads", str(per_worker)]
-        if stores.folder is not None:
-            command += ["--store", str(stores.folder)]
-        if n_trials is not None:
-            share = n_trials // workers + (1 if index < n_trials % workers else 0)
-            if share == 0:
-                continue
-            command += ["-n", str(share)]
-        if timeout is not None:
-            command += ["--timeout", str(timeout)]
-        if not is_spec_file(target):
-            for item in overrides or []:  # a spec file's overrides are stored with the study
-                command += ["--set", item]
-        env = dict(os.environ, ABLATE_WORKER=f"w{index}")
-        env.update({var: str(per_worker) for var in THREAD_VARS})
-        if gpus:
-            env["CUDA_VISIBLE_DEVICES"] = gpus[index % len(gpus)]
-        procs.append(subprocess.Popen(command, env=env))
-    try:
-        codes = [p.wait() for p in procs]
-    except KeyboardInterrupt:
-        for p in procs:
-            p.terminate()  # each worker re-queues its current trial
-        for p in procs:
-            p.wait()
-        raise
+    procs: list[subprocess.Popen] = []
+    with interrupts.interruptible():
+        try:
+            for index in range(workers):
+                command = _command(spec.name, stores, index, workers, n_trials, timeout,
+                                   [] if is_spec_file(target) else overrides or [], per_worker)
+                if command is None:
+                    continue
+                env = dict(os.environ, ABLATE_WORKER=f"w{index}")
+                env.update({var: str(per_worker) for var in THREAD_VARS})
+                if gpus:
+                    env["CUDA_VISIBLE_DEVICES"] = gpus[index % len(gpus)]
+                group = procs[0].pid if procs else 0
+                procs.append(subprocess.Popen(command, env=env, process_group=group))
+            codes = [p.wait() for p in procs]
+        except KeyboardInterrupt:
+            interrupts.shield()
+            if procs:
+                try:
+                    os.killpg(procs[0].pid, signal.SIGTERM)
+                except ProcessLookupError:  # every worker has exited already
+                    pass
+            for p in procs:
+                p.wait()
+            raise
     return max(codes, default=0)
+
+
+def _command(name: str, stores: Stores, index: int, workers: int, n_trials: int | None,
+             timeout: float | None, overrides: list[str], threads: int) -> list[str] | None:
+    """Worker ``index``'s command line (None when its share of ``n_trials`` is 0)."""
+    command = [sys.executable, "-m", "ablate.cli", "study", "run", name, "--quiet",
+               "--storage", stores.storage, "--tracking-uri", stores.tracking_uri,
+               "--threads", str(threads)]
+    if stores.folder is not None:
+        command += ["--store", str(stores.folder)]
+    if n_trials is not None:
+        share = n_trials // workers + (1 if index < n_trials % workers else 0)
+        if share == 0:
+            return None
+        command += ["-n", str(share)]
+    if timeout is not None:
+        command += ["--timeout", str(timeout)]
+    for item in overrides:  # a spec file's overrides are stored with the study
+        command += ["--set", item]
+    return command

@@ -23,7 +23,12 @@ from ablate.tracking.reader import (
     run_metrics,
     trial_runs,
 )
-from ablate.tracking.recovery import WORKER_DIED, close_dead_run, running_trial_runs
+from ablate.tracking.recovery import (
+    WORKER_DIED,
+    close_dead_run,
+    close_trial_runs,
+    running_trial_runs,
+)
 from ablate.tracking.writer import RunLog, Tracker, logged_metrics
 
 __all__ = [
@@ -36,6 +41,7 @@ __all__ = [
     "Tracker",
     "checkpoint",
     "close_dead_run",
+    "close_trial_runs",
     "fetch",
     "localize",
     "names",

@@ -7,7 +7,7 @@ import os
 from typing import TYPE_CHECKING
 
 from ablate.errors import AblateError
-from ablate.stores import Stores, opening
+from ablate.stores import Stores, opening, sqlite_path
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -55,13 +55,19 @@ def open_client(stores: Stores, write: bool) -> MlflowClient:
     from mlflow.tracking import MlflowClient
 
     probe_tracking_server(stores.tracking_uri)
-    with opening(stores.tracking_uri, write):
-        client = MlflowClient(tracking_uri=stores.tracking_uri)
-        try:
+    try:
+        with opening(stores.tracking_uri, write):
+            client = MlflowClient(tracking_uri=stores.tracking_uri)
             client.search_experiments(max_results=1)
-        except Exception as err:  # noqa: BLE001 - any failure here is an unreachable server
+    except Exception as err:  # noqa: BLE001 - any failure here is an unusable store
+        first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        path = sqlite_path(stores.tracking_uri)
+        if path is not None:
             raise AblateError(
-                f"MLflow tracking store {stores.tracking_uri} cannot be reached: "
-                f"{str(err).splitlines()[0][:200]}"
+                f"MLflow tracking store {path} cannot be opened as a SQLite database ({first}); "
+                "if it is damaged, move it away or use another --store"
             ) from None
+        raise AblateError(
+            f"MLflow tracking store {stores.tracking_uri} cannot be reached: {first}"
+        ) from None
     return client

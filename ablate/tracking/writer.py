@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from ablate.faults import checkpoint
 from ablate.result import TrainResult
 from ablate.spec import RunConfig, StudySpec
 from ablate.stores import Stores, ensure_local_dirs
@@ -67,16 +68,29 @@ class Tracker:
             order_by=["attributes.start_time ASC"],
         )
         if found:
-            run_id = found[0].info.run_id
-            self.client.update_run(run_id, status="RUNNING")
-            return run_id
+            run = found[0]
+            self.client.update_run(run.info.run_id, status="RUNNING")
+            if not self._has_artifact(run.info.run_id, run.info.artifact_uri,
+                                      names.SPEC_ARTIFACT):
+                # Its creator died before logging the spec (the spec is logged last).
+                self._log_spec(spec, self.run_log(run.info.run_id, run.info.artifact_uri))
+            return run.info.run_id
         run = self.client.create_run(experiment, run_name=spec.name,
                                      tags=_parent_tags(spec, baseline))
-        log = self.run_log(run.info.run_id, run.info.artifact_uri)
+        checkpoint("after_parent_create")
+        self._log_spec(spec, self.run_log(run.info.run_id, run.info.artifact_uri))
+        return run.info.run_id
+
+    def _log_spec(self, spec: StudySpec, log: RunLog) -> None:
         log.log_params(names.flatten(spec.run_dict()))
         log.log_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False),
                      names.SPEC_ARTIFACT)
-        return run.info.run_id
+
+    def _has_artifact(self, run_id: str, artifact_uri: str, name: str) -> bool:
+        folder = artifacts.local_dir(self.stores, artifact_uri)
+        if folder is not None:
+            return (folder / name).exists()
+        return any(a.path == name for a in self.client.list_artifacts(run_id))
 
     def run_log(self, run_id: str, artifact_uri: str | None = None) -> RunLog:
         """Logging into an existing run (``artifact_uri``: its artifact URI, if known)."""
