@@ -230,8 +230,9 @@ class TverskySpec(_Strict):
 
 class LossSpec(_Strict):
     weights: dict[LossTerm, NonNegativeFloat] = Field(default_factory=dict)
-    # A named mix that replaces weights (searchable as one categorical): ce is bce on binary
-    # tasks; combined is cross-entropy + dice, half each.
+    # A named mix (searchable as one categorical): ce is bce on binary tasks; combined is
+    # cross-entropy + dice, half each. It gives the weight of each of its terms that nothing
+    # writes (ablate.spec.precedence); empty weights and no preset: the cross-entropy term alone.
     preset: Literal["ce", "focal", "dice", "combined"] | None = None
     bce: BCESpec = Field(default_factory=BCESpec)
     ce: CESpec = Field(default_factory=CESpec)
@@ -258,21 +259,9 @@ class AugmentSpec(_Strict):
     # CutMix on training batches: a box of another image (and its mask) pasted in.
     cutmix: bool = False
     cutmix_p: float = Field(0.5, ge=0, le=1)
-    # A named set of toggles, switched on in addition to the ones above.
+    # A named set of toggles: each one the spec (or a design, or a search) does not write is
+    # switched on when a run's configuration is resolved (ablate.spec.precedence).
     preset: Literal["none", "light", "strong"] = "none"
-
-    @model_validator(mode="after")
-    def _apply_preset(self) -> AugmentSpec:
-        for name in AUGMENT_PRESETS[self.preset]:
-            self.__dict__[name] = True
-        return self
-
-
-AUGMENT_PRESETS: dict[str, tuple[str, ...]] = {
-    "none": (),
-    "light": ("hflip", "vflip"),
-    "strong": ("hflip", "vflip", "rot90", "shift_scale_rotate", "color_jitter", "blur"),
-}
 
 
 # -------------------------------------------------------------------------------- optimisation

@@ -85,7 +85,7 @@ def create_study(
         sampler=build_sampler(spec.sampler, spec.search, spec.seed),
         pruner=build_pruner(spec.pruner),
     )
-    study.set_user_attr(SPEC_ATTR, spec.model_dump(mode="json"))
+    study.set_user_attr(SPEC_ATTR, spec.written())  # as written: presets stay presets
     for config in configurations(spec.design):
         for repeat in range(spec.design.repeats):
             study.enqueue_trial({CONFIG_PARAM: config.label}, user_attrs={REPEAT_ATTR: repeat})
