@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -18,11 +19,27 @@ MAX_CHANNELS = 16
 # (kind, path) -> (mtime_ns, file size, array). Trials in one process share it, so files are
 # decoded once per process, not once per trial or epoch.
 _CACHE: dict[tuple[str, str], tuple[int, int, np.ndarray]] = {}
+# path -> (mtime_ns, file size, SHA-256 of the bytes): each file is hashed once per process,
+# when it is decoded (the data fingerprint, ablate.data.fingerprint).
+_DIGESTS: dict[str, tuple[int, int, str]] = {}
 
 
 def clear_cache() -> None:
     """Forget every decoded file."""
     _CACHE.clear()
+    _DIGESTS.clear()
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 (hex) of the file's bytes, computed at most once per process and file version."""
+    stat = os.stat(path)
+    hit = _DIGESTS.get(str(path))
+    if hit is not None and hit[:2] == (stat.st_mtime_ns, stat.st_size):
+        return hit[2]
+    with open(path, "rb") as handle:
+        digest = hashlib.file_digest(handle, "sha256").hexdigest()
+    _DIGESTS[str(path)] = (stat.st_mtime_ns, stat.st_size, digest)
+    return digest
 
 
 def read_image(path: Path) -> np.ndarray:
@@ -48,6 +65,7 @@ def _cached(kind: str, path: Path, decode) -> np.ndarray:
     # Samples share the cached array; read-only so that no caller can corrupt it for others.
     array.flags.writeable = False
     _CACHE[key] = (stat.st_mtime_ns, stat.st_size, array)
+    file_digest(path)  # the bytes were just read: hashing them now costs one read from cache
     return array
 
 

@@ -7,7 +7,10 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
+
 from ablate.data import splits as split_modes
+from ablate.data.fingerprint import SplitFingerprint, folder_fingerprints, synthetic_fingerprints
 from ablate.data.io import read_image, read_mask
 from ablate.data.masks import map_mask
 from ablate.data.pairing import Pair, find_dir, pair_files
@@ -28,6 +31,7 @@ def load_data(spec: DataSpec) -> DataSplits:
     assignment of the other samples does not change).
     """
     num_classes = spec.num_classes
+    pairs: dict[str, dict[str, Pair]] = {}
     if spec.synthetic is not None:
         samples = [
             _prepare(s, spec) for s in synthetic_samples(spec.synthetic, spec.task, num_classes)
@@ -38,10 +42,9 @@ def load_data(spec: DataSpec) -> DataSplits:
         splits = {split: items[: _cap(spec, split)] for split, items in splits.items()}
     else:
         # Capped before decoding: a smoke run reads only the images it uses.
-        splits = {
-            split: _load_pairs(pairs[: _cap(spec, split)], spec)
-            for split, pairs in _pairs(spec).items()
-        }
+        used = {split: items[: _cap(spec, split)] for split, items in _pairs(spec).items()}
+        pairs = {split: {p.name: p for p in items} for split, items in used.items()}
+        splits = {split: _load_pairs(items, spec) for split, items in used.items()}
     _check_channels(splits)
     train = splits["train"]
     channels = int(train[0].image.shape[2])
@@ -71,7 +74,19 @@ def load_data(spec: DataSpec) -> DataSplits:
         class_names=spec.names,
         task=spec.task,
         dropped=dropped,
+        fingerprints=_fingerprints(spec, splits, pairs, pixels),
     )
+
+
+def _fingerprints(
+    spec: DataSpec, splits: dict[str, list[Sample]], pairs: dict[str, dict[str, Pair]],
+    pixels: dict[str, np.ndarray],
+) -> dict[str, SplitFingerprint]:
+    """Per split, the digest of the data the samples came from (:mod:`ablate.data.fingerprint`)."""
+    if spec.synthetic is not None:
+        return synthetic_fingerprints(spec.synthetic.model_dump(mode="json"), splits, pixels,
+                                      spec.names)
+    return folder_fingerprints(Path(spec.root or "."), splits, pairs, pixels, spec.names)
 
 
 def _cap(spec: DataSpec, split: str) -> int | None:

@@ -45,6 +45,9 @@ class StudyRuns:
     objectives: list[dict[str, str]] = field(default_factory=list)
     thresholds: list[float] = field(default_factory=lambda: list(keys.DEFAULT_THRESHOLDS))
     log_scale: dict[str, bool] = field(default_factory=dict)  # float paths the spec samples in log
+    # The recorded search space, {path: {type, low, high, log, step, choices}} (empty for
+    # stores written before it was recorded whole)
+    space: dict[str, dict[str, Any]] = field(default_factory=dict)
     artifacts: ArtifactReader | None = field(default=None, repr=False, compare=False)
     _complete: pd.DataFrame | None = field(default=None, repr=False, compare=False)
 
@@ -186,6 +189,8 @@ def parse(frame: pd.DataFrame, study: str, where: str = "the tracking store") ->
         objectives=[o for o in objectives if isinstance(o, dict) and "metric" in o],
         thresholds=thresholds,
         log_scale=log_scale,
+        space={p: v for p, v in raw_search.items()
+               if isinstance(v, dict) and ("low" in v or "choices" in v)},
     )
 
 

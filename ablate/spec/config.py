@@ -353,6 +353,12 @@ class StudySpec(RunConfig):
         """The absolute path of the spec file (None for a study's stored copy)."""
         return self._path
 
+    def search_space(self) -> dict[str, dict[str, Any]]:
+        """The whole search space: ``{path: {type, low, high, log, step, choices}}`` (keys
+        that do not apply to a type are left out)."""
+        return {path: param.model_dump(mode="json", exclude_none=True)
+                for path, param in self.search.items()}
+
     def written(self) -> dict[str, Any]:
         """The spec as written (after --profile and --set): only the values given, no
         defaults, presets not filled in. What a study stores; loading it gives this spec."""

@@ -22,6 +22,9 @@ from ablate.study.storage import (
 )
 from ablate.tracking import Tracker, probe_tracking_server
 
+# Optuna study user attribute: the whole search space, {path: {type, low, high, log, ...}}
+SEARCH_ATTR = "ablate_search_space"
+
 
 def preflight(config: RunConfig) -> None:
     """Check data and model before anything is written: bad input fails here, not mid-study."""
@@ -86,6 +89,7 @@ def create_study(
         pruner=build_pruner(spec.pruner),
     )
     study.set_user_attr(SPEC_ATTR, spec.written())  # as written: presets stay presets
+    study.set_user_attr(SEARCH_ATTR, spec.search_space())
     for config in configurations(spec.design):
         for repeat in range(spec.design.repeats):
             study.enqueue_trial({CONFIG_PARAM: config.label}, user_attrs={REPEAT_ATTR: repeat})

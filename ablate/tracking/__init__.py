@@ -21,6 +21,7 @@ from ablate.tracking.reader import (
     fetch,
     run_config,
     run_metrics,
+    run_tags,
     trial_runs,
 )
 from ablate.tracking.recovery import WORKER_DIED, close_dead_run, running_trial_runs
@@ -43,6 +44,7 @@ __all__ = [
     "logged_metrics",
     "run_config",
     "run_metrics",
+    "run_tags",
     "running_trial_runs",
     "trial_runs",
 ]

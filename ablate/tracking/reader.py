@@ -193,6 +193,11 @@ def run_config(tracker: Tracker, run_id: str) -> RunConfig:
     return RunConfig.model_validate(yaml.safe_load(path.read_text()))
 
 
+def run_tags(tracker: Tracker, run_id: str) -> dict[str, str]:
+    """Every tag of a run."""
+    return dict(tracker.client.get_run(run_id).data.tags)
+
+
 def run_metrics(tracker: Tracker, run_id: str) -> dict[str, float]:
     """The latest value of every metric of a run."""
     return dict(tracker.client.get_run(run_id).data.metrics)
