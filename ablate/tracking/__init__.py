@@ -16,12 +16,15 @@ from ablate.tracking.client import probe_tracking_server
 from ablate.tracking.reader import (
     READERS,
     ArtifactReader,
+    TrackedRun,
     artifact_names,
     artifact_path,
     fetch,
+    find_run,
     run_config,
     run_metrics,
     run_tags,
+    tracked_run,
     trial_runs,
 )
 from ablate.tracking.recovery import WORKER_DIED, close_dead_run, running_trial_runs
@@ -31,6 +34,7 @@ __all__ = [
     "READERS",
     "ArtifactReader",
     "WORKER_DIED",
+    "TrackedRun",
     "artifact_names",
     "artifact_path",
     "RunLog",
@@ -38,6 +42,7 @@ __all__ = [
     "checkpoint",
     "close_dead_run",
     "fetch",
+    "find_run",
     "localize",
     "names",
     "probe_tracking_server",
@@ -46,5 +51,6 @@ __all__ = [
     "run_metrics",
     "run_tags",
     "running_trial_runs",
+    "tracked_run",
     "trial_runs",
 ]
