@@ -259,3 +259,13 @@ def test_study_with_presets_logs_params_equal_to_searched_tags(cli, write_spec, 
         assert run.data.params["augment.vflip"] == "True"
         assert run.data.params["loss.weights.dice"] == "0.5"
     assert hflips == {"True", "False"}
+    # the search space is recorded whole, on the parent run and in the Optuna study
+    (parent,) = client.search_runs([experiment], f"tags.`{keys.TAG_ROLE}` = 'parent'")
+    space = json.loads(parent.data.tags[keys.TAG_SEARCH])
+    assert space["loss.weights.focal"] == {"type": "float", "low": 0.3, "high": 0.3,
+                                           "log": False, "step": 0.1}
+    assert space["augment.hflip"] == {"type": "bool", "log": False}
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{store / 'optuna.db'}")
+    assert study.user_attrs["ablate_search_space"] == space
+    # the parent's params are the base configuration as it trains (presets filled in)
+    assert parent.data.params["augment.hflip"] == "True"

@@ -284,3 +284,51 @@ def test_git_state_of_the_spec_work_tree(tmp_path):
     assert "+name: y" in environment.git_diff(dirty)
     outside = environment.git_state(tmp_path / "nowhere")
     assert outside["git_commit"] == environment.NOT_GIT
+
+
+# -------------------------------------------------------------------------------- report
+
+
+def test_report_states_or_warns_about_data_digests(store):
+    from ablate.report import assemble, load_runs
+    from ablate.tracking.fixtures import StoreWriter, binary_metrics
+
+    stores = resolve_stores(store)
+    for study, digests in (("same", ["aaaa", "aaaa"]), ("mixed", ["aaaa", "bbbb"])):
+        writer = StoreWriter(stores.tracking_uri, study, design="search")
+        for trial, digest in enumerate(digests):
+            run_id = writer.trial(trial, {**binary_metrics("val", 9, 1, 1, 89), "val_iou": 0.5})
+            writer.client.set_tag(run_id, keys.data_tag("train"), digest)
+            writer.client.set_tag(run_id, keys.data_tag("val"), "cccc")
+    same = assemble.build(load_runs(stores, "same")).header
+    assert any(line.startswith("Data: every run saw the same files (train `aaaa`, val `cccc`")
+               for line in same), same
+    mixed = " ".join(assemble.build(load_runs(stores, "mixed")).header)
+    assert "did not all see the same train data" in mixed and "`bbbb` in 1 run(s)" in mixed
+    assert "same val data" not in mixed
+
+
+def test_importance_uses_the_recorded_search_space(store):
+    from ablate.report import load_runs
+    from ablate.report.configs import aggregate
+    from ablate.report.importance import rebuild
+    from ablate.tracking.fixtures import StoreWriter, binary_metrics
+
+    stores = resolve_stores(store)
+    space = {"optim.lr": {"type": "float", "low": 1e-5, "high": 1.0, "log": True},
+             "data.batch_size": {"type": "int", "low": 2, "high": 16, "step": 2, "log": False},
+             "model.arch": {"type": "categorical", "choices": ["Unet", "FPN", "Linknet"]}}
+    writer = StoreWriter(stores.tracking_uri, "space", design="search", search=space)
+    # observed values span a narrow linear range: guessing would give low=0.02, high=0.03,
+    # no log scale, and only two architectures
+    for trial in range(4):
+        writer.trial(trial, {**binary_metrics("val", 9, 1, 1, 89), "val_iou": 0.1 * trial},
+                     searched={"optim.lr": 0.02 + 0.0025 * trial, "data.batch_size": 4,
+                               "model.arch": ["Unet", "FPN"][trial % 2]})
+    runs = load_runs(stores, "space")
+    distributions = rebuild(runs, aggregate(runs)).get_trials()[0].distributions
+    lr = distributions["optim.lr"]
+    assert (lr.low, lr.high, lr.log) == (1e-5, 1.0, True)
+    batch = distributions["data.batch_size"]
+    assert (batch.low, batch.high, batch.step) == (2, 16, 2)
+    assert distributions["model.arch"].choices == ("Unet", "FPN", "Linknet")
