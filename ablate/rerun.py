@@ -76,6 +76,7 @@ def check(original: TrackedRun, again: TrackedRun) -> tuple[RunDiff, list[str]]:
     else:
         lines.append(f"metrics: identical ({len(counted)} final numbers, bit for bit; measured "
                      f"times and latency left out: {', '.join(keys.MEASURED)})")
+    lines.append(diff.curves_line())
     lines.append("data: " + ("DIFFERS for " + ", ".join(s for s, a, b in diff.data if a != b)
                              if diff.data_differs else "same digests"
                              if diff.data else "no digests recorded on the original"))

@@ -28,6 +28,21 @@ class RunDiff:
     data: list[Row] = field(default_factory=list)  # every split of either run
     metrics: list[tuple[str, float, float]] = field(default_factory=list)  # name, a, b
 
+    def first_divergence(self) -> tuple[int, str, float, float] | None:
+        """(epoch, curve, value in A, value in B) where the epoch curves first differ (NaN for
+        an epoch one run lacks), or None when they are identical."""
+        found = None
+        for name in sorted(set(self.a.curves) | set(self.b.curves)):
+            a, b = self.a.curves.get(name, []), self.b.curves.get(name, [])
+            for epoch in range(max(len(a), len(b))):
+                va = a[epoch] if epoch < len(a) else math.nan
+                vb = b[epoch] if epoch < len(b) else math.nan
+                if not _same(va, vb) or (epoch >= len(a)) != (epoch >= len(b)):
+                    if found is None or epoch < found[0]:
+                        found = (epoch, name, va, vb)
+                    break
+        return found
+
     @property
     def data_differs(self) -> bool:
         return any(a != b for _, a, b in self.data)
@@ -50,10 +65,30 @@ class RunDiff:
             "config": rows(self.config),
             "environment": rows(self.environment),
             "data": [{"split": s, "a": a, "b": b, "same": a == b} for s, a, b in self.data],
+            "curves": self._curves_dict(),
             "metrics": [{"name": n, "a": _num(a), "b": _num(b), "difference": _num(b - a),
                          "same": _same(a, b), "measured": n in keys.MEASURED}
                         for n, a, b in self.metrics],
         }
+
+    def _curves_dict(self) -> dict[str, Any]:
+        first = self.first_divergence()
+        if first is None:
+            return {"identical": True, "first_difference": None}
+        epoch, name, a, b = first
+        return {"identical": False, "first_difference": {"epoch": epoch, "curve": name,
+                                                          "a": _num(a), "b": _num(b)}}
+
+    def curves_line(self) -> str:
+        """Where the epoch curves first differ, in one line."""
+        if not self.a.curves and not self.b.curves:
+            return "epoch curves: none recorded"
+        first = self.first_divergence()
+        if first is None:
+            epochs = max((len(v) for v in self.a.curves.values()), default=0)
+            return f"epoch curves: identical ({epochs} epochs)"
+        epoch, name, a, b = first
+        return f"epoch curves: first differ at epoch {epoch} ({name}: A {a!r}, B {b!r})"
 
     def to_json(self) -> str:
         return json.dumps(self.as_dict(), indent=1)
@@ -70,6 +105,7 @@ class RunDiff:
         out.append("data: " + ("; ".join(
             f"{s} same ({a[:12]})" if a == b else f"{s} DIFFERS ({_short(a)} vs {_short(b)})"
             for s, a, b in self.data) or "no digests recorded on these runs"))
+        out.append(self.curves_line())
         out.append("final metrics (* differs; measured: a time, expected to differ):")
         width = max((len(n) for n, _, _ in self.metrics), default=6)
         out.append(f"  {'':<{width}}  {'A':>14}  {'B':>14}  {'B - A':>14}")

@@ -145,6 +145,7 @@ def test_train_cli_logs_identical_numbers_for_0_and_2_workers(trained, cli):
     assert [row["key"] for row in diff["config"]] == ["data.num_workers"]
     assert all(row["same"] for row in diff["metrics"] if not row["measured"])
     assert all(row["same"] for row in diff["data"]) and len(diff["data"]) == 3
+    assert diff["curves"] == {"identical": True, "first_difference": None}
 
 
 def test_run_records_its_data_and_environment(trained):
@@ -176,6 +177,7 @@ def test_rerun_of_a_synthetic_run_is_bit_identical(trained, cli):
     result = cli("rerun", run_id, "--check", "--store", store, "--quiet")
     assert result.exit_code == 0, result.output
     assert "metrics: identical" in result.output and "data: same digests" in result.output
+    assert "epoch curves: identical (2 epochs)" in result.output
     client = MlflowClient(tracking_uri=f"sqlite:///{store / 'mlflow.db'}")
     again = result.output.split("run ", 2)[2].split()[0]
     tags = client.get_run(again).data.tags
@@ -226,6 +228,7 @@ def test_folder_data_rerun_digest_and_diff(tmp_path, cli, store):
     assert "val DIFFERS" in shown.output
     assert "train same" in shown.output and "test same" in shown.output
     assert "configuration: identical" in shown.output
+    assert "epoch curves: first differ at epoch 0 (val_" in shown.output
     # the data folder gone: one line naming it, exit 2, nothing written
     shutil.rmtree(root)
     before = _snapshot(store)

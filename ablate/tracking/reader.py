@@ -219,6 +219,7 @@ class TrackedRun:
     params: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)  # final numbers by name (val_iou)
     config: dict[str, Any] | None = None  # its config.yaml as plain data (None: not logged)
+    curves: dict[str, list[float]] = field(default_factory=dict)  # epoch curves by name
 
     @property
     def environment(self) -> dict[str, str]:
@@ -298,5 +299,9 @@ def tracked_run(tracker: Tracker, run_id: str) -> TrackedRun:
             config = yaml.safe_load(path.read_text())
     except AblateError:
         config = None
+    curves = {}
+    for key in sorted(k for k in run.data.metrics if k.startswith(names.EPOCH_PREFIX)):
+        history = sorted(tracker.client.get_metric_history(run_id, key), key=lambda m: m.step)
+        curves[key.removeprefix(names.EPOCH_PREFIX)] = [float(m.value) for m in history]
     return TrackedRun(run_id, run.info.run_name or run_id[:8], experiment.name, run.info.status,
-                      dict(run.data.tags), dict(run.data.params), metrics, config)
+                      dict(run.data.tags), dict(run.data.params), metrics, config, curves)
