@@ -105,7 +105,7 @@ def best_line(best: Any) -> str:
         return "no complete trial yet"
     trial = best.trial
     params = {k: v for k, v in trial.params.items() if k != "config"}
-    runs = f"over {best.trials} run(s)" if "config" in trial.params else "over its repeats"
+    runs = f"over {best.trials} run(s)"
     repeat = trial.user_attrs.get("repeat")
     where = f"trial {trial.number}" + (f", repeat {repeat}" if "config" in trial.params else "")
     return (f"best configuration: {best.config}: mean objective {best.mean:.4f} {runs}; "

@@ -15,6 +15,7 @@ from ablate.study.storage import (
     ORIGIN_ATTR,
     REASON_ATTR,
     REPEAT_ATTR,
+    SPEC_ATTR,
     load_stored_spec,
     open_storage,
     study_names,
@@ -30,7 +31,7 @@ class Best:
     config: str
     mean: float
     trial: FrozenTrial
-    trials: int  # complete trials counted for the configuration
+    trials: int  # runs counted for the configuration
 
 
 def best_configuration(study: optuna.Study) -> Best | None:
@@ -53,7 +54,12 @@ def best_configuration(study: optuna.Study) -> Best | None:
     if choice is None:
         return None
     number = int(table.loc[choice.row, "number"])
-    return Best(choice.config, choice.mean, trials[number], choice.n)
+    trial = trials[number]
+    runs = choice.n
+    if CONFIG_PARAM not in trial.params:  # a search trial trains every repeat
+        design = study.user_attrs.get(SPEC_ATTR, {}).get("design", {})
+        runs = int(design.get("repeats", 1)) if isinstance(design, dict) else 1
+    return Best(choice.config, choice.mean, trial, runs)
 
 
 def load_study(stores: Stores, name: str) -> optuna.Study:
