@@ -59,11 +59,10 @@ class RunDiff:
             return {"run_id": r.run_id, "name": r.name, "study": r.study, "status": r.status,
                     "role": r.tags.get(keys.TAG_ROLE)}
 
-        rows = lambda items: [{"key": k, "a": a, "b": b} for k, a, b in items]  # noqa: E731
         return {
             "a": run(self.a), "b": run(self.b),
-            "config": rows(self.config),
-            "environment": rows(self.environment),
+            "config": _rows(self.config),
+            "environment": _rows(self.environment),
             "data": [{"split": s, "a": a, "b": b, "same": a == b} for s, a, b in self.data],
             "curves": self._curves_dict(),
             "metrics": [{"name": n, "a": _num(a), "b": _num(b), "difference": _num(b - a),
@@ -128,6 +127,10 @@ def compare(a: TrackedRun, b: TrackedRun) -> RunDiff:
         data=[(s, a.data.get(s), b.data.get(s)) for s in splits],
         metrics=[(n, a.metrics.get(n, math.nan), b.metrics.get(n, math.nan)) for n in names],
     )
+
+
+def _rows(items: list[Row]) -> list[dict[str, str | None]]:
+    return [{"key": k, "a": a, "b": b} for k, a, b in items]
 
 
 def _differing(a: dict[str, str], b: dict[str, str]) -> list[Row]:
