@@ -26,15 +26,20 @@ class TrainingError(RuntimeError):
         self.reason = reason
 
 
-def cutmix(images: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Paste a random box of another image of the batch, and the same box of its mask."""
+def cutmix(
+    images: torch.Tensor, masks: torch.Tensor, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Paste a random box of another image of the batch, and the same box of its mask
+    (``generator``: a CPU generator the box is drawn from)."""
     n, _, height, width = images.shape
     # A shifted order (never the identity): every image receives a box of another one.
-    shift = int(torch.randint(1, n, ())) if n > 1 else 0
+    shift = int(torch.randint(1, n, (), generator=generator)) if n > 1 else 0
     perm = torch.roll(torch.arange(n, device=images.device), shift)
-    side = math.sqrt(1.0 - float(torch.rand(())))  # box side as a fraction of the image
+    # box side as a fraction of the image
+    side = math.sqrt(1.0 - float(torch.rand((), generator=generator)))
     box_h, box_w = int(height * side), int(width * side)
-    cy, cx = int(torch.randint(height, ())), int(torch.randint(width, ()))
+    cy = int(torch.randint(height, (), generator=generator))
+    cx = int(torch.randint(width, (), generator=generator))
     y0, y1 = max(cy - box_h // 2, 0), min(cy + box_h // 2, height)
     x0, x1 = max(cx - box_w // 2, 0), min(cx + box_w // 2, width)
     images, masks = images.clone(), masks.clone()
@@ -77,6 +82,8 @@ class Engine:
         # The training loss may not exceed optim.divergence_factor x the first step's loss
         # (at least 1): a loss driven to 1e18 by a huge learning rate is a failure, not a run.
         self.loss_bound: float | None = None
+        # CutMix draws from its own generator: nothing else (loaders, models) shifts its stream
+        self.rng = torch.Generator().manual_seed(config.seed)
 
     def start_ema(self) -> None:
         """Begin averaging (after the model has its final device and memory format)."""
@@ -113,8 +120,9 @@ class Engine:
         optimizer.zero_grad(set_to_none=True)
         for step, (images, masks) in enumerate(loader):
             images, masks = self.to_device(images, masks)
-            if augment.cutmix and len(images) > 1 and float(torch.rand(())) < augment.cutmix_p:
-                images, masks = cutmix(images, masks)
+            if (augment.cutmix and len(images) > 1
+                    and float(torch.rand((), generator=self.rng)) < augment.cutmix_p):
+                images, masks = cutmix(images, masks, self.rng)
             with self.autocast():
                 logits = self.model(images)
                 loss, _ = self.loss_fn(logits.float(), masks)

@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from PIL import Image
 
+from ablate import selection
 from ablate.data import load_data, make_dataset
 from ablate.engine import Engine, resize_labels
 from ablate.errors import AblateError
@@ -43,16 +45,33 @@ def default_palette(num_classes: int) -> list[tuple[int, int, int]]:
 
 
 def choose_run(tracker: Tracker, target: str) -> str:
-    """A run id as given, or the best complete trial of the study named ``target``."""
+    """A run id as given, or the run that represents the best configuration of the study named
+    ``target`` (:mod:`ablate.selection`: best mean objective over repeats, then its median
+    repeat)."""
     runs = trial_runs(tracker, target, state="COMPLETE")
     if runs is None:
         return target
     if not runs:
         raise AblateError(f"study '{target}' has no complete trial to predict with")
-    objective = keys.metric_key(runs[0].data.tags.get(keys.TAG_OBJECTIVE, "val_iou"))
-    sign = -1 if runs[0].data.tags.get(keys.TAG_DIRECTION) == "minimize" else 1
-    scored = [r for r in runs if objective in r.data.metrics]
-    return max(scored, key=lambda r: sign * r.data.metrics[objective]).info.run_id
+    tags = runs[0].data.tags
+    objective = keys.metric_key(tags.get(keys.TAG_OBJECTIVE, "val_iou"))
+    rows = []
+    for run in sorted(runs, key=lambda r: r.info.start_time):
+        trial = run.data.tags.get(keys.TAG_TRIAL, "")
+        rows.append({
+            "run_id": run.info.run_id,
+            "config": run.data.tags.get(keys.TAG_CONFIG) or f"trial-{trial}",
+            "objective": run.data.metrics.get(objective, float("nan")),
+            "order": int(trial) if trial.isdigit() else None,
+            "repeat": int(run.data.tags.get(keys.TAG_REPEAT, "0")),
+        })
+    # each (configuration, repeat) once: its latest complete run, as the report counts them
+    table = pd.DataFrame(rows).drop_duplicates(["config", "repeat"], keep="last")
+    choice = selection.best(table, tags.get(keys.TAG_DIRECTION) != "minimize")
+    if choice is None:
+        raise AblateError(f"study '{target}' has no complete trial with a tracked "
+                          f"{keys.metric_name(objective)}")
+    return str(table.loc[choice.row, "run_id"])
 
 
 @torch.no_grad()

@@ -6,6 +6,8 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from ablate import environment
+from ablate.data import DataSplits
 from ablate.faults import checkpoint
 from ablate.result import TrainResult
 from ablate.spec import RunConfig
@@ -19,10 +21,17 @@ def train_tracked(
     on_epoch: EpochCallback | None = None,
     progress: bool = True,
     description: str = "train",
+    spec_path: str | None = None,
 ) -> TrainResult:
-    """:func:`~ablate.train.train` logging into ``run``: each epoch as soon as it ends (a crash
-    keeps them), then the final numbers and the artifacts. ``on_epoch`` runs after each epoch
-    is logged (it may raise to prune)."""
+    """:func:`~ablate.train.train` logging into ``run``: first the environment (versions,
+    device, the git state of the spec file's work tree, ``spec_path``), the data of each split
+    once loaded, each epoch as soon as it ends (a crash keeps them), then the final numbers and
+    the artifacts. ``on_epoch`` runs after each epoch is logged (it may raise to prune)."""
+    env = environment.collect(config.device, spec_path)
+    run.log_environment(env, environment.git_diff(env))
+
+    def log_data(data: DataSplits) -> None:
+        run.log_data(data.fingerprints)
 
     def log_epoch(epoch: int, record: dict[str, float]) -> None:
         run.log_epoch(epoch, record)
@@ -30,7 +39,7 @@ def train_tracked(
             on_epoch(epoch, record)
 
     with tempfile.TemporaryDirectory(prefix="ablate-") as tmp:
-        result = train(config, log_epoch, Path(tmp), progress, description)
+        result = train(config, log_epoch, Path(tmp), progress, description, log_data)
         run.log_result(result)
         checkpoint("mid_artifact")  # numbers and JSON artifacts written, figures not yet
         run.log_artifacts(Path(tmp))

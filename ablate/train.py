@@ -8,12 +8,13 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ablate.data import load_data, make_loaders
+from ablate.data import DataSplits, load_data, make_loaders
 from ablate.engine import Engine, TrainingError
 from ablate.evaluation import evaluate_splits, load_best
 from ablate.fit import EpochCallback, Fit, fit
@@ -44,6 +45,7 @@ def train(
     artifact_dir: Path | None = None,
     progress: bool = True,
     description: str = "train",
+    on_data: Callable[[DataSplits], None] | None = None,
 ) -> TrainResult:
     """Train one configuration, evaluate its best epoch on every split, return the numbers.
 
@@ -51,13 +53,16 @@ def train(
     rate and the validation objective; it may raise (e.g. ``optuna.TrialPruned``) to stop.
     The objective is read on val only; test is evaluated once, on the final (best) weights.
     Figures (curves, gallery) and, with ``eval.save_weights``, ``model.pt`` are written to
-    ``artifact_dir``.
+    ``artifact_dir``. ``on_data(data)`` is called once the data is loaded (its fingerprints
+    say which data the run sees).
     """
     seed_everything(config.seed)
     device = resolve_device(config.device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)  # the figure is this run's peak
     data = load_data(config.data)
+    if on_data is not None:
+        on_data(data)
     loaders = make_loaders(data, config, config.seed)
     engine = Engine(config, data, device)
     images, _ = next(iter(loaders["val"]))

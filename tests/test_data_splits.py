@@ -77,17 +77,18 @@ def test_val_carved_from_the_train_folder_test_from_its_own(train_test: Path) ->
 
 def test_default_ratios_carve_val_only_when_test_has_a_folder(train_test: Path) -> None:
     data_spec = spec(train_test, split_dirs=dirs("train", "test"))
-    assert data_spec.split_ratios == {"val": 0.15}  # resolved, so the logged config shows it
+    assert data_spec.split_ratios is None  # as written
+    assert data_spec.carve_ratios == {"val": 0.15}  # as it applies (and as a run logs it)
     got = names(load_data(data_spec))
     assert (len(got["train"]), len(got["val"]), len(got["test"])) == (17, 3, 4)
     # Only a train source: the historical default, all three carved.
     alone = spec(train_test, split_dirs=dirs("train"))
-    assert alone.split_ratios == {"train": 0.7, "val": 0.15, "test": 0.15}
+    assert alone.carve_ratios == {"train": 0.7, "val": 0.15, "test": 0.15}
     assert [len(v) for v in load_data(alone).splits.values()] == [14, 3, 3]
     # Every split with its own folder: nothing carved, nothing resolved.
     folder(train_test, "val", ["v0", "v1"])
     full = spec(train_test, split_dirs=dirs("train", "val", "test"))
-    assert full.split_ratios is None
+    assert full.split_ratios is None and full.carve_ratios == {}
     assert names(load_data(full))["train"] == TRAIN
 
 
@@ -114,7 +115,7 @@ def test_a_list_for_test_and_ratios_for_the_rest(tmp_path: Path) -> None:
     assert sorted(got["train"] + got["val"] + got["test"]) == TRAIN
     # No ratios: val carved at the default 0.15 of what the list leaves.
     default = spec(tmp_path, images="images", masks="masks", split_lists={"test": "test.txt"})
-    assert default.split_ratios == {"val": 0.15}
+    assert default.carve_ratios == {"val": 0.15}
     assert len(load_data(default).splits["val"]) == round(0.15 * 16)
 
 
@@ -132,7 +133,7 @@ def test_a_val_list_names_samples_of_the_train_folder(train_test: Path) -> None:
     (train_test / "val.txt").write_text("t04\nt05\n")
     data_spec = spec(train_test, split_dirs=dirs("train", "test"),
                      split_lists={"val": "val.txt"})
-    assert data_spec.split_ratios is None
+    assert data_spec.carve_ratios == {}
     got = names(load_data(data_spec))
     assert got["val"] == ["t04", "t05"]
     assert got["train"] == [n for n in TRAIN if n not in ("t04", "t05")]

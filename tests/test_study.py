@@ -23,7 +23,7 @@ def test_two_trial_study_end_to_end(cli, write_spec, store, tmp_path):
     spec = write_spec()
     result = cli("study", "run", spec, "--store", store, "--quiet")
     assert result.exit_code == 0, result.output
-    assert "best trial" in result.output
+    assert "best configuration: trial-" in result.output
 
     study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{store / 'optuna.db'}")
     states = [t.state for t in study.trials]

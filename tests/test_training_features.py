@@ -103,11 +103,14 @@ def test_encoder_unfreezes_in_stages_deepest_first():
     assert all(p.requires_grad for p in engine.model.decoder.parameters())
 
 
-def test_presets_expand():
+def test_presets_fill_in_only_what_is_not_written():
     config = _config(loss={"preset": "combined", "weights": {"bce": 1.0}},
-                     augment={"preset": "light"})
-    assert config.loss.weights == {"bce": 0.5, "dice": 0.5}
-    assert config.augment.hflip and config.augment.vflip and not config.augment.rot90
+                     augment={"preset": "light", "vflip": False})
+    # the written bce weight and vflip stay; the preset fills in dice and hflip
+    assert config.loss.weights == {"bce": 1.0, "dice": 0.5}
+    assert config.augment.hflip and not config.augment.vflip and not config.augment.rot90
+    # a resolved configuration validates to itself (nothing is filled in twice)
+    assert type(config).model_validate(config.model_dump(mode="json")) == config
 
 
 def test_custom_model_trains_and_fine_tunes_from_its_run(cli, write_spec, store):

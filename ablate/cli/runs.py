@@ -51,7 +51,7 @@ def train_cmd(
     config = localize(tracker, config)
     run = tracker.start_run(spec.name, config, role="train", name=f"{spec.name}-train")
     try:
-        result = train_tracked(config, run, progress=not quiet)
+        result = train_tracked(config, run, progress=not quiet, spec_path=spec.path)
     except BaseException as err:
         run.end("FAIL", str(err) or type(err).__name__)
         raise

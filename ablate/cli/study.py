@@ -129,22 +129,27 @@ def _check_counts(n_trials: int | None, timeout: float | None, workers: int) -> 
 def _print_best(study: Any) -> None:
     from optuna.trial import TrialState
 
+    from ablate.study.tables import best_configuration
+
     if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         typer.echo("no complete trial yet")
     elif len(study.directions) > 1:
         typer.echo(f"Pareto front: trials {', '.join(str(t.number) for t in study.best_trials)}")
-    elif any("config" in t.params for t in study.trials):
-        # A design: rank configurations by their mean over repeats, not single trials.
-        done = study.trials_dataframe(attrs=("params", "value", "state"))
-        done = done[done["state"] == "COMPLETE"]
-        means = done.groupby("params_config")["value"].agg(["mean", "count"])
-        means = means.sort_values("mean", ascending=study.direction.name == "MINIMIZE")
-        best = means.index[0]
-        typer.echo(f"best configuration: {best} mean={means.loc[best, 'mean']:.4f} "
-                   f"over {int(means.loc[best, 'count'])} run(s)")
     else:
-        best = study.best_trial
-        typer.echo(f"best trial: {best.number} value={best.value:.4f} params={best.params}")
+        typer.echo(best_line(best_configuration(study)))
+
+
+def best_line(best: Any) -> str:
+    """One line on the best configuration (``ablate.selection``'s rule) and its trial."""
+    if best is None:
+        return "no complete trial yet"
+    trial = best.trial
+    params = {k: v for k, v in trial.params.items() if k != "config"}
+    runs = f"over {best.trials} run(s)"
+    repeat = trial.user_attrs.get("repeat")
+    where = f"trial {trial.number}" + (f", repeat {repeat}" if "config" in trial.params else "")
+    return (f"best configuration: {best.config}: mean objective {best.mean:.4f} {runs}; "
+            f"represented by {where}" + (f"; params {params}" if params else ""))
 
 
 @study_app.command("list")
@@ -167,11 +172,17 @@ def study_show(
     storage: StorageOpt = None,
     tracking_uri: TrackingOpt = None,
 ) -> None:
-    """Show a study's trials: state, objective, searched values, reason."""
+    """Show a study's trials: state, objective, searched values, reason; and the best
+    configuration by the rule the report and predict use."""
     from ablate.study import study_table
+    from ablate.study.tables import best_configuration, load_study
 
-    table = study_table(resolve_stores(store, storage, tracking_uri), name)
+    stores = resolve_stores(store, storage, tracking_uri)
+    table = study_table(stores, name)
     typer.echo(table.to_string(index=False) if not table.empty else f"study '{name}' has no trials")
+    study = load_study(stores, name)
+    if len(study.directions) == 1:
+        typer.echo(best_line(best_configuration(study)))
 
 
 # ------------------------------------------------------------------------------ single runs

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 
 import albumentations as A
@@ -13,6 +12,7 @@ from torch.utils.data import DataLoader, Dataset
 from ablate.data.channels import append_derived
 from ablate.data.io import to_unit_float
 from ablate.data.sample import DataSplits, Sample
+from ablate.data.seeding import EpochSampler, SampleKey, seed_pipeline
 from ablate.data.transforms import build_transforms
 from ablate.errors import DataError
 from ablate.spec import RunConfig
@@ -23,6 +23,8 @@ class SegmentationDataset(Dataset):
 
     ``derived`` channels (``exg``, ``exr``, ``sobel``) are computed on the [0, 1] image after the
     pipeline and appended before normalisation; ``mean``/``std`` cover them too (0/1).
+    With ``seed``, an item may be asked for by ``(epoch, index)`` (:class:`EpochSampler`) and
+    its augmentation is drawn from (seed, epoch, index) alone (:mod:`ablate.data.seeding`).
     """
 
     def __init__(
@@ -32,8 +34,10 @@ class SegmentationDataset(Dataset):
         mean: Sequence[float],
         std: Sequence[float],
         derived: Sequence[str] = (),
+        seed: int | None = None,
     ) -> None:
         self.samples = list(samples)
+        self.seed = seed
         self.transform = transform
         self.mean = np.asarray(mean, dtype=np.float32)
         self.std = np.asarray(std, dtype=np.float32)
@@ -42,7 +46,10 @@ class SegmentationDataset(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, key: int | SampleKey) -> tuple[torch.Tensor, torch.Tensor]:
+        epoch, index = key if isinstance(key, tuple) else (0, key)
+        if self.seed is not None:
+            seed_pipeline(self.transform, self.seed, epoch, index)
         sample = self.samples[index]
         # Scale to float [0, 1] first: every transform handles float32 with any channel count,
         # which uint16 multi-band images would not get otherwise.
@@ -62,18 +69,21 @@ def common_size(samples: Sequence[Sample]) -> tuple[int, int] | None:
 
 
 def make_dataset(
-    samples: Sequence[Sample], data: DataSplits, config: RunConfig, train: bool
+    samples: Sequence[Sample], data: DataSplits, config: RunConfig, train: bool,
+    seed: int | None = None,
 ) -> SegmentationDataset:
-    """A dataset of ``samples``: train gets crop and augmentations, other splits only resize."""
+    """A dataset of ``samples``: train gets crop and augmentations, other splits only resize;
+    ``seed``: augmentations drawn per (seed, epoch, sample index)."""
     # The pipeline sees the image bands only; derived channels are added after it.
     transform = build_transforms(
         config, train, in_channels=data.bands, image_size=common_size(samples)
     )
-    return SegmentationDataset(samples, transform, data.mean, data.std, data.derived)
+    return SegmentationDataset(samples, transform, data.mean, data.std, data.derived, seed)
 
 
 def make_loaders(data: DataSplits, config: RunConfig, seed: int) -> dict[str, DataLoader]:
-    """One loader per split; train is augmented and shuffled reproducibly from ``seed`` and
+    """One loader per split; train is augmented and shuffled from ``seed`` and the epoch alone,
+    so the batches do not depend on ``data.num_workers`` (:mod:`ablate.data.seeding`); train
     drops its last partial batch each epoch if ``data.drop_last``."""
     spec = config.data
     train = data.splits["train"]
@@ -89,34 +99,20 @@ def make_loaders(data: DataSplits, config: RunConfig, seed: int) -> dict[str, Da
         batch = spec.batch_size if is_train else (spec.eval_batch_size or spec.batch_size)
         if batch > 1 and not (spec.size or (is_train and spec.crop)):
             _check_same_size(samples, split)
-        dataset = make_dataset(samples, data, config, train=is_train)
-        dataset.transform.set_random_seed(seed)
-        generator = torch.Generator().manual_seed(seed)
+        dataset = make_dataset(samples, data, config, train=is_train, seed=seed)
         loaders[split] = DataLoader(
             dataset,
             batch_size=batch,
-            shuffle=is_train,
+            sampler=EpochSampler(len(samples), seed, shuffle=is_train),
             # data.drop_last (train only): a ragged last batch can be a 1-sample batch, which
             # batch norm cannot normalise; the check above leaves at least one full batch.
             drop_last=is_train and spec.drop_last,
             num_workers=spec.num_workers,
-            generator=generator,
-            worker_init_fn=_seed_worker,
+            # the loader draws its workers' base seed from here, never from torch's global RNG
+            generator=torch.Generator().manual_seed(seed),
             persistent_workers=spec.num_workers > 0,
         )
     return loaders
-
-
-def _seed_worker(worker_id: int) -> None:
-    # Each worker gets its own copy of the pipeline with the parent's seed; reseed it from the
-    # worker's torch seed (drawn from the loader's generator) so workers and epochs differ but
-    # stay reproducible.
-    info = torch.utils.data.get_worker_info()
-    worker_seed = torch.initial_seed() % 2**32
-    np.random.seed(worker_seed)
-    random.seed(worker_seed)
-    if info is not None and isinstance(info.dataset, SegmentationDataset):
-        info.dataset.transform.set_random_seed(worker_seed)
 
 
 def _check_same_size(samples: Sequence[Sample], split: str) -> None:

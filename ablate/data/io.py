@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,11 +45,27 @@ T = TypeVar("T", Decoded, np.ndarray)
 # (kind, path, option) -> (mtime_ns, file size, decoded). Trials in one process share it, so
 # files are decoded once per process, not once per trial or epoch.
 _CACHE: dict[tuple[str, str, int | None], tuple[int, int, Decoded | np.ndarray]] = {}
+# path -> (mtime_ns, file size, SHA-256 of the bytes): each file is hashed once per process,
+# when it is decoded (the data fingerprint, ablate.data.fingerprint).
+_DIGESTS: dict[str, tuple[int, int, str]] = {}
 
 
 def clear_cache() -> None:
     """Forget every decoded file."""
     _CACHE.clear()
+    _DIGESTS.clear()
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 (hex) of the file's bytes, computed at most once per process and file version."""
+    stat = os.stat(path)
+    hit = _DIGESTS.get(str(path))
+    if hit is not None and hit[:2] == (stat.st_mtime_ns, stat.st_size):
+        return hit[2]
+    with open(path, "rb") as handle:
+        digest = hashlib.file_digest(handle, "sha256").hexdigest()
+    _DIGESTS[str(path)] = (stat.st_mtime_ns, stat.st_size, digest)
+    return digest
 
 
 def read_image(path: Path) -> Decoded:
@@ -74,6 +91,7 @@ def _cached(key: tuple[str, str, int | None], path: Path, decode: Callable[[Path
     # Samples share the cached array; read-only so that no caller can corrupt it for others.
     (value.pixels if isinstance(value, Decoded) else value).flags.writeable = False
     _CACHE[key] = (stat.st_mtime_ns, stat.st_size, value)
+    file_digest(path)  # the bytes were just read: hashing them now costs one read from cache
     return value
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ablate.data import splits as split_modes
+from ablate.data.fingerprint import SplitFingerprint, folder_fingerprints, synthetic_fingerprints
 from ablate.data.formats import colour_bands, convert, warn_once
 from ablate.data.io import Decoded, read_image, read_mask
 from ablate.data.masks import to_labels
@@ -43,7 +44,7 @@ def load_data(spec: DataSpec) -> DataSplits:
     (after the split is made, so the assignment of the other samples does not change).
     """
     num_classes = spec.num_classes
-    raw = _raw_splits(spec, num_classes)
+    raw, pairs = _raw_splits(spec, num_classes)
     splits = _to_samples(raw, spec)
     train = splits["train"]
     channels = int(train[0].image.shape[2])
@@ -73,11 +74,15 @@ def load_data(spec: DataSpec) -> DataSplits:
         class_names=spec.names,
         task=spec.task,
         dropped=dropped,
+        fingerprints=_fingerprints(spec, splits, pairs, pixels),
     )
 
 
-def _raw_splits(spec: DataSpec, num_classes: int) -> dict[str, list[Raw]]:
-    """Decoded images and class-id masks per split, capped by ``max_images``."""
+def _raw_splits(
+    spec: DataSpec, num_classes: int
+) -> tuple[dict[str, list[Raw]], dict[str, dict[str, Pair]]]:
+    """Decoded images and class-id masks per split, capped by ``max_images``, and the file
+    pairs they came from (none for synthetic data)."""
     if spec.synthetic is not None:
         samples = synthetic_samples(spec.synthetic, spec.task, num_classes)
         splits = split_modes.carve(samples, lambda s: s.name, spec)
@@ -85,12 +90,11 @@ def _raw_splits(spec: DataSpec, num_classes: int) -> dict[str, list[Raw]]:
             split: [Raw(s.name, Decoded(s.image), s.mask, s.name)
                     for s in items[: _cap(spec, split)]]
             for split, items in splits.items()
-        }
+        }, {}
     # Capped before decoding: a smoke run reads only the images it uses.
-    return {
-        split: _load_pairs(pairs[: _cap(spec, split)], spec)
-        for split, pairs in _pairs(spec).items()
-    }
+    used = {split: items[: _cap(spec, split)] for split, items in _pairs(spec).items()}
+    pairs = {split: {p.name: p for p in items} for split, items in used.items()}
+    return {split: _load_pairs(items, spec) for split, items in used.items()}, pairs
 
 
 def _to_samples(raw: dict[str, list[Raw]], spec: DataSpec) -> dict[str, list[Sample]]:
@@ -113,6 +117,17 @@ def _to_samples(raw: dict[str, list[Raw]], spec: DataSpec) -> dict[str, list[Sam
         ]
         for split, items in raw.items()
     }
+
+
+def _fingerprints(
+    spec: DataSpec, splits: dict[str, list[Sample]], pairs: dict[str, dict[str, Pair]],
+    pixels: dict[str, np.ndarray],
+) -> dict[str, SplitFingerprint]:
+    """Per split, the digest of the data the samples came from (:mod:`ablate.data.fingerprint`)."""
+    if spec.synthetic is not None:
+        return synthetic_fingerprints(spec.synthetic.model_dump(mode="json"), splits, pixels,
+                                      spec.names)
+    return folder_fingerprints(Path(spec.root or "."), splits, pairs, pixels, spec.names)
 
 
 def _cap(spec: DataSpec, split: str) -> int | None:

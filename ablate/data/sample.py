@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ablate.spec import slug
+
+if TYPE_CHECKING:
+    from ablate.data.fingerprint import SplitFingerprint
 
 
 @dataclass
@@ -45,6 +49,8 @@ class DataSplits:
     task: str = "binary"
     # Per split: names of the samples that data.drop_empty removed (all-background masks).
     dropped: dict[str, list[str]] = field(default_factory=dict)
+    # Per split: the digest and profile of the data its samples came from.
+    fingerprints: dict[str, SplitFingerprint] = field(default_factory=dict)
 
     @property
     def class_pixels(self) -> np.ndarray:

@@ -66,7 +66,7 @@ def _folder(root: Path, images: str, masks: str, key: str) -> list[Pair]:
 def carve(items: Sequence[T], name_of: Callable[[T], str], spec: DataSpec) -> dict[str, list[T]]:
     """The train source ``items`` split by ``spec.split_ratios``: train keeps the rest unless
     it has a share of its own (then what no share covers is left unused)."""
-    ratios = dict(spec.split_ratios or {})
+    ratios = spec.carve_ratios
     if not any(r > 0 for split, r in ratios.items() if split != "train"):
         return {"train": list(items)}
     if "train" not in ratios:

@@ -26,6 +26,7 @@ from ablate.report.detail import (
     threshold_section,
 )
 from ablate.report.factorial import factorial_sections
+from ablate.report.provenance import data_lines
 from ablate.report.runs import StudyRuns, load_runs
 from ablate.report.sections import Section
 from ablate.report.tables import (
@@ -104,6 +105,8 @@ def build(
     configs = ordered(study, aggregate(study))
     best, baseline = best_label(study, configs), baseline_label(study, configs)
     report = Report(study, _header(study, len(configs), len(study.complete())), [])
+    for line in data_lines(study, other):  # own paragraphs
+        report.header += ["", line]
     report.sections.append(ablation_section(study, configs, baseline))
     if other is not None:
         report.sections.append(compare_section(study, other))

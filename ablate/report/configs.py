@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ablate import selection
 from ablate.report import stats
 from ablate.report.runs import COMP, VALUE, StudyRuns
 
@@ -55,13 +56,22 @@ def ordered(study: StudyRuns, configs: pd.DataFrame) -> pd.DataFrame:
                                na_position="last")
 
 
+def selection_table(study: StudyRuns, runs: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The complete runs as :mod:`ablate.selection` reads them (same index)."""
+    runs = study.complete() if runs is None else runs
+    column = objective_column(study)
+    objective = runs[column] if column in runs else pd.Series(float("nan"), index=runs.index)
+    return pd.DataFrame({"config": runs["config"], "objective": objective,
+                         "order": runs["trial"], "repeat": runs["repeat"]}, index=runs.index)
+
+
 def best_label(study: StudyRuns, configs: pd.DataFrame) -> str | None:
-    """The configuration with the best mean objective."""
-    column = "mean." + study.objective
-    if configs.empty or column not in configs or configs[column].isna().all():
-        return None
-    series = configs[column]
-    return str(series.idxmax() if study.maximize else series.idxmin())
+    """The best configuration among ``configs`` by the one rule of :mod:`ablate.selection`
+    (mean objective over repeats, direction-aware, deterministic ties)."""
+    runs = study.complete()
+    runs = runs[runs["config"].isin(configs.index)]
+    choice = selection.best(selection_table(study, runs), study.maximize)
+    return choice.config if choice is not None else None
 
 
 def baseline_label(study: StudyRuns, configs: pd.DataFrame) -> str | None:
@@ -79,16 +89,15 @@ def baseline_label(study: StudyRuns, configs: pd.DataFrame) -> str | None:
 
 
 def representative(study: StudyRuns, label: str) -> pd.Series | None:
-    """The run shown for a configuration in the per-run tables: the repeat holding the (lower)
-    median of its objective values, so a lucky seed is not picked."""
+    """The run shown for a configuration in the per-run tables: the repeat holding the median
+    of its objective values (the worse middle one with an even count), by
+    :func:`ablate.selection.representative`, so a lucky seed is not picked."""
     runs = study.complete()
     runs = runs[runs["config"] == label]
     if runs.empty:
         return None
-    column = objective_column(study)
-    if column in runs:
-        runs = runs.sort_values(column, kind="stable", na_position="last")
-    return runs.iloc[(len(runs) - 1) // 2]
+    row = selection.representative(selection_table(study, runs), study.maximize)
+    return runs.loc[row] if row is not None else runs.iloc[0]
 
 
 def run_title(run: pd.Series, repeats: int) -> str:

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ablate.report.configs import representative, run_title
+from ablate import selection
+from ablate.report.configs import representative, run_title, selection_table
 from ablate.report.runs import StudyRuns
 from ablate.report.sections import NA, Section, Table, counts, num
 from ablate.report.stats import count_scores
@@ -62,11 +63,9 @@ def chosen_runs(
                     why = f" ({last['reason']})" if last["reason"] else ""
                     notes.append(f"trial {number}: {last['state']}{why}, no final counts")
                 continue
-            # a trial of a design with repeats holds several runs: show the median one
-            column = study.metric(study.objective)
-            if column in runs:
-                runs = runs.sort_values(column, kind="stable", na_position="last")
-            run = runs.iloc[(len(runs) - 1) // 2]
+            # a trial of a search with repeats holds several runs: show the representative one
+            row = selection.representative(selection_table(study, runs), study.maximize)
+            run = runs.loc[row] if row is not None else runs.iloc[0]
             chosen.append(Chosen(f"trial {number}", run, run_title(run, len(runs))))
         return chosen, notes
     for role, label in (("best", best), ("baseline", baseline)):
@@ -108,7 +107,8 @@ def split_sections(study: StudyRuns, chosen: list[Chosen], notes: list[str]) -> 
     head = Section("Confusion counts per split", [
         f"Confusion counts accumulated over each whole split ({counted}), at the best epoch's "
         "weights; F1 and IoU as tracked. A configuration with repeats is shown through the "
-        "repeat holding the median of its objective values."
+        "repeat holding the median of its objective values (the worse middle one with an even "
+        "count)."
     ], notes=[f"Not shown: {'; '.join(notes)}."] if notes else [])
     if not chosen:
         head.notes.append("_no complete runs_")

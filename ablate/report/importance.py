@@ -2,11 +2,12 @@
 importance of Optuna's fANOVA evaluator on it.
 
 Each configuration becomes one trial: its searched values as params and its mean objective
-over repeats as the value. Distributions come from the parent's ``ablate.search`` types and the
-observed values: float -> FloatDistribution(min, max), int -> IntDistribution(min, max),
-categorical -> the observed choices, bool -> (False, True). A float is log-scaled when the
-search tag says so (``{"type": "float", "log": true}``); with only a type, when all values are
-positive, span a decade or more and their median lies nearer the geometric than the
+over repeats as the value. Distributions are the recorded search space (the parent's
+``ablate.search`` tag: type, low, high, log, step, choices), exactly as the study sampled them.
+Stores written before the space was recorded whole hold only the types; there they come from
+the observed values: float -> FloatDistribution(min, max), int -> IntDistribution(min, max),
+categorical -> the observed choices, bool -> (False, True), and a float is log-scaled when all
+values are positive, span a decade or more and their median lies nearer the geometric than the
 arithmetic middle of the range (what log-uniform sampling, e.g. of a learning rate, gives).
 """
 
@@ -46,13 +47,34 @@ def looks_log(values: pd.Series) -> bool:
     return abs(math.log(median / geometric)) < abs(math.log(median / arithmetic))
 
 
-def _distribution(kind: str, values: pd.Series, log: bool | None = None) -> Any:
+def _recorded(recorded: dict[str, Any]) -> Any:
+    """The Optuna distribution of a recorded search entry."""
     from optuna.distributions import (
         CategoricalDistribution,
         FloatDistribution,
         IntDistribution,
     )
 
+    kind, log, step = recorded["type"], bool(recorded.get("log", False)), recorded.get("step")
+    if kind == "float":
+        return FloatDistribution(float(recorded["low"]), float(recorded["high"]), log=log,
+                                 step=float(step) if step else None)
+    if kind == "int":
+        return IntDistribution(int(recorded["low"]), int(recorded["high"]), log=log,
+                               step=int(step) if step else 1)
+    return CategoricalDistribution(tuple(_choice(c) for c in recorded["choices"]))
+
+
+def _distribution(kind: str, values: pd.Series, log: bool | None = None,
+                  recorded: dict[str, Any] | None = None) -> Any:
+    from optuna.distributions import (
+        CategoricalDistribution,
+        FloatDistribution,
+        IntDistribution,
+    )
+
+    if recorded and recorded.get("type") == kind and kind != "bool":
+        return _recorded(recorded)
     if kind == "bool":
         return CategoricalDistribution((False, True))
     if kind in ("float", "int"):
@@ -80,7 +102,8 @@ def rebuild(study: StudyRuns, configs: pd.DataFrame) -> Any:
     usable = configs.dropna(subset=[objective, *[c for c in columns.values() if c in configs]])
     usable = usable.sort_values("trial", kind="stable")
     columns = {p: c for p, c in columns.items() if c in usable}
-    distributions = {p: _distribution(study.search[p], usable[c], study.log_scale.get(p))
+    distributions = {p: _distribution(study.search[p], usable[c], study.log_scale.get(p),
+                                      study.space.get(p))
                      for p, c in columns.items()}
     trials = []
     for _, row in usable.iterrows():

@@ -2,8 +2,9 @@
 
 Every trial run becomes one row: ``run_id``, ``start_time``, the derived columns ``trial``,
 ``state``, ``reason``, ``config``, ``repeat``, ``seed``, one bool column per component
-(``comp.<name>``), one column per searched non-bool value (``value.<path>``), and its final
-metrics as ``metrics.<name>`` (per-epoch ``epoch/...`` curves are dropped).
+(``comp.<name>``), one column per searched non-bool value (``value.<path>``), the digest of
+each split's data (``data.<split>``), and its final metrics as ``metrics.<name>`` (per-epoch
+``epoch/...`` curves are dropped).
 
 Each (configuration, repeat) counts once: its latest COMPLETE run (a retried attempt replaces a
 dead one). Search-design runs without a configuration label are their own configuration,
@@ -25,6 +26,7 @@ from ablate.tracking import names as keys
 
 COMP = "comp."
 VALUE = "value."
+DATA = "data."  # data.<split>: the digest of the data the run saw
 _STATUS_STATE = {"FINISHED": "COMPLETE", "FAILED": "FAIL", "KILLED": "FAIL"}
 
 
@@ -45,6 +47,9 @@ class StudyRuns:
     objectives: list[dict[str, str]] = field(default_factory=list)
     thresholds: list[float] = field(default_factory=lambda: list(keys.DEFAULT_THRESHOLDS))
     log_scale: dict[str, bool] = field(default_factory=dict)  # float paths the spec samples in log
+    # The recorded search space, {path: {type, low, high, log, step, choices}} (empty for
+    # stores written before it was recorded whole)
+    space: dict[str, dict[str, Any]] = field(default_factory=dict)
     artifacts: ArtifactReader | None = field(default=None, repr=False, compare=False)
     _complete: pd.DataFrame | None = field(default=None, repr=False, compare=False)
 
@@ -135,6 +140,9 @@ def _trials(frame: pd.DataFrame, search: dict[str, str], components: list[str]) 
             searched, param = tag(keys.SEARCHED_PREFIX + path), _column(frame, f"params.{path}")
             extra[VALUE + path] = [_json(s, p) if isinstance(s, str) else p
                                    for s, p in zip(searched, param, strict=True)]
+    for column in frame.columns:  # the digest of each split's data (ablate.data.<split>)
+        if column.startswith("tags." + keys.DATA_PREFIX):
+            extra[DATA + column.removeprefix("tags." + keys.DATA_PREFIX)] = list(frame[column])
     metrics = [c for c in frame.columns if c.startswith("metrics.")]
     return pd.concat([out, pd.DataFrame(extra, index=frame.index), frame[metrics]], axis=1)
 
@@ -186,6 +194,8 @@ def parse(frame: pd.DataFrame, study: str, where: str = "the tracking store") ->
         objectives=[o for o in objectives if isinstance(o, dict) and "metric" in o],
         thresholds=thresholds,
         log_scale=log_scale,
+        space={p: v for p, v in raw_search.items()
+               if isinstance(v, dict) and ("low" in v or "choices" in v)},
     )
 
 

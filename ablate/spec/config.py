@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import copy
 import difflib
 import math
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import (
@@ -19,7 +19,8 @@ from pydantic import (
 )
 
 from ablate.spec.messages import error_loc, error_msg
-from ablate.spec.paths import set_dotted
+from ablate.spec.paths import get_dotted
+from ablate.spec.precedence import addressable, fill_presets, resolve_data
 from ablate.spec.sections import (
     MAX_SEED,
     AugmentSpec,
@@ -155,7 +156,11 @@ class SearchParam(_Strict):
 
 
 class RunConfig(_Strict):
-    """Everything one training run needs; a trial's resolved configuration."""
+    """Everything one training run needs; a trial's resolved configuration.
+
+    Presets are filled in from the values as given (:mod:`ablate.spec.precedence`); a resolved
+    configuration holds every value explicitly, so validating its dump gives it back unchanged.
+    """
 
     seed: Seed = 0
     device: str = "auto"
@@ -167,22 +172,25 @@ class RunConfig(_Strict):
     eval: EvalSpec = Field(default_factory=EvalSpec)
     objective: ObjectiveSpec = Field(default_factory=ObjectiveSpec)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _presets(cls, data: Any) -> Any:
+        return fill_presets(data) if isinstance(data, dict) else data
+
+    @model_validator(mode="after")
+    def _loss_terms(self) -> RunConfig:
+        weights = self.loss.weights
+        if not any(w > 0 for w in weights.values()):
+            raise ValueError("loss.weights: every weight is 0; give at least one term a weight")
+        if self.data.task == "multiclass" and "bce" in weights:
+            raise ValueError("loss.weights.bce is for binary tasks; use ce for multiclass")
+        if self.data.task == "binary" and "ce" in weights:
+            raise ValueError("loss.weights.ce is for multiclass tasks; use bce for binary")
+        return self
+
     @model_validator(mode="after")
     def _cross_checks(self) -> RunConfig:
         task = self.data.task
-        ce = "bce" if task == "binary" else "ce"
-        if self.loss.preset is not None:
-            presets = {"ce": {ce: 1.0}, "focal": {"focal": 1.0}, "dice": {"dice": 1.0},
-                       "combined": {ce: 0.5, "dice": 0.5}}
-            self.loss.__dict__["weights"] = presets[self.loss.preset]
-        weights = self.loss.weights or {ce: 1.0}
-        self.loss.__dict__["weights"] = dict(weights)
-        if not any(w > 0 for w in weights.values()):
-            raise ValueError("loss.weights: every weight is 0; give at least one term a weight")
-        if task == "multiclass" and "bce" in weights:
-            raise ValueError("loss.weights.bce is for binary tasks; use ce for multiclass")
-        if task == "binary" and "ce" in weights:
-            raise ValueError("loss.weights.ce is for multiclass tasks; use bce for binary")
         ce_weights = self.loss.ce.class_weights
         if isinstance(ce_weights, list) and len(ce_weights) != self.data.num_classes:
             raise ValueError(
@@ -207,7 +215,12 @@ class RunConfig(_Strict):
 
 
 class StudySpec(RunConfig):
-    """A study: the run configuration plus how Optuna explores it."""
+    """A study: the run configuration plus how Optuna explores it.
+
+    A spec holds its configuration as written (presets are not filled in here); each run's
+    configuration comes from :meth:`resolve`, which applies the precedence rule of
+    :mod:`ablate.spec.precedence`.
+    """
 
     # The name is a folder and file name in the store: 128 characters at most.
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=128)
@@ -223,16 +236,37 @@ class StudySpec(RunConfig):
     objectives: list[ObjectiveSpec] = Field(default_factory=list)
     # Where the spec came from (a file, or a study's stored copy), for messages.
     _source: str = PrivateAttr("spec")
+    # The absolute path of the spec file, when it was read from one.
+    _path: str | None = PrivateAttr(None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _presets(cls, data: Any) -> Any:
+        return data  # a spec stays as written; presets are filled in by resolve()
+
+    @model_validator(mode="after")
+    def _loss_terms(self) -> StudySpec:
+        return self  # checked on the resolved configuration (_resolves)
 
     @model_validator(mode="before")
     @classmethod
     def _first_objective(cls, data: Any) -> Any:
         # With objectives: [...], the first one is the run's objective (picks the best epoch).
-        if isinstance(data, dict) and data.get("objectives") and "objective" not in data:
+        if isinstance(data, dict) and data.get("objectives"):
             first = data["objectives"][0]
             if isinstance(first, dict):
                 data = {**data, "objective": first}
         return data
+
+    @model_validator(mode="after")
+    def _resolves(self) -> StudySpec:
+        try:
+            self.resolve({})
+        except ValidationError as err:
+            first = err.errors()[0]
+            where = error_loc(first["loc"])
+            raise ValueError(f"{where + ': ' if where else ''}{error_msg(first)}") from None
+        return self
 
     @model_validator(mode="after")
     def _search_paths(self) -> StudySpec:
@@ -253,11 +287,11 @@ class StudySpec(RunConfig):
         if self.search:
             raise ValueError(f"search: a {design.kind} design runs fixed configurations; "
                              "remove search or use design.kind: search")
-        for path, value in design.baseline.items():
-            self._check_value(f"design.baseline.{path}", path, value)
+        self._check_values("design.baseline", design.baseline)
         for component in design.components:
-            for path, value in component.set.items():
-                self._check_value(f"design.components.{component.name}", path, value)
+            # a component's values are applied together, over the baseline
+            self._check_values(f"design.components.{component.name}",
+                               {**design.baseline, **component.set}, list(component.set))
         return self
 
     @model_validator(mode="after")
@@ -274,30 +308,42 @@ class StudySpec(RunConfig):
             return self
         if len(self.objectives) > 1 and self.pruner.name != "none":
             raise ValueError("pruner: Optuna cannot prune multi-objective studies; use none")
-        first = self.objectives[0]
-        if not first.metric.startswith("val_"):
+        if not self.objectives[0].metric.startswith("val_"):
             raise ValueError("objectives[0] must be a val_ metric (it picks the best epoch)")
-        if first.metric != self.objective.metric or first.direction != self.objective.direction:
-            self.__dict__["objective"] = first
-            RunConfig.model_validate(self.run_dict())  # the first objective must suit the task
         return self
 
     def _check_value(self, where: str, path: str, value: Any) -> None:
         """Raise ValueError unless setting ``path`` to ``value`` gives a valid run config."""
-        if path.split(".")[0] not in RunConfig.model_fields or path == "device":
-            raise ValueError(f"{where}: '{path}' is not a config value that can be set")
+        self._check_values(where, {path: value})
+
+    def _check_values(
+        self, where: str, values: Mapping[str, Any], shown: list[str] | None = None
+    ) -> None:
+        """Raise ValueError unless setting all ``values`` (dotted path -> value) together gives
+        a valid run config; ``shown``: the paths the message names (default: all)."""
+        for path in values:
+            if not self.settable(path):
+                raise ValueError(f"{where}: '{path}' is not a config value that can be set")
         try:
-            RunConfig.model_validate(
-                set_dotted(copy.deepcopy(self.run_dict()), path, value, must_exist=True)
-            )
-        except KeyError:
-            raise ValueError(f"{where}: '{path}' is not a config value that can be set") from None
+            self.resolve(values)
         except ValidationError as err:
             first = err.errors()[0]
+            named = ", ".join(f"{p}={values[p]!r}" for p in (shown or list(values)))
             raise ValueError(
-                f"{where}: {path}={value!r} gives an invalid config: "
+                f"{where}: {named} gives an invalid config: "
                 f"{error_loc(first['loc'])}: {error_msg(first)}".replace(": : ", ": ")
             ) from None
+
+    def settable(self, path: str) -> bool:
+        """Whether a search or a design may set ``path``: a value of the run config (not
+        ``device``, which belongs to the machine) inside no section the spec leaves unset
+        (``data.synthetic`` of a folder data set, ``data.max_images`` when absent)."""
+        if path == "device" or not addressable(RunConfig, path):
+            return False
+        full = self.model_dump(mode="json", include=set(RunConfig.model_fields))
+        keys = path.split(".")
+        return all(get_dotted(full, ".".join(keys[:depth])) is not None
+                   for depth in range(1, len(keys)))
 
     @property
     def source(self) -> str:
@@ -329,13 +375,36 @@ class StudySpec(RunConfig):
         """Optuna directions, one per objective."""
         return [o.direction for o in self.objectives] or [self.objective.direction]
 
-    def run_dict(self) -> dict[str, Any]:
-        """The run-config part of the spec as plain data."""
-        return self.model_dump(mode="json", include=set(RunConfig.model_fields))
+    @property
+    def path(self) -> str | None:
+        """The absolute path of the spec file (None for a study's stored copy)."""
+        return self._path
 
-    def resolve(self, values: dict[str, Any]) -> RunConfig:
-        """The run config of one trial: this spec with ``values`` (dotted path -> value) set."""
-        data = self.run_dict()
-        for path, value in values.items():
-            set_dotted(data, path, value, must_exist=True)
-        return RunConfig.model_validate(data)
+    def search_space(self) -> dict[str, dict[str, Any]]:
+        """The whole search space: ``{path: {type, low, high, log, step, choices}}`` (keys
+        that do not apply to a type are left out)."""
+        return {path: param.model_dump(mode="json", exclude_none=True)
+                for path, param in self.search.items()}
+
+    def written(self) -> dict[str, Any]:
+        """The spec as written (after --profile and --set): only the values given, no
+        defaults, presets not filled in. What a study stores; loading it gives this spec."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
+    def run_dict(self) -> dict[str, Any]:
+        """The run-config part of the spec as written (see :meth:`written`)."""
+        return {k: v for k, v in self.written().items() if k in RunConfig.model_fields}
+
+    def resolve(self, *layers: Mapping[str, Any]) -> RunConfig:
+        """The run config of one run: this spec with each layer's ``{dotted path: value}``
+        written over it in order (a design's values, then sampled ones, then e.g. the seed),
+        presets filled in where nothing was given (:mod:`ablate.spec.precedence`)."""
+        for layer in layers:
+            for path in layer:
+                if not addressable(RunConfig, path):
+                    raise KeyError(path)
+        config = RunConfig.model_validate(resolve_data(self.run_dict(), layers))
+        # the split shares that apply are held explicitly, so the logged config shows them
+        ratios = config.data.carve_ratios or None
+        return config.model_copy(
+            update={"data": config.data.model_copy(update={"split_ratios": ratios})})

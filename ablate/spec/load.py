@@ -41,7 +41,9 @@ def load_spec(
         for key, value in profiles[profile].items():
             apply_value(raw, str(key), copy.deepcopy(value))
     _resolve_paths(raw, path.parent)
-    return spec_from_dict(raw, overrides, source=str(path))
+    spec = spec_from_dict(raw, overrides, source=str(path))
+    spec._path = str(path.resolve())
+    return spec
 
 
 def read_yaml(path: Path) -> Any:

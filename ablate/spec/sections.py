@@ -200,7 +200,7 @@ class DataSpec(_Strict):
     # -------------------------------------------------------------------------------- splits
 
     def _resolve_splits(self) -> None:
-        """Check that every split has one source; resolve unset ``split_ratios``."""
+        """Check that every split has one source and that the ratios carve what is left."""
         dirs, lists = self.split_dirs or {}, self.split_lists or {}
         self._check_train_source(dirs)
         own = [s for s in SPLITS if s != "train" and (s in dirs or s in lists)]
@@ -210,13 +210,7 @@ class DataSpec(_Strict):
                     f"the {split} split is given twice, by split_dirs.{split} and "
                     f"split_lists.{split}; keep one"
                 )
-        if self.split_ratios == DEFAULT_RATIOS and "val" in own:
-            # Specs and run configs saved before ratios could be combined with folders and
-            # lists carry this default, which never applied to them: read it as unset.
-            self.__dict__["split_ratios"] = None
-        if self.split_ratios is None:
-            self.__dict__["split_ratios"] = _default_ratios(own, bool(lists))
-        ratios = self.split_ratios or {}
+        ratios = self.carve_ratios
         carved = [s for s in SPLITS if s != "train" and ratios.get(s, 0) > 0]
         for split in carved:
             if split in own:
@@ -236,6 +230,21 @@ class DataSpec(_Strict):
                 "no val split (the objective is read on val): carve it from the train source "
                 "with split_ratios (e.g. {val: 0.2}), or give split_dirs.val or split_lists.val"
             )
+
+    @property
+    def carve_ratios(self) -> dict[str, float]:
+        """``split_ratios`` as they apply: when unset, the default for the sources given
+        (``_default_ratios``); the field itself keeps what the spec wrote."""
+        dirs, lists = self.split_dirs or {}, self.split_lists or {}
+        own = [s for s in SPLITS if s != "train" and (s in dirs or s in lists)]
+        ratios = self.split_ratios
+        if ratios == DEFAULT_RATIOS and "val" in own:
+            # Specs and run configs saved before ratios could be combined with folders and
+            # lists carry this default, which never applied to them: read it as unset.
+            ratios = None
+        if ratios is None:
+            ratios = _default_ratios(own, bool(lists))
+        return dict(ratios or {})
 
     def _check_train_source(self, dirs: dict[str, SplitDir]) -> None:
         if self.synthetic is not None:
@@ -264,7 +273,7 @@ class DataSpec(_Strict):
         e.g. ``{"train": "split_dirs.train", "val": "split_ratios.val", "test":
         "split_dirs.test"}``. Train's source is the one the carved splits come out of."""
         dirs, lists = self.split_dirs or {}, self.split_lists or {}
-        ratios = self.split_ratios or {}
+        ratios = self.carve_ratios
         if "train" in lists:
             train = "split_lists.train"
         elif self.synthetic is not None:
@@ -397,8 +406,9 @@ class TverskySpec(_Strict):
 
 class LossSpec(_Strict):
     weights: dict[LossTerm, NonNegativeFloat] = Field(default_factory=dict)
-    # A named mix that replaces weights (searchable as one categorical): ce is bce on binary
-    # tasks; combined is cross-entropy + dice, half each.
+    # A named mix (searchable as one categorical): ce is bce on binary tasks; combined is
+    # cross-entropy + dice, half each. It gives the weight of each of its terms that nothing
+    # writes (ablate.spec.precedence); empty weights and no preset: the cross-entropy term alone.
     preset: Literal["ce", "focal", "dice", "combined"] | None = None
     bce: BCESpec = Field(default_factory=BCESpec)
     ce: CESpec = Field(default_factory=CESpec)
@@ -425,21 +435,9 @@ class AugmentSpec(_Strict):
     # CutMix on training batches: a box of another image (and its mask) pasted in.
     cutmix: bool = False
     cutmix_p: float = Field(0.5, ge=0, le=1)
-    # A named set of toggles, switched on in addition to the ones above.
+    # A named set of toggles: each one the spec (or a design, or a search) does not write is
+    # switched on when a run's configuration is resolved (ablate.spec.precedence).
     preset: Literal["none", "light", "strong"] = "none"
-
-    @model_validator(mode="after")
-    def _apply_preset(self) -> AugmentSpec:
-        for name in AUGMENT_PRESETS[self.preset]:
-            self.__dict__[name] = True
-        return self
-
-
-AUGMENT_PRESETS: dict[str, tuple[str, ...]] = {
-    "none": (),
-    "light": ("hflip", "vflip"),
-    "strong": ("hflip", "vflip", "rot90", "shift_scale_rotate", "color_jitter", "blur"),
-}
 
 
 # -------------------------------------------------------------------------------- optimisation

@@ -24,14 +24,17 @@ from ablate.study.storage import (
 )
 from ablate.tracking import Tracker, names, probe_tracking_server
 
-__all__ = ["check_spec", "create_study", "join_or_create", "preflight", "prepare",
+__all__ = ["SEARCH_ATTR", "check_spec", "create_study", "join_or_create", "preflight", "prepare",
            "resolve_target"]
+
+# Optuna study user attribute: the whole search space, {path: {type, low, high, log, ...}}
+SEARCH_ATTR = "ablate_search_space"
 
 
 def _create(storage: optuna.storages.RDBStorage, spec: StudySpec, replace: bool) -> None:
     """The Optuna study, its stored spec and its whole fixed-design queue: one transaction."""
     rdb.create_study(storage, spec.name, spec.directions,
-                     {SPEC_ATTR: spec.model_dump(mode="json")},
+                     {SPEC_ATTR: spec.written(), SEARCH_ATTR: spec.search_space()},
                      as_queued(design_entries(spec)), replace=replace)
     checkpoint("after_study_commit")
 

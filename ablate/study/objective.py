@@ -28,7 +28,7 @@ from ablate.study.storage import (
     RUN_ID_ATTR,
 )
 from ablate.tracked import train_tracked
-from ablate.tracking import RunLog, Tracker, localize
+from ablate.tracking import RunLog, Tracker, localize, run_tags
 from ablate.tracking import names as keys
 from ablate.train import TrainingError
 
@@ -77,6 +77,8 @@ class TrialObjective:
         self.on_interrupt = on_interrupt
         self.design = {c.label: c for c in configurations(spec.design)}
         self.last_trial: int | None = None
+        # the spec file whose git state each run records: this process's, or the creator's
+        self.spec_path = spec.path or run_tags(tracker, parent_id).get(keys.TAG_SPEC_PATH) or None
 
     def _choose(self, trial: optuna.Trial) -> tuple[Configuration, list[int]]:
         """The trial's configuration and the repeat indices it trains."""
@@ -178,7 +180,7 @@ class TrialObjective:
         while True:
             try:
                 return train_tracked(config, run, on_epoch, self.progress,
-                                    f"trial {trial.number}")
+                                     f"trial {trial.number}", self.spec_path)
             except Exception as err:
                 if not is_out_of_memory(err):
                     raise

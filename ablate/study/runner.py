@@ -45,6 +45,7 @@ from ablate.study.storage import (
     heartbeat_interval,
     open_storage,
 )
+from ablate.study.tables import best_configuration
 from ablate.tracking import Tracker, probe_tracking_server
 
 Printer = Callable[[str], None]
@@ -272,9 +273,9 @@ def trial_line(study: optuna.Study, trial: FrozenTrial, spec: StudySpec) -> str:
         names = [o.metric for o in spec.objectives] or [spec.objective.metric]
         values = ", ".join(f"{n}={v:.4f}" for n, v in zip(names, trial.values, strict=True))
         text = f"{head}: COMPLETE {values}"
-        if not spec.multi_objective:
-            best = study.best_trial
-            text += f" (best {best.value:.4f}, trial {best.number})"
+        best = best_configuration(study)  # the rule of ablate.selection
+        if best is not None:
+            text += f" (best so far: {best.config}, mean {best.mean:.4f})"
         return text
     reason = trial.user_attrs.get(REASON_ATTR, "")
     return f"{head}: {trial.state.name}" + (f" ({reason})" if reason else "")

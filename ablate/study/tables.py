@@ -2,18 +2,70 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import optuna
 import pandas as pd
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
+from ablate import selection
 from ablate.stores import Stores
 from ablate.study.storage import (
+    CONFIG_PARAM,
+    ORIGIN_ATTR,
     REASON_ATTR,
     REPEAT_ATTR,
+    SPEC_ATTR,
     load_stored_spec,
     open_storage,
     study_names,
 )
+
+
+@dataclass(frozen=True)
+class Best:
+    """The best configuration of a study (:mod:`ablate.selection`) and its representative
+    trial. In a search, one trial trains all repeats of a configuration and its value is their
+    mean; in a fixed design, each trial is one run."""
+
+    config: str
+    mean: float
+    trial: FrozenTrial
+    trials: int  # runs counted for the configuration
+
+
+def best_configuration(study: optuna.Study) -> Best | None:
+    """The study's best configuration by the one rule, from its complete trials (None for a
+    multi-objective study or without a complete trial)."""
+    if len(study.directions) > 1:
+        return None
+    rows, trials = [], {}
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        origin = t.user_attrs.get(ORIGIN_ATTR, t.number)
+        rows.append({"config": str(t.params.get(CONFIG_PARAM, f"trial-{origin}")),
+                     "objective": t.value, "order": origin,
+                     "repeat": t.user_attrs.get(REPEAT_ATTR, 0), "number": t.number})
+        trials[t.number] = t
+    if not rows:
+        return None
+    table = pd.DataFrame(rows).drop_duplicates(["config", "repeat"], keep="last")
+    maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
+    choice = selection.best(table, maximize)
+    if choice is None:
+        return None
+    number = int(table.loc[choice.row, "number"])
+    trial = trials[number]
+    runs = choice.n
+    if CONFIG_PARAM not in trial.params:  # a search trial trains every repeat
+        design = study.user_attrs.get(SPEC_ATTR, {}).get("design", {})
+        runs = int(design.get("repeats", 1)) if isinstance(design, dict) else 1
+    return Best(choice.config, choice.mean, trial, runs)
+
+
+def load_study(stores: Stores, name: str) -> optuna.Study:
+    """The Optuna study ``name`` (its spec checked first: an unknown name is a clear error)."""
+    load_stored_spec(stores, name)
+    return optuna.load_study(study_name=name, storage=open_storage(stores))
 
 
 def study_table(stores: Stores, name: str) -> pd.DataFrame:
@@ -47,9 +99,8 @@ def list_studies(stores: Stores) -> pd.DataFrame:
         for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
             study = optuna.load_study(study_name=summary.study_name, storage=storage)
             states = [t.state for t in study.get_trials(deepcopy=False)]
-            best = None
-            if len(study.directions) == 1 and TrialState.COMPLETE in states:
-                best = study.best_value
+            chosen = best_configuration(study)
+            best = chosen.mean if chosen is not None else None
             rows.append({
                 "study": summary.study_name,
                 "trials": len(states),

@@ -22,14 +22,16 @@ from ablate.spec import SPLITS
 
 # ------------------------------------------------------------------------------------- tags
 TAG_STUDY = "ablate.study"
-TAG_ROLE = "ablate.role"  # parent | trial | train
+TAG_ROLE = "ablate.role"  # parent | trial | train | rerun
 TAG_TRIAL = "ablate.trial"
 TAG_STATE = "ablate.state"  # RUNNING | COMPLETE | PRUNED | FAIL
 TAG_REASON = "ablate.reason"
 TAG_TASK = "ablate.task"
 TAG_OBJECTIVE = "ablate.objective"
 TAG_DIRECTION = "ablate.direction"
-TAG_SEARCH = "ablate.search"  # parent: JSON {dotted path: distribution type}
+# parent: JSON {dotted path: {type, low, high, log, step, choices}} (the whole search space;
+# stores written before it was recorded whole hold {dotted path: type})
+TAG_SEARCH = "ablate.search"
 TAG_CLASSES = "ablate.classes"  # parent: JSON list of class names
 TAG_DESIGN = "ablate.design"  # parent: search | one_at_a_time | cumulative | factorial
 TAG_CONFIG = "ablate.config"  # configuration label: "baseline", "+hflip", "trial-7"
@@ -42,10 +44,18 @@ TAG_THRESHOLDS = "ablate.thresholds"  # parent: JSON list of scanned binary thre
 TAG_OOM_BATCH = "ablate.oom_retry_batch_size"
 TAG_OOM_ACCUM = "ablate.oom_retry_grad_accum"
 SEARCHED_PREFIX = "ablate.searched."  # run: one tag per sampled value, JSON
+# run: the environment it trained in, one tag per entry (ablate.environment.collect):
+# ablate.env.torch, ablate.env.device, ablate.env.git_commit, ablate.env.spec_path, ...
+ENV_PREFIX = "ablate.env."
+# run: the digest of each split's data, ablate.data.<split> (also an MLflow dataset input with
+# its profile; ablate.data.fingerprint)
+DATA_PREFIX = "ablate.data."
+TAG_SPEC_PATH = "ablate.spec_path"  # parent: the spec file the study was created from
+TAG_RERUN_OF = "ablate.rerun_of"  # rerun: the id of the run it trains again
 TAG_PARENT = "mlflow.parentRunId"
 TAG_NOTE = "mlflow.note.content"  # MLflow's description of a run or an experiment
 
-ROLE_PARENT, ROLE_TRIAL, ROLE_TRAIN = "parent", "trial", "train"
+ROLE_PARENT, ROLE_TRIAL, ROLE_TRAIN, ROLE_RERUN = "parent", "trial", "train", "rerun"
 STATES = ("RUNNING", "COMPLETE", "PRUNED", "FAIL")
 
 # ---------------------------------------------------------------------------------- metrics
@@ -68,6 +78,9 @@ FIGURE_KEYS = {
     "peak_memory_mb": "run/peak_memory_mb",
 }
 FIGURES = tuple(FIGURE_KEYS)
+# Figures measured on the machine rather than computed from the data and weights: they differ
+# between two runs that are otherwise bit-identical (ablate rerun --check leaves them out).
+MEASURED = ("train_seconds", "images_per_second", "latency_ms", "peak_memory_mb")
 _FIGURE_NAMES = {key: name for name, key in FIGURE_KEYS.items()}
 COUNTS = ("tp", "fp", "fn", "tn")
 DEFAULT_THRESHOLDS = (0.25, 0.5, 0.75)
@@ -118,9 +131,21 @@ TRACEBACK_ARTIFACT = "traceback.txt"  # failed run
 # binary: {split: {threshold: {"tp", "fp", "fn", "tn"}}}, confusion counts at each scanned
 # threshold (the report's threshold scan)
 THRESHOLDS_ARTIFACT = "thresholds.json"
+GIT_DIFF_ARTIFACT = "git_diff.patch"  # run: uncommitted changes of the spec's work tree
+
+
+def env_tag(key: str) -> str:
+    """The tag of one environment entry, e.g. ``ablate.env.torch``."""
+    return ENV_PREFIX + key
+
+
+def data_tag(split: str) -> str:
+    """The tag holding the digest of a split's data, e.g. ``ablate.data.train``."""
+    return DATA_PREFIX + split
 
 # ----------------------------------------------------------------------------------- params
 PARAM_VALUE_LIMIT = 6000  # MLflow's longest param value
+TAG_VALUE_LIMIT = 8000  # MLflow's longest tag value
 
 
 def flatten(data: Any, prefix: str = "") -> dict[str, str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -199,6 +200,114 @@ def run_config(tracker: Tracker, run_id: str) -> RunConfig:
     return RunConfig.model_validate(yaml.safe_load(path.read_text()))
 
 
+def run_tags(tracker: Tracker, run_id: str) -> dict[str, str]:
+    """Every tag of a run."""
+    return dict(tracker.client.get_run(run_id).data.tags)
+
+
 def run_metrics(tracker: Tracker, run_id: str) -> dict[str, float]:
     """The latest value of every metric of a run."""
     return dict(tracker.client.get_run(run_id).data.metrics)
+
+
+# ---------------------------------------------------------------------- one run, in full
+
+
+@dataclass
+class TrackedRun:
+    """One run as tracked: what ``ablate diff`` and ``ablate rerun`` compare."""
+
+    run_id: str
+    name: str
+    study: str  # its experiment's name
+    status: str
+    tags: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)  # final numbers by name (val_iou)
+    config: dict[str, Any] | None = None  # its config.yaml as plain data (None: not logged)
+    curves: dict[str, list[float]] = field(default_factory=dict)  # epoch curves by name
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """The ``ablate.env.*`` entries, by key (``torch``, ``device``, ``git_commit``...)."""
+        return {k.removeprefix(names.ENV_PREFIX): v for k, v in self.tags.items()
+                if k.startswith(names.ENV_PREFIX)}
+
+    @property
+    def data(self) -> dict[str, str]:
+        """The digest of each split's data, by split."""
+        return {k.removeprefix(names.DATA_PREFIX): v for k, v in self.tags.items()
+                if k.startswith(names.DATA_PREFIX)}
+
+    @property
+    def label(self) -> str:
+        """``<study> / <run name>`` with its trial, repeat and seed where known."""
+        parts = [f"trial {self.tags[names.TAG_TRIAL]}"] if names.TAG_TRIAL in self.tags else []
+        if names.TAG_REPEAT in self.tags:
+            parts.append(f"repeat {self.tags[names.TAG_REPEAT]}")
+        if names.TAG_SEED in self.tags:
+            parts.append(f"seed {self.tags[names.TAG_SEED]}")
+        role = self.tags.get(names.TAG_ROLE, "run")
+        return f"{self.study} / {self.name} ({role}{', ' if parts else ''}{', '.join(parts)})"
+
+
+def _not_found(tracker: Tracker, ref: str, why: str = "") -> AblateError:
+    return AblateError(
+        f"run '{ref}' is not in {tracker.stores.tracking_uri}{why}; check the run id (MLflow UI, "
+        "or STUDY:TRIAL), or point --store/--tracking-uri at the store that holds it"
+    )
+
+
+def find_run(tracker: Tracker, ref: str) -> str:
+    """The id of the run ``ref`` names: a run id, ``STUDY:TRIAL`` or ``STUDY:TRIAL:REPEAT``
+    (the latest attempt of that trial, a complete one if any)."""
+    if ":" not in ref:
+        try:
+            return tracker.client.get_run(ref).info.run_id
+        except Exception:  # noqa: BLE001 - unknown or malformed id
+            raise _not_found(tracker, ref) from None
+    study, _, rest = ref.partition(":")
+    trial, _, repeat = rest.partition(":")
+    if not trial.isdigit() or (repeat and not repeat.isdigit()):
+        raise AblateError(f"'{ref}': expected a run id, STUDY:TRIAL or STUDY:TRIAL:REPEAT "
+                          "(e.g. quickstart:3)")
+    runs = trial_runs(tracker, study)
+    if runs is None:
+        raise _not_found(tracker, ref, f" (no study '{study}' there)")
+    runs = [r for r in runs if r.data.tags.get(names.TAG_TRIAL) == trial
+            and (not repeat or r.data.tags.get(names.TAG_REPEAT, "0") == repeat)]
+    if not runs:
+        raise _not_found(tracker, ref, f" (study '{study}' has no run of trial {trial}"
+                                       + (f", repeat {repeat}" if repeat else "") + ")")
+    repeats = sorted({r.data.tags.get(names.TAG_REPEAT, "0") for r in runs})
+    if len(repeats) > 1:
+        raise AblateError(f"'{ref}': trial {trial} of study '{study}' has {len(repeats)} runs "
+                          f"(repeats {', '.join(repeats)}); name one as {ref}:REPEAT")
+    runs.sort(key=lambda r: (r.data.tags.get(names.TAG_STATE) == "COMPLETE", r.info.start_time))
+    return runs[-1].info.run_id
+
+
+def tracked_run(tracker: Tracker, run_id: str) -> TrackedRun:
+    """Tags, params, final metrics and logged configuration of one run."""
+    try:
+        run = tracker.client.get_run(run_id)
+        experiment = tracker.client.get_experiment(run.info.experiment_id)
+    except Exception:  # noqa: BLE001 - unknown id
+        raise _not_found(tracker, run_id) from None
+    metrics = {names.metric_name(k): float(v) for k, v in run.data.metrics.items()
+               if not k.startswith(names.EPOCH_PREFIX)}
+    config = None
+    folder = artifacts.local_dir(tracker.stores, run.info.artifact_uri)
+    try:
+        path = (folder / names.CONFIG_ARTIFACT if folder is not None
+                else artifact_path(tracker, run_id, names.CONFIG_ARTIFACT))
+        if path.is_file():
+            config = yaml.safe_load(path.read_text())
+    except AblateError:
+        config = None
+    curves = {}
+    for key in sorted(k for k in run.data.metrics if k.startswith(names.EPOCH_PREFIX)):
+        history = sorted(tracker.client.get_metric_history(run_id, key), key=lambda m: m.step)
+        curves[key.removeprefix(names.EPOCH_PREFIX)] = [float(m.value) for m in history]
+    return TrackedRun(run_id, run.info.run_name or run_id[:8], experiment.name, run.info.status,
+                      dict(run.data.tags), dict(run.data.params), metrics, config, curves)

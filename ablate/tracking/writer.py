@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,10 +21,13 @@ from ablate.tracking.client import open_client, probe_tracking_server
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
+    from ablate.data.fingerprint import SplitFingerprint
+
 _BATCH = 100  # MLflow accepts at most 100 params or tags per log_batch call
 _METRIC_BATCH = 1000
-# Per-class numbers kept out of the metrics (see logged_metrics); per-class IoU stays.
-_ARTIFACT_ONLY = ("tp_", "fp_", "fn_", "f1_")
+# Per-class numbers kept out of the metrics (see logged_metrics); per-class IoU stays. Class
+# fractions (frac_<class>) are in the profile of the run's dataset inputs (log_data).
+_ARTIFACT_ONLY = ("tp_", "fp_", "fn_", "f1_", "frac_")
 
 
 class Tracker:
@@ -82,9 +86,10 @@ class Tracker:
         return run.info.run_id
 
     def _log_spec(self, spec: StudySpec, log: RunLog) -> None:
-        log.log_params(names.flatten(spec.run_dict()))
-        log.log_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False),
-                     names.SPEC_ARTIFACT)
+        # params: the base configuration as it trains (presets filled in); the artifact: the
+        # spec as written
+        log.log_params(names.flatten(spec.resolve().model_dump(mode="json")))
+        log.log_text(yaml.safe_dump(spec.written(), sort_keys=False), names.SPEC_ARTIFACT)
 
     def _has_artifact(self, run_id: str, artifact_uri: str, name: str) -> bool:
         folder = artifacts.local_dir(self.stores, artifact_uri)
@@ -148,7 +153,7 @@ def _parent_tags(spec: StudySpec, baseline: str | None) -> dict[str, str]:
         names.TAG_TASK: spec.data.task,
         names.TAG_OBJECTIVE: spec.objective.metric,
         names.TAG_DIRECTION: spec.objective.direction,
-        names.TAG_SEARCH: json.dumps({k: v.type for k, v in spec.search.items()}),
+        names.TAG_SEARCH: _search_tag(spec),
         names.TAG_CLASSES: json.dumps(spec.data.names),
         names.TAG_DESIGN: spec.design.kind,
         names.TAG_BASELINE: baseline or "",
@@ -156,15 +161,26 @@ def _parent_tags(spec: StudySpec, baseline: str | None) -> dict[str, str]:
         names.TAG_OBJECTIVES: json.dumps(objectives),
         names.TAG_THRESHOLDS: json.dumps(thresholds),
         names.TAG_NOTE: spec.description or f"ablate study {spec.name}",
+        names.TAG_SPEC_PATH: spec.path or "",
     }
+
+
+def _search_tag(spec: StudySpec) -> str:
+    """The whole search space as JSON; past MLflow's tag limit, the types and log flags
+    (the spec artifact holds the rest)."""
+    text = json.dumps(spec.search_space())
+    if len(text) <= names.TAG_VALUE_LIMIT:
+        return text
+    return json.dumps({k: {"type": v.type, "log": v.log} for k, v in spec.search.items()})
 
 
 def logged_metrics(result: TrainResult) -> dict[str, float]:
     """The final numbers of a run that are logged as metrics, by name (``val_iou``, ``gflops``).
 
     Per split: every split-level score, per-class IoU, the image and pixel counts. Per-class
-    F1 and counts, class fractions and threshold-scan counts go to artifacts instead (they are
-    derived from, or as detailed as, the confusion matrices), so the UI's charts stay short.
+    F1 and counts and threshold-scan counts go to artifacts instead (they are derived from, or
+    as detailed as, the confusion matrices), class fractions to the dataset inputs' profiles,
+    so the UI's charts stay short.
     """
     out = {names.split_key(split, k): v
            for split, values in result.metrics.items() for k, v in values.items()
@@ -231,6 +247,21 @@ class RunLog:
         if scan:
             self.log_text(json.dumps(scan), names.THRESHOLDS_ARTIFACT)
         self.log_text(json.dumps(result.normalisation), names.NORMALISATION_ARTIFACT)
+
+    def log_environment(self, env: Mapping[str, str], diff: str | None = None) -> None:
+        """The environment the run trains in (``ablate.env.*`` tags) and, when the spec's work
+        tree has uncommitted changes, their diff (:data:`~names.GIT_DIFF_ARTIFACT`)."""
+        self.set_tags({names.env_tag(k): str(v)[: names.TAG_VALUE_LIMIT] for k, v in env.items()})
+        if diff:
+            self.log_text(diff, names.GIT_DIFF_ARTIFACT)
+
+    def log_data(self, fingerprints: Mapping[str, SplitFingerprint]) -> None:
+        """The data of each split: an MLflow dataset input (name, digest, source, profile)
+        and a ``ablate.data.<split>`` digest tag (for bulk reads)."""
+        from ablate.tracking.datasets import dataset_inputs
+
+        self.set_tags({names.data_tag(split): f.digest for split, f in fingerprints.items()})
+        self.client.log_inputs(self.run_id, datasets=dataset_inputs(fingerprints))
 
     def log_text(self, text: str, name: str) -> None:
         if self.folder is not None:

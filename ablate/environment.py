@@ -1,0 +1,117 @@
+"""The environment a run trained in: library versions, the device, and the code's git state.
+
+Every entry is a short string, so that two runs' environments compare key by key
+(``ablate diff``). Git is asked through ``git`` with argument lists (never a shell); where there
+is no git work tree, or no git, the entries say so.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+# Distributions whose versions decide the numbers, by the key they are recorded under.
+PACKAGES = {
+    "ablate": "ablate",
+    "torch": "torch",
+    "torchvision": "torchvision",
+    "smp": "segmentation-models-pytorch",
+    "timm": "timm",
+    "albumentations": "albumentations",
+    "optuna": "optuna",
+    "mlflow": "mlflow",
+    "numpy": "numpy",
+    "opencv": "opencv-python-headless",
+}
+NOT_GIT = "not a git work tree"
+DIFF_LIMIT = 2_000_000  # characters of `git diff` kept with a run whose work tree is dirty
+
+
+def collect(device: str = "auto", spec_path: str | None = None) -> dict[str, str]:
+    """Versions, device and git state; ``spec_path``: the spec file, whose work tree's commit
+    is recorded (its folder, or the working directory when the file is not on this machine)."""
+    env = {"python": platform.python_version(), "platform": platform.platform()}
+    env.update({key: _version(dist) for key, dist in PACKAGES.items()})
+    env.update(_device(device))
+    env["spec_path"] = spec_path or "none (no spec file)"
+    folder = Path(spec_path).parent if spec_path and Path(spec_path).is_file() else Path.cwd()
+    env.update(git_state(folder))
+    ablate_code = git_state(Path(__file__).resolve().parent)
+    env["ablate_commit"] = ablate_code["git_commit"]
+    env["ablate_dirty"] = ablate_code["git_dirty"]
+    return env
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        if dist == "opencv-python-headless":
+            return _version("opencv-python")
+        return "not installed"
+
+
+def _device(name: str) -> dict[str, str]:
+    """The device a run trains on: the GPU's name with CUDA and cuDNN versions, or the CPU."""
+    import torch
+
+    out = {"torch_threads": str(torch.get_num_threads())}
+    use_cuda = torch.cuda.is_available() and (name == "auto" or name.startswith("cuda"))
+    if use_cuda:
+        index = torch.device(name if name != "auto" else "cuda").index or 0
+        out["device"] = torch.cuda.get_device_name(index)
+        out["cuda"] = str(torch.version.cuda)
+        out["cudnn"] = str(torch.backends.cudnn.version())
+    else:
+        out["device"] = f"cpu: {_cpu_name()}"
+    return out
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _git(folder: Path, *args: str) -> str | None:
+    """Output of ``git -C folder args`` (stripped), or None when git fails or is missing."""
+    try:
+        done = subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True,
+                              timeout=20, check=False, env={**os.environ, "LC_ALL": "C"})
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def git_state(folder: Path) -> dict[str, str]:
+    """``git_tree`` (the work tree's top folder), ``git_commit`` and ``git_dirty`` (``true``
+    with the count of changed or untracked files, or ``false``) of the work tree holding
+    ``folder``."""
+    top = _git(folder, "rev-parse", "--show-toplevel") if folder.is_dir() else None
+    if top is None:
+        return {"git_tree": NOT_GIT, "git_commit": NOT_GIT, "git_dirty": NOT_GIT}
+    commit = _git(folder, "rev-parse", "HEAD") or "no commit yet"
+    status = _git(folder, "status", "--porcelain")
+    changed = [line for line in (status or "").splitlines() if line.strip()]
+    dirty = f"true ({len(changed)} changed or untracked)" if changed else "false"
+    return {"git_tree": top, "git_commit": commit, "git_dirty": dirty if status is not None
+            else "unknown"}
+
+
+def git_diff(env: dict[str, str]) -> str | None:
+    """The uncommitted changes of the spec's work tree (``git diff HEAD`` and the untracked
+    file names), when ``env`` says it is dirty; None otherwise."""
+    if not env.get("git_dirty", "").startswith("true"):
+        return None
+    top = Path(env["git_tree"])
+    diff = _git(top, "diff", "HEAD") or ""
+    untracked = _git(top, "ls-files", "--others", "--exclude-standard") or ""
+    text = diff + ("\n# untracked files:\n" + untracked + "\n" if untracked else "")
+    return text[:DIFF_LIMIT]
