@@ -22,6 +22,7 @@ from ablate.study.storage import RUN_ID_ATTR
 from ablate.tracking import fetch
 from ablate.tracking import names as keys
 from tests.conftest import spec_dict, unique_name
+from tests.test_kill_anywhere import kill_spec
 from tests.test_recovery import _ablate
 from tests.test_report_tables import write_oat
 from tests.test_scaleout import SMALL_DATA, configurations, sampled
@@ -154,3 +155,32 @@ def test_fixed_design_runs_once_when_a_worker_is_killed_on_postgres(
     assert done == complete
     killed = [r for r in runs if r.info.status == "KILLED"]
     assert killed and all(r.data.tags[keys.TAG_REASON] == "worker died" for r in killed)
+
+
+def test_three_runs_of_one_spec_at_once_on_a_fresh_database(write_spec, pg_storage,
+                                                            mlflow_server):
+    # A fresh PostgreSQL database: the first opening creates Optuna's tables, the first
+    # worker creates the study; the others wait for it (advisory locks) and join.
+    name = unique_name("join")
+    spec = kill_spec()
+    spec.update(name=name)
+    spec["design"]["components"] = ["augment.hflip", "augment.vflip", "augment.rot90"]
+    spec["optim"]["epochs"] = 2
+    path = write_spec(spec)
+    flags = ["--storage", pg_storage, "--tracking-uri", mlflow_server.url, "--quiet"]
+    procs = [_ablate("study", "run", path, *flags,
+                     env_extra={"ABLATE_WORKER": f"w{i}", "ABLATE_HEARTBEAT": "10"})
+             for i in range(3)]
+    outputs = [proc.communicate(timeout=600)[0] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0, 0], "\n".join(outputs)
+    assert optuna.get_all_study_names(pg_storage) == [name]
+    study = optuna.load_study(study_name=name, storage=pg_storage)
+    done = [t.params["config"] for t in study.get_trials(deepcopy=False)
+            if t.state == TrialState.COMPLETE]
+    assert sorted(done) == ["baseline", "hflip", "rot90", "vflip"]  # each exactly once
+    client = MlflowClient(tracking_uri=mlflow_server.url)
+    runs = client.search_runs([client.get_experiment_by_name(name).experiment_id])
+    roles = Counter(r.data.tags[keys.TAG_ROLE] for r in runs)
+    assert roles == {"parent": 1, "trial": 4}
+    worked = [i for i, text in enumerate(outputs) if f"[w{i}] trial" in text]
+    assert len(worked) >= 2, outputs  # the trials were shared, not run by one process
