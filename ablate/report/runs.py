@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from ablate.errors import AblateError
+from ablate.report.settings import Settings, from_tags
 from ablate.stores import Stores
 from ablate.tracking import ArtifactReader, fetch
 from ablate.tracking import names as keys
@@ -45,6 +46,7 @@ class StudyRuns:
     objectives: list[dict[str, str]] = field(default_factory=list)
     thresholds: list[float] = field(default_factory=lambda: list(keys.DEFAULT_THRESHOLDS))
     log_scale: dict[str, bool] = field(default_factory=dict)  # float paths the spec samples in log
+    settings: Settings = field(default_factory=Settings)  # how the report decides
     artifacts: ArtifactReader | None = field(default=None, repr=False, compare=False)
     _complete: pd.DataFrame | None = field(default=None, repr=False, compare=False)
 
@@ -186,6 +188,7 @@ def parse(frame: pd.DataFrame, study: str, where: str = "the tracking store") ->
         objectives=[o for o in objectives if isinstance(o, dict) and "metric" in o],
         thresholds=thresholds,
         log_scale=log_scale,
+        settings=from_tags(tag(keys.TAG_REPORT), tag(keys.TAG_REPEATS)),
     )
 
 

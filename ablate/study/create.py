@@ -87,7 +87,7 @@ def create_study(
     )
     study.set_user_attr(SPEC_ATTR, spec.model_dump(mode="json"))
     for config in configurations(spec.design):
-        for repeat in range(spec.design.repeats):
+        for repeat in range(spec.design.min_repeats):
             study.enqueue_trial({CONFIG_PARAM: config.label}, user_attrs={REPEAT_ATTR: repeat})
     tracker.parent_run(spec, baseline_label(spec.design))
     return study

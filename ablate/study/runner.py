@@ -22,6 +22,7 @@ from ablate.design import baseline_label
 from ablate.search import build_pruner, build_sampler, grid_size
 from ablate.spec import StudySpec
 from ablate.stores import Stores
+from ablate.study.adaptive import top_up
 from ablate.study.create import check_spec, create_study, resolve_target
 from ablate.study.objective import TrialFailed, TrialObjective
 from ablate.study.recovery import StaleTrialHandler, requeue, sweep_runs
@@ -38,7 +39,7 @@ class TooManyFailures(Exception):
 def budget(spec: StudySpec, objective: TrialObjective) -> int:
     """How many trials the study should finish."""
     if objective.design:
-        return len(objective.design) * spec.design.repeats
+        return len(objective.design) * spec.design.min_repeats
     if spec.sampler.name == "grid":
         return min(spec.trials, grid_size(spec.search))
     return spec.trials
@@ -121,7 +122,9 @@ def work(
     lock = BudgetLock(storage, stores, spec.name)
     objective = TrialObjective(spec, tracker, parent_id, progress, lock.release, echo)
     total = budget(spec, objective)
-    echo(f"study '{spec.name}' ({spec.design.kind}, {total} trial(s) planned)\n"
+    adaptive = (f", up to {len(objective.design) * spec.design.max_repeats} with adaptive "
+                "repeats" if spec.design.adaptive else "")
+    echo(f"study '{spec.name}' ({spec.design.kind}, {total} trial(s) planned{adaptive})\n"
          f"{stores.describe()}")
     failures: list[int] = []
 
@@ -138,6 +141,7 @@ def work(
                 break
             with lock.held():
                 optuna.storages.fail_stale_trials(study)
+                top_up(study, spec, echo)  # adaptive repeats (ablate.study.adaptive): new seeds
                 action = next_action(study, total, bool(objective.design), n_trials is not None)
                 if action == "run":
                     study.optimize(objective, n_trials=1, catch=(TrialFailed,),
