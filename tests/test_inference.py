@@ -420,3 +420,10 @@ def test_paired_image_comparison_swaps_images_between_models():
     assert "exact paired permutation (256 swaps)" in result.method
     same = compare_images(base, base, scored)
     assert (same.delta, same.p) == (0.0, 1.0)
+
+
+def test_power_far_in_the_tail_stays_finite():
+    # scipy's nct.cdf returns NaN for the negligible lower tail at df 2, nc ~14-16
+    assert t_power(1.6, 0.1, 3, 0.025) == pytest.approx(1.0, abs=0.01)
+    detectable = mde(0.1, 3, 0.025)
+    assert math.isfinite(detectable) and t_power(detectable, 0.1, 3, 0.025) == pytest.approx(0.8)
