@@ -173,49 +173,44 @@ def _in_words(rows: list[Row | None]) -> list[str]:
 def method_note(study: StudyRuns, settings: Settings, rows: list[Row], reference: str) -> str:
     """The method in one paragraph: which intervals, which test, which correction, alpha."""
     m = len(rows)
-    against = (f"{reference} (and, in the steps table, its predecessor)"
-               if study.design == "cumulative" else reference)
-    head = (f"Method: each configuration is compared with {against} seed by seed (repeat r of "
-            "every configuration uses seed r, tag `ablate.seed`); `diff` is the mean of the "
-            "per-seed differences (configuration minus reference), `gain %` that in percent of "
-            f"the reference's mean on the same seeds, `P(better)` the share of seeds on which "
-            f"the configuration is better (`{study.objective}` "
-            f"{'higher' if study.maximize else 'lower'} is better).")
+    against = (f"{reference} (steps table: its predecessor)" if study.design == "cumulative"
+               else reference)
+    head = (f"Method: paired by seed (repeat r of every configuration uses seed r, tag "
+            f"`ablate.seed`); each comparison works on the per-seed differences, configuration "
+            f"minus {against}. `diff`: their mean; `gain %`: diff in percent of the "
+            f"reference's mean on those seeds; `P(better)`: share of seeds won "
+            f"(`{study.objective}`: {'higher' if study.maximize else 'lower'} is better).")
     margin = settings.equivalence_margin
     equivalent = (f" `equivalent`: two one-sided t tests put the difference within "
-                  f"±{margin:g}." if margin else "")
+                  f"±{margin:g};" if margin else "")
     target = (f"the target effect {settings.target_effect:g}" if settings.target_effect
               else "the observed difference")
     if settings.adaptive:
         low, high = settings.repeats or (0, 0)
         return (
-            f"{head} Adaptive repeats: every configuration got {low} seeds, then one more "
-            f"while a comparison involving it was undecided, up to {high}. Each comparison "
-            "is a group-sequential paired t test with O'Brien-Fleming-type alpha spending "
-            f"over the looks at {low}..{high} seeds (thresholds calibrated for the t "
-            f"statistic), at alpha {settings.alpha:g} / {m} per comparison, so the chance of "
-            f"any wrong `better`/`worse` at any look stays <= {settings.alpha:g}. `diff` and "
-            "`repeated CI` are taken at the look where the comparison stopped (`seeds "
-            "compared`, where it differs from `n`); the repeated CI (level 1 - alpha/m) "
-            "stays valid wherever it stopped, unlike a fixed-n p-value or bootstrap "
-            "interval, which are not shown. "
-            "`identical`: every per-seed difference exactly 0." + equivalent +
-            f" `undecided` at the last look: `MDE`, the difference a fixed-n t test at level "
-            f"alpha/m would find with 80% power at that n, and `seeds needed` for 80% power "
+            f"{head} Adaptive repeats: {low} seeds each, then one more while a comparison was "
+            f"undecided, up to {high}. Each comparison is a group-sequential paired t test "
+            f"(O'Brien-Fleming-type alpha spending over the looks at {low}..{high} seeds, "
+            f"thresholds calibrated for the t statistic) at alpha {settings.alpha:g} / {m}, so "
+            f"the chance of any wrong `better`/`worse` at any look stays <= "
+            f"{settings.alpha:g}. `diff` and `repeated CI` (level 1 - alpha/m) are taken where "
+            "the comparison stopped (`seeds compared`, where it differs from `n`); that "
+            "interval stays valid wherever it stopped, a fixed-n p-value or bootstrap "
+            "interval would not (not shown). `identical`: every difference exactly 0;"
+            + equivalent + " `undecided` at the last look: `MDE` (what a fixed-n t test at "
+            f"level alpha/m finds with 80% power at that n) and `seeds needed` for 80% power "
             f"to find {target}.")
     welch = [r for r in rows if not r.paired]
     return (
-        f"{head} `95% CI`: paired t interval; `BCa 95%`: bias-corrected and accelerated "
-        f"bootstrap interval of the mean difference ({RESAMPLES:,} resamples, seed {SEED}; "
-        f"{NA} below 3 seeds). `p_adj`: two-sided sign-flip permutation p-value (exact over "
-        f"all 2^n sign patterns up to {EXACT_UP_TO} seeds, Monte Carlo above), adjusted "
-        f"across the {m} comparisons of this report with {_correction(settings)}. Decision: "
-        f"`better`/`worse` when p_adj <= {settings.alpha:g}; `identical` when every per-seed "
-        "difference is exactly 0;" + equivalent + " otherwise `undecided`, with `MDE`, the "
-        f"difference a t test at level alpha/m = {settings.alpha / max(m, 1):.3g} would find "
-        "with 80% power at this n (∞: with so few seeds no sign-flip p-value can be that "
-        f"small), and `seeds needed` for 80% power to find {target}. Intervals are per "
-        "comparison (not adjusted); the decisions are."
+        f"{head} `95% CI`: paired t interval; `BCa 95%`: bootstrap interval ({RESAMPLES:,} "
+        f"resamples, seed {SEED}; {NA} below 3 seeds). `p_adj`: two-sided sign-flip "
+        f"permutation p-value (exact up to {EXACT_UP_TO} seeds), adjusted across the {m} "
+        f"comparisons of this report with {_correction(settings)}. `better`/`worse`: p_adj "
+        f"<= {settings.alpha:g}; `identical`: every difference exactly 0;" + equivalent +
+        f" else `undecided`, with `MDE` (what a t test at level alpha/m = "
+        f"{settings.alpha / max(m, 1):.3g} finds with 80% power at this n; ∞: no sign-flip "
+        f"p-value is that small with so few seeds) and `seeds needed` for 80% power to find "
+        f"{target}. Intervals are per comparison; the decisions are corrected."
         + (f" {len(welch)} comparison(s) marked (Welch) are unpaired (seeds missing on the "
            "reference side): Welch's t interval and test instead." if welch else ""))
 
