@@ -10,12 +10,13 @@ import math
 
 import pandas as pd
 
-from ablate.inference.onesample import EXACT_UP_TO, RESAMPLES, SEED
+from ablate.inference.onesample import BOOTSTRAP_MIN_N, EXACT_UP_TO, RESAMPLES, SEED
 from ablate.report.comparisons import Pair, Row, compare_all, report_pairs
 from ablate.report.runs import COMP, VALUE, StudyRuns
 from ablate.report.sections import NA, Section, Table, interval, mean_std, num, signed, yes_no
 from ablate.report.settings import Settings
 
+FEW_SEEDS = 10  # below this a bootstrap over seeds has too few distinct resamples
 # The numbers of a comparison, as the JSON and CSV carry them.
 FIELDS = ("delta", "rel_gain", "ci_low", "ci_high", "boot_low", "boot_high", "p", "p_adj",
           "p_better", "decision", "mde", "seeds_needed", "paired", "sequential", "method",
@@ -203,7 +204,7 @@ def method_note(study: StudyRuns, settings: Settings, rows: list[Row], reference
     welch = [r for r in rows if not r.paired]
     return (
         f"{head} `95% CI`: paired t interval; `BCa 95%`: bootstrap interval ({RESAMPLES:,} "
-        f"resamples, seed {SEED}; {NA} below 3 seeds). `p_adj`: two-sided sign-flip "
+        f"resamples, seed {SEED}; {NA} below 3 seeds{_few(rows)}). `p_adj`: two-sided sign-flip "
         f"permutation p-value (exact up to {EXACT_UP_TO} seeds), adjusted across the {m} "
         f"comparisons of this report with {_correction(settings)}. `better`/`worse`: p_adj "
         f"<= {settings.alpha:g}; `identical`: every difference exactly 0;" + equivalent +
@@ -213,6 +214,16 @@ def method_note(study: StudyRuns, settings: Settings, rows: list[Row], reference
         f"{target}. Intervals are per comparison; the decisions are corrected."
         + (f" {len(welch)} comparison(s) marked (Welch) are unpaired (seeds missing on the "
            "reference side): Welch's t interval and test instead." if welch else ""))
+
+
+def _few(rows: list[Row]) -> str:
+    """A warning when some bootstrap interval rests on too few seeds to be trusted."""
+    few = [r.n for r in rows if BOOTSTRAP_MIN_N <= r.n < FEW_SEEDS]
+    if not few:
+        return ""
+    return (f"; too narrow below about {FEW_SEEDS} seeds: n seeds have few distinct "
+            f"resamples ({min(few)} seeds: {math.comb(2 * min(few) - 1, min(few))}), so read "
+            "the t interval there")
 
 
 def _correction(settings: Settings) -> str:
