@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,3 +62,26 @@ def baseline_label(design: DesignSpec) -> str | None:
     if design.kind == "factorial":
         return ",".join(f"{c.name}=N" for c in design.components)
     return None
+
+
+def reference_pairs(
+    kind: str, labels: Sequence[str], baseline: str | None
+) -> list[tuple[str, str]]:
+    """The (configuration, reference) comparisons of a design whose configurations are
+    ``labels`` (in design order): each configuration with the baseline, and in a cumulative
+    design each step with the configuration before it too (the first step's predecessor is
+    the baseline: listed once)."""
+    if baseline is None:
+        return []
+    pairs = [(label, baseline) for label in labels if label != baseline]
+    if kind == "cumulative":
+        pairs += [(label, before) for before, label in itertools.pairwise(labels)
+                  if before != baseline]
+    return pairs
+
+
+def comparisons(design: DesignSpec) -> list[tuple[str, str]]:
+    """The (configuration, reference) comparisons of a fixed design (:func:`reference_pairs`);
+    empty for a search."""
+    labels = [c.label for c in configurations(design)]
+    return reference_pairs(design.kind, labels, baseline_label(design))

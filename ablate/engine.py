@@ -170,15 +170,18 @@ class Engine:
 
     @torch.no_grad()
     def evaluate(
-        self, loader: Any, scan: tuple[float, ...] = (), originals: list | None = None
+        self, loader: Any, scan: tuple[float, ...] = (), originals: list | None = None,
+        per_image: bool = False,
     ) -> tuple[float, ConfusionMatrix, dict[float, ConfusionMatrix]]:
         """Mean loss and confusion counts over the whole split (also at each ``scan`` threshold).
 
         With ``originals`` (the split's masks at their original size, in loader order) the
-        counts compare each label map resized back to its mask's size with that mask.
+        counts compare each label map resized back to its mask's size with that mask. With
+        ``per_image`` the split's counts also keep every image's own (same pass, same
+        bincount).
         """
         ignore = self.config.data.ignore_index
-        counts = ConfusionMatrix(self.num_classes, ignore, self.device)
+        counts = ConfusionMatrix(self.num_classes, ignore, self.device, per_image=per_image)
         scanned = {t: ConfusionMatrix(2, ignore, self.device) for t in scan}
         # (threshold, counts) pairs: the run's threshold, then the scan (which may repeat it)
         targets = [(self.config.eval.threshold, counts), *scanned.items()]

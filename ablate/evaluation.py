@@ -11,16 +11,21 @@ from torch.utils.data import DataLoader
 from ablate.data import DataSplits, make_dataset
 from ablate.engine import Engine
 from ablate.metrics import compute_metrics
+from ablate.result import ImageCounts
+from ablate.scores import image_counts
+
+IMAGE_SPLITS = ("val", "test")  # splits whose per-image counts are kept
 
 
 @dataclass
 class Evaluation:
-    """Per split: metrics, the confusion matrix and (binary) the matrices at each scanned
-    threshold."""
+    """Per split: metrics, the confusion matrix, (binary) the matrices at each scanned
+    threshold, and for val and test the counts of each image."""
 
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     matrices: dict[str, np.ndarray] = field(default_factory=dict)
     threshold_matrices: dict[str, dict[float, np.ndarray]] = field(default_factory=dict)
+    images: ImageCounts | None = None
 
 
 def eval_loaders(data: DataSplits, engine: Engine,
@@ -46,16 +51,25 @@ def evaluate_splits(engine: Engine, data: DataSplits,
 
     With ``eval.full_resolution`` the counts compare each predicted label map, resized back
     to its mask's original size, with that mask. Class balance figures are added per split.
+    Val and test also keep each image's counts, from the same pass.
     """
     config = engine.config
     spec = config.data
     scan = tuple(config.eval.thresholds) if spec.task == "binary" else ()
     out = Evaluation()
+    void = spec.ignore_index if spec.ignore_index is not None else -1
+    classes = spec.names[1:] if spec.task == "binary" else spec.names
+    out.images = ImageCounts({}, {}, classes, [c != void for c in range(spec.num_classes)]
+                             if spec.task == "multiclass" else [True])
     for split, loader in eval_loaders(data, engine, loaders).items():
         originals = None
         if config.eval.full_resolution:
             originals = [sample.mask for sample in data.splits[split]]
-        loss, counts, scanned = engine.evaluate(loader, scan, originals)
+        per_image = split in IMAGE_SPLITS
+        loss, counts, scanned = engine.evaluate(loader, scan, originals, per_image)
+        if per_image:
+            out.images.counts[split] = image_counts(counts.image_matrices, spec.task)
+            out.images.names[split] = [sample.name for sample in data.splits[split]]
         matrix = counts.matrix.cpu().numpy()
         out.matrices[split] = matrix
         out.threshold_matrices[split] = {t: m.matrix.cpu().numpy() for t, m in scanned.items()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import dataclass, field
 
@@ -15,6 +16,48 @@ def efficiency(objective: float, gflops: float) -> float:
     if gflops <= 0 or not math.isfinite(objective):
         return float("nan")
     return 100.0 * objective / gflops
+
+
+@dataclass
+class ImageCounts:
+    """Confusion counts of every image of some splits, taken in the pass that fills each
+    split's confusion matrix (so they sum to it).
+
+    - ``counts[split]``: (N, K, 4) int64, TP, FP, FN, TN of each of K classes per image
+      (binary: K = 1, the positive class);
+    - ``names[split]``: the N images, in the same order;
+    - ``classes``: the K class names; ``scored``: which of them enter a mean IoU (False for a
+      void class, an ``ignore_index`` inside the class range).
+    """
+
+    counts: dict[str, np.ndarray]
+    names: dict[str, list[str]]
+    classes: list[str]
+    scored: list[bool]
+
+    def to_npz(self) -> bytes:
+        """The counts as a compressed ``.npz`` file: ``classes``, ``scored`` and per split
+        ``<split>_counts`` and ``<split>_names``."""
+        arrays: dict[str, np.ndarray] = {"classes": np.array(self.classes, dtype=str),
+                                         "scored": np.array(self.scored, dtype=bool)}
+        for split, counts in self.counts.items():
+            arrays[f"{split}_counts"] = np.asarray(counts, dtype=np.int64)
+            arrays[f"{split}_names"] = np.array(self.names[split], dtype=str)
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
+        return buffer.getvalue()
+
+    @classmethod
+    def from_npz(cls, data: bytes) -> ImageCounts:
+        """Read back :meth:`to_npz` (no pickled objects are loaded)."""
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            splits = [k.removesuffix("_counts") for k in npz.files if k.endswith("_counts")]
+            return cls(
+                counts={s: npz[f"{s}_counts"] for s in splits},
+                names={s: [str(n) for n in npz[f"{s}_names"]] for s in splits},
+                classes=[str(c) for c in npz["classes"]],
+                scored=[bool(v) for v in npz["scored"]],
+            )
 
 
 @dataclass
@@ -41,6 +84,7 @@ class TrainResult:
     model_size_mb: float = float("nan")
     latency_ms: float = float("nan")
     peak_memory_mb: float | None = None
+    image_counts: ImageCounts | None = None  # val and test, per image
 
     def figures(self) -> dict[str, float]:
         """The model and run figures by name (``params``, ``gflops``, ...)."""

@@ -112,3 +112,15 @@ def _multiclass(
     out["fn"] = float(fn.sum())
     out["tn"] = float((total - tp - fp - fn).sum())
     return out
+
+
+def image_counts(matrices: np.ndarray, task: str) -> np.ndarray:
+    """Per-image confusion matrices (N, C, C) -> (N, K, 4) int64 counts TP, FP, FN, TN of each
+    class (K = C; binary: K = 1, the positive class alone)."""
+    m = np.asarray(matrices, dtype=np.int64)
+    tp = np.diagonal(m, axis1=1, axis2=2)
+    fp = m.sum(axis=1) - tp  # predicted as the class, another target
+    fn = m.sum(axis=2) - tp  # target of the class, predicted as another
+    tn = m.sum(axis=(1, 2))[:, None] - tp - fp - fn
+    counts = np.stack([tp, fp, fn, tn], axis=-1)
+    return counts[:, 1:2, :] if task == "binary" else counts

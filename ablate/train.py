@@ -99,6 +99,7 @@ def train(
                                    config.eval.latency_repeats),
         peak_memory_mb=(torch.cuda.max_memory_allocated(device) / 2**20
                         if device.type == "cuda" else None),
+        image_counts=evaluation.images,
     )
 
 

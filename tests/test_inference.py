@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import subprocess
 import sys
@@ -354,3 +355,75 @@ def test_imports_neither_torch_nor_tracking():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]"
+
+
+# --- test-set sampling uncertainty from per-image counts ---------------------------------
+
+
+def _image_counts(rng, n: int, k: int, quality: float) -> np.ndarray:
+    """(n, k, 4) TP, FP, FN, TN of n images and k classes."""
+    tp = rng.integers(20, 200, (n, k))
+    fp = rng.integers(0, int(80 * (1 - quality)) + 1, (n, k))
+    fn = rng.integers(0, int(80 * (1 - quality)) + 1, (n, k))
+    return np.stack([tp, fp, fn, 1000 - tp - fp - fn], axis=-1)
+
+
+def test_image_interval_pools_counts_and_matches_scipy_bca():
+    from ablate.inference.images import image_interval, pooled_score
+
+    counts = _image_counts(np.random.default_rng(0), 20, 3, 0.5)
+    scored = np.array([True, True, False])  # a void class is left out
+    result = image_interval(counts, scored)
+    total = counts.sum(axis=0)
+    expected = np.mean([total[c, 0] / total[c, :3].sum() for c in (0, 1)])
+    assert result.estimate == pytest.approx(expected)
+    per_image = np.mean(counts[:, :2, 0] / counts[:, :2, :3].sum(axis=-1))
+    assert result.estimate != pytest.approx(per_image, abs=1e-6)  # not a mean of image scores
+
+    def statistic(*columns, axis):
+        sums = np.stack([c.sum(axis=axis) for c in columns], axis=-1)
+        return pooled_score(sums.reshape(*sums.shape[:-1], 3, 4), scored)
+
+    columns = tuple(counts.reshape(20, -1).T.astype(float))
+    reference = sps.bootstrap(columns, statistic, paired=True, vectorized=True, method="BCa",
+                              n_resamples=RESAMPLES, rng=np.random.default_rng(1))
+    ci = reference.confidence_interval
+    width = ci.high - ci.low
+    # different resamples, same method: the bounds agree to a few percent of the width
+    assert result.low == pytest.approx(ci.low, abs=0.05 * width)
+    assert result.high == pytest.approx(ci.high, abs=0.05 * width)
+    assert result.low < result.estimate < result.high
+
+
+def test_paired_image_comparison_swaps_images_between_models():
+    from ablate.inference.images import compare_images, pooled_score
+
+    rng = np.random.default_rng(3)
+    base = _image_counts(rng, 8, 1, 0.3)
+    better = base.copy()
+    better[:, 0, 1] //= 3  # fewer false positives on every image
+    better[:, 0, 3] = 1000 - better[:, 0, :3].sum(axis=-1)
+    scored = np.array([True])
+    result = compare_images(better, base, scored)
+    assert result.delta == pytest.approx(
+        pooled_score(better.sum(0), scored) - pooled_score(base.sum(0), scored))
+    # brute force over all 2^8 swaps of images between the two models
+    hits = 0
+    for pattern in itertools.product((False, True), repeat=8):
+        swap = np.array(pattern)
+        a = np.where(swap[:, None, None], base, better).sum(0)
+        b = np.where(swap[:, None, None], better, base).sum(0)
+        hits += abs(pooled_score(a, scored) - pooled_score(b, scored)) >= abs(result.delta) - 1e-12
+    assert result.p == pytest.approx(hits / 256)
+    assert result.p == pytest.approx(2 / 256)  # better on every image: only the two extremes
+    assert 0 < result.low < result.delta < result.high
+    assert "exact paired permutation (256 swaps)" in result.method
+    same = compare_images(base, base, scored)
+    assert (same.delta, same.p) == (0.0, 1.0)
+
+
+def test_power_far_in_the_tail_stays_finite():
+    # scipy's nct.cdf returns NaN for the negligible lower tail at df 2, nc ~14-16
+    assert t_power(1.6, 0.1, 3, 0.025) == pytest.approx(1.0, abs=0.01)
+    detectable = mde(0.1, 3, 0.025)
+    assert math.isfinite(detectable) and t_power(detectable, 0.1, 3, 0.025) == pytest.approx(0.8)

@@ -205,6 +205,38 @@ def test_counts_do_not_depend_on_batching() -> None:
     assert torch.equal(whole.matrix, pieces.matrix)
 
 
+def test_per_image_counts_come_from_the_same_bincount() -> None:
+    pred, target = next(_batches(4, 255, n=1, seed=5))
+    counted = ConfusionMatrix(4, 255, per_image=True)
+    counted.update(pred, target)
+    counted.update(pred[0], target[0])  # a single (H, W) map is one image
+    empty = torch.full_like(target[:1], 255)  # every pixel ignored: the image keeps its row
+    counted.update(pred[:1], empty)
+    images = counted.image_matrices
+    assert images.shape == (pred.shape[0] + 2, 4, 4)
+    assert np.array_equal(images.sum(axis=0), counted.matrix.numpy())
+    for i in range(pred.shape[0]):
+        alone = ConfusionMatrix(4, 255)
+        alone.update(pred[i : i + 1], target[i : i + 1])
+        assert np.array_equal(images[i], alone.matrix.numpy())
+    assert np.array_equal(images[pred.shape[0]], images[0]) and images[-1].sum() == 0
+    plain = ConfusionMatrix(4, 255)
+    plain.update(pred, target)
+    assert plain.image_matrices.shape == (0, 4, 4)  # only kept when asked for
+
+
+def test_image_counts_per_class_from_matrices() -> None:
+    from ablate.scores import image_counts
+
+    # rows target, columns prediction; one image
+    m = np.array([[[5, 1, 0], [2, 7, 1], [0, 0, 4]]])
+    counts = image_counts(m, "multiclass")
+    # class 1: tp 7, fp 1 (target 0 predicted 1), fn 3 (target 1 predicted 0 or 2), tn 9
+    assert counts.shape == (1, 3, 4) and counts[0, 1].tolist() == [7, 1, 3, 9]
+    binary = image_counts(np.array([[[10, 2], [3, 5]]]), "binary")
+    assert binary.tolist() == [[[5, 2, 3, 10]]]  # positive class: tp, fp, fn, tn
+
+
 def test_reset_bad_ids_and_shapes() -> None:
     cm = ConfusionMatrix(3, ignore_index=255)
     cm.update(torch.tensor([[0, 1]]), torch.tensor([[0, 255]]))

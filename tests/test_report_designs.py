@@ -11,9 +11,16 @@ from ablate.report import assemble, load_runs
 from ablate.stores import resolve_stores
 from ablate.tracking.fixtures import StoreWriter, binary_metrics, sqlite_store
 
-# factorial 2x2, two repeats per cell: (hflip, focal) -> val_iou of the repeats
-CELLS = {(True, True): [0.10, 0.12], (True, False): [0.06, 0.08],
-         (False, True): [0.05, 0.07], (False, False): [0.02, 0.04]}
+# factorial 2x2, three seeds per cell: (hflip, focal) -> val_iou at seeds 0, 1, 2
+CELLS = {(True, True): [0.10, 0.13, 0.11], (True, False): [0.06, 0.08, 0.07],
+         (False, True): [0.05, 0.07, 0.05], (False, False): [0.02, 0.05, 0.03]}
+# cumulative, seeds 0..2: +hflip beats the baseline on every seed, +hflip+focal loses to
+# +hflip on every seed
+CUMULATIVE = [
+    ("baseline", {"hflip": False, "focal": False}, [0.60, 0.62, 0.58]),
+    ("+hflip", {"hflip": True, "focal": False}, [0.70, 0.71, 0.69]),
+    ("+hflip+focal", {"hflip": True, "focal": True}, [0.65, 0.60, 0.66]),
+]
 
 
 def _metrics(value: float, gflops: float = 1.0, **extra: float) -> dict[str, float]:
@@ -29,18 +36,18 @@ def stores(tmp_path_factory):
     # cumulative: the last step is worse, yet the table keeps the design order
     cumulative = StoreWriter(uri, "cum", design="cumulative", baseline="baseline",
                              components=["hflip", "focal"])
-    for trial, (config, on, value) in enumerate([
-        ("baseline", {"hflip": False, "focal": False}, 0.60),
-        ("+hflip", {"hflip": True, "focal": False}, 0.70),
-        ("+hflip+focal", {"hflip": True, "focal": True}, 0.65),
-    ]):
-        cumulative.trial(trial, _metrics(value), config=config, repeat=0, components=on)
+    trial = 0
+    for config, on, values in CUMULATIVE:
+        for seed, value in enumerate(values):
+            cumulative.trial(trial, _metrics(value), config=config, repeat=seed, seed=seed,
+                             components=on)
+            trial += 1
     factorial = StoreWriter(uri, "fact", design="factorial", components=["hflip", "focal"])
     trial = 0
     for (hflip, focal), values in CELLS.items():
         label = f"hflip={'Y' if hflip else 'N'},focal={'Y' if focal else 'N'}"
         for repeat, value in enumerate(values):
-            factorial.trial(trial, _metrics(value), config=label, repeat=repeat,
+            factorial.trial(trial, _metrics(value), config=label, repeat=repeat, seed=repeat,
                             components={"hflip": hflip, "focal": focal})
             trial += 1
     multi = StoreWriter(uri, "multi", task="multiclass", objective="val_miou",
@@ -81,38 +88,65 @@ def _section(report, start):
     return next(s for s in report.sections if s.title.startswith(start))
 
 
-def test_cumulative_keeps_design_order(stores):
+def test_cumulative_keeps_design_order_and_compares_each_step(stores):
     report = assemble.build(load_runs(stores, "cum"))
-    data = _section(report, "Ablation table").table.data
-    assert list(data["config"]) == ["baseline", "+hflip", "+hflip+focal"]
-    assert "in design order" in _section(report, "Ablation table").text[0]
+    ablation = _section(report, "Ablation table")
+    data = ablation.table.data.set_index("config")
+    assert list(data.index) == ["baseline", "+hflip", "+hflip+focal"]
+    assert "in design order" in ablation.text[0]
+    values = {config: np.array(v) for config, _, v in CUMULATIVE}
+    steps = _section(report, "Cumulative steps").table.data.set_index("config")
+    assert dict(steps["reference"]) == {"+hflip": "baseline", "+hflip+focal": "+hflip"}
+    step = values["+hflip+focal"] - values["+hflip"]
+    assert steps.loc["+hflip+focal", "delta"] == pytest.approx(step.mean())
+    ci = sps.ttest_1samp(step, 0.0).confidence_interval(0.95)
+    assert (steps.loc["+hflip+focal", "ci_low"], steps.loc["+hflip+focal", "ci_high"]) == \
+        pytest.approx((ci.low, ci.high))
+    against_base = values["+hflip+focal"] - values["baseline"]
+    assert data.loc["+hflip+focal", "delta"] == pytest.approx(against_base.mean())
+    # one family of three distinct comparisons (the first step is +hflip vs baseline, counted
+    # once): an exact sign-flip p of 3 seeds is 0.25 at best, times 3 by Holm
+    assert steps.loc["+hflip", "p_adj"] == data.loc["+hflip", "p_adj"]
+    assert data.loc["+hflip", "p"] == 0.25 and data.loc["+hflip", "p_adj"] == 0.75
+    assert "adjusted across the 3 comparisons" in ablation.notes[0]
 
 
-def test_factorial_main_effects_and_interaction(stores):
+def test_factorial_effects_from_paired_seeds(stores):
     report = assemble.build(load_runs(stores, "fact"))
     effects = _section(report, "Main effects").table.data.set_index("component")
-    on = [v for (h, _), vs in CELLS.items() if h for v in vs]
-    off = [v for (h, _), vs in CELLS.items() if not h for v in vs]
-    assert effects.loc["hflip", "effect"] == pytest.approx(np.mean(on) - np.mean(off))
-    ci = sps.ttest_ind(on, off, equal_var=False).confidence_interval(0.95)
-    assert (effects.loc["hflip", "ci_low"], effects.loc["hflip", "ci_high"]) == pytest.approx(
-        (ci.low, ci.high))
-    assert effects.loc["focal", "effect"] == pytest.approx(0.085 - 0.05)
-    inter = _section(report, "Two-way interactions").table.data.iloc[0]
-    means = {k: np.mean(v) for k, v in CELLS.items()}
-    expected = ((means[True, True] - means[True, False])
-                - (means[False, True] - means[False, False])) / 2
-    assert inter["components"] == "hflip x focal"
-    assert inter["interaction"] == pytest.approx(expected)  # 0.005
-    half = sps.t.ppf(0.975, 4) * np.sqrt(sum(0.25 * np.var(v, ddof=1) / 2 for v in
-                                             CELLS.values()))
-    assert (inter["ci_low"], inter["ci_high"]) == pytest.approx((expected - half,
-                                                                 expected + half))
-    assert inter["ci_includes_zero"]
+    cell = {k: np.array(v) for k, v in CELLS.items()}
+    per_seed = {
+        "hflip": (cell[True, True] + cell[True, False] - cell[False, True]
+                  - cell[False, False]) / 2,
+        "focal": (cell[True, True] + cell[False, True] - cell[True, False]
+                  - cell[False, False]) / 2,
+        "hflip x focal": (cell[True, True] - cell[True, False] - cell[False, True]
+                          + cell[False, False]) / 2,
+    }
+    inter = _section(report, "Two-way interactions").table.data.set_index("components")
+    rows = {"hflip": effects.loc["hflip"], "focal": effects.loc["focal"],
+            "hflip x focal": inter.loc["hflip x focal"]}
+    for name, row in rows.items():
+        d = per_seed[name]
+        assert row["n"] == 3 and row["estimate"] == pytest.approx(d.mean())
+        ci = sps.ttest_1samp(d, 0.0).confidence_interval(0.95)
+        assert (row["ci_low"], row["ci_high"]) == pytest.approx((ci.low, ci.high))
+        exact = sps.permutation_test((d,), np.mean, permutation_type="samples",
+                                     n_resamples=np.inf).pvalue
+        assert row["p"] == pytest.approx(exact)
+    # one family: Holm across the two main effects and the interaction
+    p = np.array([rows[k]["p"] for k in per_seed])
+    order = np.argsort(p, kind="stable")
+    holm = np.empty(3)
+    holm[order] = np.maximum.accumulate(np.minimum(1, (3 - np.arange(3)) * p[order]))
+    assert [rows[k]["p_adj"] for k in per_seed] == pytest.approx(list(holm))
+    assert effects.loc["hflip", "mean Y"] == pytest.approx(
+        np.mean([*CELLS[True, True], *CELLS[True, False]]))
     # no ablate.baseline on a factorial parent: the all-N configuration is the baseline
     ablation = _section(report, "Ablation table")
     assert "Baseline: `hflip=N,focal=N`." in ablation.text
-    assert "((YY - YN) - (NY - NN)) / 2" in " ".join(_section(report, "Factorial").text)
+    factorial = " ".join(_section(report, "Factorial").text)
+    assert "((YY - YN) - (NY - NN)) / 2" in factorial and "paired seeds" in factorial
 
 
 def test_multiclass_per_class_iou(stores):

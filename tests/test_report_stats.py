@@ -47,34 +47,6 @@ def test_zero_spread_gives_a_point_interval():
     assert not estimate.includes_zero
 
 
-def test_main_effect_and_interaction_by_hand():
-    # 2x2 factorial, 2 runs per cell: YY 10,12  YN 6,8  NY 5,7  NN 2,4
-    a = pd.Series([True] * 4 + [False] * 4)
-    b = pd.Series([True, True, False, False] * 2)
-    y = pd.Series([10.0, 12.0, 6.0, 8.0, 5.0, 7.0, 2.0, 4.0])
-    main_a = stats.main_effect(y, a)
-    assert main_a.value == pytest.approx(9.0 - 4.5)
-    scipy_ci = sps.ttest_ind([10, 12, 6, 8], [5, 7, 2, 4], equal_var=False).confidence_interval()
-    assert (main_a.low, main_a.high) == pytest.approx((scipy_ci.low, scipy_ci.high))
-    assert stats.main_effect(y, b).value == pytest.approx(8.5 - 5.0)
-    inter = stats.interaction(y, a, b)
-    assert inter.value == pytest.approx(((11 - 7) - (6 - 3)) / 2)
-    # cell variances 2, n=2: se^2 = 4 * 0.25 * 2 / 2 = 1; df = 1 / (4 * 0.25**2 / 1) = 4
-    half = sps.t.ppf(0.975, 4)
-    assert (inter.low, inter.high) == pytest.approx((0.5 - half, 0.5 + half))
-    assert inter.includes_zero
-    # symmetric in A and B
-    assert stats.interaction(y, b, a).value == pytest.approx(inter.value)
-
-
-def test_interaction_without_repeats_has_no_interval():
-    a = pd.Series([True, True, False, False])
-    b = pd.Series([True, False, True, False])
-    inter = stats.interaction(pd.Series([4.0, 1.0, 2.0, 0.0]), a, b)
-    assert inter.value == pytest.approx(((4 - 1) - (2 - 0)) / 2)
-    assert not inter.has_interval
-
-
 def test_pareto_front_on_a_crafted_set():
     # (objective to maximise, gflops to minimise)
     points = np.array([

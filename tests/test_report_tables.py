@@ -93,7 +93,13 @@ def _section(report: assemble.Report, start: str):
     return next(s for s in report.sections if s.title.startswith(start))
 
 
-def test_ablation_means_std_and_welch_intervals(report):
+def _by_seed(config):
+    """The values that count, in seed order (seed = repeat; the latest complete run of each)."""
+    latest = {r: v for c, r, state, v, _ in RUNS if c == config and state == "COMPLETE"}
+    return np.array([latest[r] for r in sorted(latest)])
+
+
+def test_ablation_means_std_and_paired_intervals(report):
     table = _section(report, "Ablation table").table
     data = table.data.set_index("config")
     assert list(data.index) == ["+rot90", "+hflip", "+focal", "baseline"]  # best first
@@ -101,18 +107,34 @@ def test_ablation_means_std_and_welch_intervals(report):
     for config, values in EXPECTED.items():
         row = data.loc[config]
         assert row["n"] == len(values)
-        assert row["val_iou mean"] == pytest.approx(np.mean(values))
+        assert row["mean"] == pytest.approx(np.mean(values))
         if len(values) > 1:
-            assert row["val_iou std"] == pytest.approx(np.std(values, ddof=1))
+            assert row["std"] == pytest.approx(np.std(values, ddof=1))
         else:
-            assert math.isnan(row["val_iou std"])
-        assert row["diff"] == pytest.approx(np.mean(values) - np.mean(base))
-        gain = 100 * (np.mean(values) - np.mean(base)) / np.mean(base)
-        assert row["gain %"] == pytest.approx(gain)
-        if len(values) > 1 and config != "baseline":
-            ci = sps.ttest_ind(values, base, equal_var=False).confidence_interval(0.95)
+            assert math.isnan(row["std"])
+        if config == "baseline":
+            assert pd.isna(row["decision"]) and pd.isna(row["delta"])
+            continue
+        diffs = _by_seed(config) - _by_seed("baseline")[: len(values)]
+        assert row["paired"] and row["n_compared"] == len(values)
+        assert row["delta"] == pytest.approx(diffs.mean())
+        assert row["rel_gain"] == pytest.approx(diffs.mean() / np.mean(base[: len(values)]))
+        assert row["p_better"] == pytest.approx(np.mean(diffs > 0))
+        if len(values) > 1:
+            ci = sps.ttest_rel(_by_seed(config), _by_seed("baseline")).confidence_interval(0.95)
             assert (row["ci_low"], row["ci_high"]) == pytest.approx((ci.low, ci.high))
+            exact = sps.permutation_test((diffs,), np.mean, permutation_type="samples",
+                                         n_resamples=np.inf).pvalue
+            assert row["p"] == pytest.approx(exact)
     assert math.isnan(data.loc["+rot90", "ci_low"])  # one repeat: no interval
+    # Holm over the three comparisons, by hand
+    p = data.loc[["+rot90", "+hflip", "+focal"], "p"].to_numpy()
+    order = np.argsort(p)
+    holm = np.maximum.accumulate(np.minimum(1, (3 - np.arange(3)) * p[order]))
+    expected = np.empty(3)
+    expected[order] = holm
+    assert data.loc[["+rot90", "+hflip", "+focal"], "p_adj"].to_numpy() == pytest.approx(
+        expected)
     # components as Y/N; mean ± std in the view
     view = table.view.set_index("config")
     assert view.loc["+hflip", "hflip"] == "Y" and view.loc["+hflip", "focal"] == "N"
@@ -122,19 +144,23 @@ def test_ablation_means_std_and_welch_intervals(report):
     assert view.loc["baseline", "diff vs baseline"] == "baseline"
 
 
-def test_noise_mark_exactly_where_the_interval_includes_zero(report):
+def test_decision_column_replaces_the_noise_mark(report):
     section = _section(report, "Ablation table")
     view = section.table.view.set_index("config")
-    marks = {c: view.loc[c, "~"] for c in view.index}
-    base = EXPECTED["baseline"]
-    for config, values in EXPECTED.items():
-        if config == "baseline" or len(values) < 2:
-            assert marks[config] == ""
-            continue
-        ci = sps.ttest_ind(values, base, equal_var=False).confidence_interval(0.95)
-        assert (marks[config] == "~") == (ci.low <= 0 <= ci.high)
-    assert marks["+focal"] == "~" and marks["+hflip"] == ""  # both cases occur
-    assert any("not distinguishable from seed noise" in note for note in section.notes)
+    data = section.table.data.set_index("config")
+    assert "~" not in view.columns
+    # three seeds: the smallest sign-flip p is 0.25, so nothing can be declared
+    for config in ("+rot90", "+hflip", "+focal"):
+        assert view.loc[config, "decision"] == data.loc[config, "decision"] == "undecided"
+    # +hflip wins on every seed yet stays undecided; its MDE is infinite at n = 3 and the
+    # seeds needed are those that let a sign-flip p reach 0.05 / 3 (2 / 2^7 < 0.0167)
+    assert view.loc["+hflip", "MDE"] == "∞" and math.isinf(data.loc["+hflip", "mde"])
+    assert data.loc["+hflip", "seeds_needed"] == 7
+    assert view.loc["+hflip", "seeds needed"] == "7"
+    assert view.loc["baseline", "decision"] == ""
+    notes = " ".join(section.notes)
+    assert "paired t interval" in notes and "Holm" in notes and "p_adj <= 0.05" in notes
+    assert "- `+hflip` vs `baseline`: **undecided**" in notes
 
 
 def test_failed_pruned_excluded_and_counted_retries_once(report):
@@ -229,8 +255,9 @@ def test_cli_csv_and_latex_exports(cli, uri, tmp_path):
     result = cli("report", "oat", "--tracking-uri", uri, "--format", "csv", "--out", out)
     assert result.exit_code == 0, result.output
     ablation = pd.read_csv(tmp_path / "oat_ablation.csv").set_index("config")
-    assert ablation.loc["+hflip", "val_iou mean"] == pytest.approx(0.75)
-    assert ablation.loc["+hflip", "ci_includes_zero"] == False  # noqa: E712 - numpy bool
+    assert ablation.loc["+hflip", "mean"] == pytest.approx(0.75)
+    assert ablation.loc["+hflip", "delta"] == pytest.approx(0.04)
+    assert ablation.loc["+hflip", "decision"] == "undecided"
     scan = pd.read_csv(tmp_path / "oat_thresholds.csv")
     assert list(scan["threshold"]) == THRESHOLDS
     blocks = out.read_text().split("\n# ")

@@ -122,3 +122,43 @@ def test_searched_and_design_model_names_are_checked(write_spec):
     del design["search"]
     with pytest.raises(SpecError, match="design.components.fpn: unknown architecture 'FPNN'"):
         check_models(load_spec(write_spec(design)))
+
+
+def _design(repeats):
+    spec = spec_dict(design={"kind": "one_at_a_time", "components": ["augment.hflip"],
+                             "repeats": repeats})
+    del spec["search"]
+    return spec
+
+
+@pytest.mark.parametrize(("repeats", "expected"), [
+    (0, "design.repeats: Input should be greater than or equal to 1"),
+    ({"min": 5, "max": 3}, "design.repeats: min (5) is above max (3)"),
+    ({"min": 1, "max": 3}, "design.repeats.min: Input should be greater than or equal to 2"),
+    ({"min": 3}, "design.repeats.max: required key is missing"),
+    ({"min": 3, "max": 10, "step": 2}, "unknown key 'step'; valid keys here: min, max"),
+])
+def test_repeats_are_an_integer_or_a_range(write_spec, repeats, expected):
+    with pytest.raises(SpecError) as err:
+        load_spec(write_spec(_design(repeats)))
+    assert str(err.value).endswith(expected) or expected in str(err.value)
+    assert "(and" not in str(err.value)  # one problem, not one per union member
+
+
+def test_adaptive_repeats_and_the_report_section(write_spec):
+    spec = load_spec(write_spec(_design({"min": 3, "max": 10})))
+    design = spec.design
+    assert (design.adaptive, design.min_repeats, design.max_repeats) == (True, 3, 10)
+    assert (spec.report.correction, spec.report.alpha) == ("holm", 0.05)
+    fixed = load_spec(write_spec(_design(4)), ["report.correction=bh", "report.alpha=0.1"])
+    assert (fixed.design.adaptive, fixed.design.min_repeats, fixed.design.max_repeats) == (
+        False, 4, 4)
+    assert (fixed.report.correction, fixed.report.alpha) == ("bh", 0.1)
+    factorial = _design({"min": 3, "max": 10})
+    factorial["design"]["kind"] = "factorial"
+    with pytest.raises(SpecError, match="adaptive repeats .* need a one_at_a_time or cumulative"):
+        load_spec(write_spec(factorial))
+    with pytest.raises(SpecError, match="report.correction: Input should be 'holm', 'bh' or"):
+        load_spec(write_spec(_design(3)), ["report.correction=bonferroni"])
+    with pytest.raises(SpecError, match="report.equivalence_margin"):
+        load_spec(write_spec(_design(3)), ["report.equivalence_margin=-0.1"])

@@ -41,3 +41,9 @@ def test_study_smoke_profile_runs_and_reports(cli, store, tmp_path, monkeypatch,
     assert report.exit_code == 0, report.output
     text = (tmp_path / "report.md").read_text()
     assert "## Ablation table" in text and "## Efficiency ranking" in text
+    if name == "membrane_cumulative":  # 2 seeds decide nothing: MDE and seeds needed shown
+        table = text.split("## Ablation table")[1].split("\n\n")[3]
+        header = [cell.strip() for cell in table.splitlines()[0].split("|")]
+        assert {"MDE", "seeds needed", "decision"} <= set(header)
+        assert table.count("| undecided") == 3  # every row but the baseline
+        assert "## Cumulative steps" in text and "the target effect 0.02" in text

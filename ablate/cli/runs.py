@@ -104,7 +104,7 @@ def report_cmd(
         typer.Option(help="Write the report here (figures and CSV tables go next to it)."),
     ] = None,
     fmt: Annotated[
-        str, typer.Option("--format", help="md, csv (one file per table) or latex.")
+        str, typer.Option("--format", help="md, csv (one file per table), latex or json.")
     ] = "md",
     compare: Annotated[
         str | None, typer.Option(help="Another study to set side by side (same store).")
@@ -119,6 +119,21 @@ def report_cmd(
         typer.Option(help="auto (SQL tables of a database store, else search_runs), "
                           "mlflow (MlflowClient.search_runs) or sql."),
     ] = "auto",
+    alpha: Annotated[
+        float | None, typer.Option(help="Level of the decisions (default: the spec's "
+                                        "report.alpha, 0.05).")
+    ] = None,
+    correction: Annotated[
+        str | None, typer.Option(help="holm, bh or none (default: the spec's "
+                                      "report.correction, holm).")
+    ] = None,
+    equivalence_margin: Annotated[
+        float | None, typer.Option(help="Call a difference within ±margin equivalent (TOST).")
+    ] = None,
+    target_effect: Annotated[
+        float | None, typer.Option(help="Difference the 'seeds needed' figure is for "
+                                        "(default: the observed one).")
+    ] = None,
     store: StoreOpt = None,
     storage: Annotated[
         str | None,
@@ -127,10 +142,11 @@ def report_cmd(
     ] = None,
     tracking_uri: TrackingOpt = None,
 ) -> None:
-    """Report of a study read from MLflow: markdown (default), CSV or LaTeX tables.
+    """Report of a study read from MLflow: markdown (default), CSV, LaTeX or JSON tables.
 
     Without --out the text goes to stdout and no figures are written; with --out the PNG
-    figures are written next to the file (<stem>_pareto.png, ...) and linked from it."""
+    figures are written next to the file (<stem>_pareto.png, ...) and linked from it. The
+    decision settings default to the spec's report section as the study recorded it."""
     from ablate.report import FORMATS, write_report
     from ablate.tracking import READERS
 
@@ -146,8 +162,10 @@ def report_cmd(
             message = f"--trials: expected trial numbers like 3,5, not '{trials}'"
             raise AblateError(message) from None
     stores = resolve_stores(store, storage, tracking_uri)  # --storage: checked, not read
+    overrides = {"alpha": alpha, "correction": correction,
+                 "equivalence_margin": equivalence_margin, "target_effect": target_effect}
     text, written = write_report(stores, name, out=out, fmt=fmt, compare=compare,
-                                 trials=chosen, reader=reader)
+                                 trials=chosen, reader=reader, overrides=overrides)
     if out is None:
         typer.echo(text)
         return

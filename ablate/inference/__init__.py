@@ -7,7 +7,9 @@ by how much, and how sure are we (numpy and scipy only; no tracking, no torch).
 - :mod:`~ablate.inference.decision`: better / worse / identical / equivalent / undecided;
 - :mod:`~ablate.inference.power`: power, minimum detectable effect, seeds needed;
 - :mod:`~ablate.inference.sequential`: adaptive repeats with a group-sequential test;
-- :mod:`~ablate.inference.effects`: factorial main effects and interactions over seeds.
+- :mod:`~ablate.inference.effects`: factorial main effects and interactions over seeds;
+- :mod:`~ablate.inference.images`: one trained model's score over resampled test images, and
+  two models compared on the same images (from per-image confusion counts).
 """
 
 from ablate.inference.decision import Decision, Verdict, decide, tost_p

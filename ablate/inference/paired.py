@@ -96,6 +96,14 @@ def compare(
     return _welch(x, ref, maximize, level, dropped, unmatched)
 
 
+def differences(values: Mapping[int, float], reference: Mapping[int, float]) -> list[float]:
+    """Per-seed differences ``values[s] - reference[s]`` over the seeds both have a finite
+    value for, in seed order: the sample a sequential look (adaptive repeats) is taken on,
+    by the runner and by the report alike."""
+    x, ref = _finite(values), _finite(reference)
+    return [x[s] - ref[s] for s in sorted(x) if s in ref]
+
+
 def _finite(values: Mapping[int, float]) -> dict[int, float]:
     return {int(s): float(v) for s, v in values.items() if v is not None and not math.isnan(v)}
 

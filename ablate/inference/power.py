@@ -79,4 +79,12 @@ def _df(n: int, samples: Samples) -> int:
 
 def _power_nc(nc: float, df: float, alpha: float) -> float:
     crit = stats.t.isf(alpha / 2, df)
-    return float(stats.nct.sf(crit, df, nc) + stats.nct.cdf(-crit, df, nc))
+    upper = float(stats.nct.sf(crit, df, nc))
+    if math.isnan(upper):
+        upper = 1.0 - float(stats.nct.cdf(crit, df, nc))
+    # scipy's nct.cdf gives NaN far in the tail (e.g. df 2, nc 14); that tail lies below
+    # P(T' <= 0) = Phi(-nc), so its bound stands in for it.
+    lower = float(stats.nct.cdf(-crit, df, nc))
+    if math.isnan(lower):
+        lower = float(stats.norm.cdf(-nc))
+    return upper + lower

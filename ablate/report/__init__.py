@@ -1,11 +1,15 @@
 """Reports of a study, built only from what MLflow holds.
 
 Modules: :mod:`runs` (the study's runs as a table, read through :mod:`ablate.tracking`),
-:mod:`configs` (repeats grouped by configuration, baseline, order), :mod:`stats` (mean ± std,
-Welch intervals, factorial effects, Pareto front), :mod:`tables` (ablation, efficiency,
-Pareto), :mod:`factorial`, :mod:`detail` (per-run counts, threshold scan, per-class IoU),
+:mod:`settings` (alpha, correction, margin, target effect, adaptive repeats),
+:mod:`configs` (repeats grouped by configuration, baseline, order), :mod:`comparisons`
+(paired per-seed comparisons with a decision each), :mod:`ablation` (the ablation and
+cumulative-steps tables), :mod:`stats` (mean ± std, Welch intervals, Pareto front),
+:mod:`tables` (efficiency, Pareto), :mod:`factorial` (effects over seeds), :mod:`images`
+(test-set sampling uncertainty from per-image counts), :mod:`detail` (per-run counts,
+threshold scan, per-class IoU),
 :mod:`importance` (fANOVA on a rebuilt Optuna study), :mod:`compare`, :mod:`plots`,
-:mod:`export` (markdown, CSV, LaTeX) and :mod:`assemble` (which sections a study gets;
+:mod:`export` (markdown, CSV, LaTeX, JSON) and :mod:`assemble` (which sections a study gets;
 writing files).
 """
 

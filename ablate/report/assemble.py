@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from ablate.report import export
+from ablate.report.ablation import ablation_section, family, steps_section
 from ablate.report.compare import compare_section
 from ablate.report.configs import (
     aggregate,
@@ -26,11 +27,12 @@ from ablate.report.detail import (
     threshold_section,
 )
 from ablate.report.factorial import factorial_sections
+from ablate.report.images import image_sections
 from ablate.report.provenance import data_lines
 from ablate.report.runs import StudyRuns, load_runs
 from ablate.report.sections import Section
+from ablate.report.settings import Settings
 from ablate.report.tables import (
-    ablation_section,
     efficiency_section,
     pareto_axes,
     pareto_mask,
@@ -45,13 +47,15 @@ _STATE_WORDS = {"FAIL": "failed", "PRUNED": "pruned", "RUNNING": "still running 
 
 @dataclass
 class Report:
-    """A built report: title, lines under it, the sections and the footer."""
+    """A built report: title, lines under it, the sections, the footer, and the settings its
+    decisions were made with."""
 
     study: StudyRuns
     header: list[str]
     sections: list[Section]
     footer: list[str] = field(default_factory=list)
     figures: list[Path] = field(default_factory=list)
+    settings: Settings = field(default_factory=Settings)
 
     @property
     def title(self) -> str:
@@ -99,19 +103,26 @@ def build(
     other: StudyRuns | None = None,
     trials: list[int] | None = None,
     figures: Path | None = None,
+    settings: Settings | None = None,
 ) -> Report:
     """All sections for ``study``; with ``figures`` (a path prefix ``folder/stem``) the PNGs
-    are written as ``<stem>_pareto.png`` etc. and linked."""
+    are written as ``<stem>_pareto.png`` etc. and linked. ``settings``: how to decide
+    (default: what the study recorded)."""
+    settings = settings or study.settings
     configs = ordered(study, aggregate(study))
     best, baseline = best_label(study, configs), baseline_label(study, configs)
-    report = Report(study, _header(study, len(configs), len(study.complete())), [])
+    report = Report(study, _header(study, len(configs), len(study.complete())), [],
+                    settings=settings)
     for line in data_lines(study, other):  # own paragraphs
         report.header += ["", line]
-    report.sections.append(ablation_section(study, configs, baseline))
+    rows = family(study, configs, baseline, settings)
+    report.sections.append(ablation_section(study, configs, baseline, rows, settings))
+    if study.design == "cumulative" and baseline is not None:
+        report.sections.append(steps_section(study, configs, rows, settings))
     if other is not None:
         report.sections.append(compare_section(study, other))
     if study.design == "factorial":
-        report.sections += factorial_sections(study)
+        report.sections += factorial_sections(study, settings)
     front = pareto_mask(study, configs)
     report.sections.append(efficiency_section(study, configs, front))
     pareto = pareto_section(study, configs, front)
@@ -123,6 +134,8 @@ def build(
         pareto.figures.append((pareto.title, path))
     chosen, notes = chosen_runs(study, configs, best, baseline, trials)
     report.sections += split_sections(study, chosen, notes)
+    if chosen:
+        report.sections += image_sections(study, chosen)
     if study.task == "binary" and best is not None:
         run = representative(study, best)
         item = Chosen("best", run, run_title(run, int(configs.loc[best, "n"])))
@@ -169,12 +182,23 @@ def _search_sections(
 
 
 def render(report: Report, fmt: str = "md", base: Path | None = None) -> str:
-    """The report as text in ``fmt`` (md, csv or latex)."""
+    """The report as text in ``fmt`` (md, csv, latex or json)."""
     if fmt == "csv":
         return export.csv_text(report.sections)
+    if fmt == "json":
+        return export.json_text(_summary(report), report.sections, report.footer)
     if fmt == "latex":
         return export.latex(report.study.name, report.sections, base)
     return export.markdown(report.title, report.header, report.sections, report.footer, base)
+
+
+def _summary(report: Report) -> dict[str, object]:
+    study = report.study
+    return {
+        "study": study.name, "title": report.title, "objective": study.objective,
+        "direction": study.direction, "design": study.design, "task": study.task,
+        "settings": report.settings.as_dict(), "header": report.header,
+    }
 
 
 def write_report(
@@ -185,16 +209,19 @@ def write_report(
     compare: str | None = None,
     trials: list[int] | None = None,
     reader: str = "auto",
+    overrides: dict[str, object] | None = None,
 ) -> tuple[str, list[Path]]:
     """Read ``name`` (and ``compare``) from MLflow and render the report. With ``out`` the text
     is written there (CSV: plus one ``<stem>_<table>.csv`` per table; md/LaTeX: plus the PNG
     figures); returns the text and every file written. ``reader``: see
-    :func:`ablate.tracking.fetch`."""
+    :func:`ablate.tracking.fetch`; ``overrides``: report settings replacing the study's
+    (``alpha``, ``correction``, ``equivalence_margin``, ``target_effect``)."""
     study = load_runs(stores, name, reader)
     other = load_runs(stores, compare, reader) if compare else None
-    figures = out.with_suffix("") if out is not None and fmt != "csv" else None
-    report = build(study, other, trials, figures)
-    if out is None and fmt != "csv":
+    settings = study.settings.override(**(overrides or {}))
+    figures = out.with_suffix("") if out is not None and fmt not in ("csv", "json") else None
+    report = build(study, other, trials, figures, settings)
+    if out is None and fmt in ("md", "latex"):
         report.footer.append(NO_FIGURES)
     text = render(report, fmt, out.parent if out is not None else None)
     if out is None:

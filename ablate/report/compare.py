@@ -8,8 +8,9 @@ from ablate.report import stats
 from ablate.report.configs import aggregate, best_label
 from ablate.report.runs import StudyRuns
 from ablate.report.sections import Section, Table, interval, mean_std, signed
-from ablate.report.tables import NOISE_MARK
 from ablate.tracking.names import FLOP_CONVENTION
+
+NOISE_MARK = "~"  # the interval includes 0
 
 SHARED = tuple(
     f"{split}_{m}" for split in ("val", "test")

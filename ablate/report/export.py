@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import re
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ablate.report.sections import Section
 
-FORMATS = ("md", "csv", "latex")
-SUFFIX = {"md": ".md", "csv": ".csv", "latex": ".tex"}
+FORMATS = ("md", "csv", "latex", "json")
+SUFFIX = {"md": ".md", "csv": ".csv", "latex": ".tex", "json": ".json"}
 
 
 def _link(path: Path, base: Path | None) -> str:
@@ -104,3 +108,31 @@ def latex(name: str, sections: list[Section], base: Path | None = None) -> str:
                 f"\\includegraphics[width=\\linewidth]{{{_link(path, base)}}}\n"
                 f"\\caption{{{escape_latex(caption)}}}\n\\end{{figure}}\n")
     return "\n".join(blocks)
+
+
+def _plain(value: Any) -> Any:
+    """A cell as JSON: numpy scalars as Python, NaN/inf/NA as null."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or value is pd.NA:
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def json_text(summary: dict[str, Any], sections: list[Section], footer: list[str]) -> str:
+    """The report as one JSON object: ``summary`` (study, objective, settings, ...), then
+    ``tables``: each table's numbers by its key, ``{"title", "text", "notes", "rows"}`` with one
+    object per row (NaN as null), and the ``footer``."""
+    tables: dict[str, Any] = {}
+    for section in sections:
+        table = section.table
+        if table is None:
+            continue
+        rows = [{str(k): _plain(v) for k, v in record.items()}
+                for record in table.data.to_dict("records")]
+        tables[table.key] = {"title": section.title, "text": section.text,
+                             "notes": section.notes, "rows": rows}
+    document = {**summary, "tables": tables, "footer": footer}
+    return json.dumps(document, indent=2, allow_nan=False) + "\n"

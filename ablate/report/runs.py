@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from ablate.errors import AblateError
+from ablate.report.settings import Settings, from_tags
 from ablate.stores import Stores
 from ablate.tracking import ArtifactReader, fetch
 from ablate.tracking import names as keys
@@ -50,6 +51,7 @@ class StudyRuns:
     # The recorded search space, {path: {type, low, high, log, step, choices}} (empty for
     # stores written before it was recorded whole)
     space: dict[str, dict[str, Any]] = field(default_factory=dict)
+    settings: Settings = field(default_factory=Settings)  # how the report decides
     artifacts: ArtifactReader | None = field(default=None, repr=False, compare=False)
     _complete: pd.DataFrame | None = field(default=None, repr=False, compare=False)
 
@@ -196,6 +198,7 @@ def parse(frame: pd.DataFrame, study: str, where: str = "the tracking store") ->
         log_scale=log_scale,
         space={p: v for p, v in raw_search.items()
                if isinstance(v, dict) and ("low" in v or "choices" in v)},
+        settings=from_tags(tag(keys.TAG_REPORT), tag(keys.TAG_REPEATS)),
     )
 
 

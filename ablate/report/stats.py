@@ -1,6 +1,8 @@
-"""Statistics of the report: mean ± std over repeats, Welch intervals, factorial effects, Pareto.
+"""Statistics of the report outside the ablation table: mean ± std over repeats, Welch
+intervals between two studies, Pareto fronts. (Comparisons within a study pair seeds:
+:mod:`ablate.report.comparisons` and :mod:`ablate.inference`.)
 
-Every interval is a Welch (unequal-variance) t interval for a contrast of group means,
+Every interval here is a Welch (unequal-variance) t interval for a contrast of group means,
 ``sum_i c_i * mean_i``: standard error ``sqrt(sum_i c_i^2 s_i^2 / n_i)`` (``s_i`` with ddof=1)
 and Welch-Satterthwaite degrees of freedom. For the two-group contrast (1, -1) it is exactly
 ``scipy.stats.ttest_ind(a, b, equal_var=False).confidence_interval()``. A group with fewer than
@@ -64,25 +66,6 @@ def contrast(
 def welch_difference(a: Sequence[float], b: Sequence[float], level: float = LEVEL) -> Estimate:
     """``mean(a) - mean(b)`` with the Welch t interval."""
     return contrast([a, b], [1.0, -1.0], level)
-
-
-def main_effect(values: pd.Series, factor: pd.Series) -> Estimate:
-    """Mean of the runs with the factor on (Y) minus mean with it off (N), Welch interval."""
-    on = factor.astype("boolean")
-    return welch_difference(values[on.fillna(False)], values[(~on).fillna(False)])
-
-
-def interaction(values: pd.Series, a: pd.Series, b: pd.Series) -> Estimate:
-    """Two-way interaction of toggles A and B from the four cell means (pooled over any
-    other toggles): ``((YY - YN) - (NY - NN)) / 2``, i.e. half the change of B's effect when A
-    is switched on (the usual 2^k effect; symmetric in A and B). Welch-Satterthwaite interval
-    over the four cells' variances."""
-    on_a, on_b = a.astype("boolean"), b.astype("boolean")
-    cells = [
-        values[(on_a == x).fillna(False) & (on_b == y).fillna(False)]
-        for x, y in ((True, True), (True, False), (False, True), (False, False))
-    ]
-    return contrast(cells, [0.5, -0.5, -0.5, 0.5])
 
 
 def summary(values: pd.Series) -> tuple[float, float, int]:

@@ -1,118 +1,21 @@
-"""The configuration-level tables: ablation (mean ± std over repeats, difference to the
-baseline with a Welch interval), efficiency ranking and the Pareto front."""
+"""The configuration-level cost tables: efficiency ranking and the Pareto front (the ablation
+table is :mod:`ablate.report.ablation`)."""
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
 import pandas as pd
 
 from ablate.report import stats
-from ablate.report.configs import objective_column
-from ablate.report.runs import COMP, VALUE, StudyRuns
+from ablate.report.runs import StudyRuns
 from ablate.report.sections import (
-    NA,
     Section,
     Table,
-    interval,
-    mean_std,
     num,
-    signed,
-    yes_no,
 )
 from ablate.tracking.names import FLOP_CONVENTION
-
-NOISE_MARK = "~"
-LEGEND = (
-    f"`diff`: mean minus the baseline's mean (`gain %`: diff in percent of the baseline's "
-    "mean); `95% CI`: Welch t interval over the two groups "
-    f"of repeats ({NA}: fewer than 2 repeats on one side); `{NOISE_MARK}`: the interval "
-    "includes 0, so the difference is not distinguishable from seed noise."
-)
-
-
-def on_test_split(objective: str) -> str | None:
-    """The test-split counterpart of a ``val_`` objective (``val_iou`` -> ``test_iou``)."""
-    return "test_" + objective.removeprefix("val_") if objective.startswith("val_") else None
-
-
-def _value(value: object) -> object:
-    if isinstance(value, list | dict):
-        return json.dumps(value)
-    return value
-
-
-def _groups(study: StudyRuns) -> dict[str, np.ndarray]:
-    done = study.complete()
-    column = objective_column(study)
-    if column not in done:
-        return {}
-    return {str(k): v.to_numpy(dtype=float) for k, v in done.groupby("config")[column]}
-
-
-def ablation_section(study: StudyRuns, configs: pd.DataFrame, baseline: str | None) -> Section:
-    """One row per configuration: toggles Y/N, searched values, the objective's mean ± std
-    over repeats, n, and (with a baseline) the difference, its interval and the noise mark."""
-    obj = study.objective
-    test = on_test_split(obj)
-    groups = _groups(study)
-    data: dict[str, list[object]] = {"config": list(configs.index)}
-    view: dict[str, list[object]] = {"config": list(configs.index)}
-    for comp in study.components:
-        data[comp] = list(configs.get(COMP + comp, pd.Series(None, index=configs.index)))
-        view[comp] = [yes_no(v) for v in data[comp]]
-    for path in study.values:
-        data[path] = [_value(v) for v in configs.get(VALUE + path, [None] * len(configs))]
-        view[path] = [num(v) for v in data[path]]
-    means = configs.get("mean." + obj, pd.Series(math.nan, index=configs.index))
-    stds = configs.get("std." + obj, pd.Series(math.nan, index=configs.index))
-    data[f"{obj} mean"], data[f"{obj} std"], data["n"] = list(means), list(stds), list(configs["n"])
-    view[f"{obj} (mean ± std)"] = [mean_std(m, s) for m, s in zip(means, stds, strict=True)]
-    view["n"] = [int(n) for n in configs["n"]]
-    if baseline is not None:
-        estimates = [
-            stats.Estimate(0.0) if str(label) == baseline
-            else stats.welch_difference(groups.get(str(label), []), groups.get(baseline, []))
-            for label in configs.index
-        ]
-        data["diff"] = [e.value for e in estimates]
-        data["ci_low"] = [e.low for e in estimates]
-        data["ci_high"] = [e.high for e in estimates]
-        data["ci_includes_zero"] = [e.includes_zero for e in estimates]
-        is_base = [str(label) == baseline for label in configs.index]
-        view[f"diff vs {baseline}"] = [
-            "baseline" if b else signed(e.value) for b, e in zip(is_base, estimates, strict=True)]
-        view["95% CI"] = [
-            "" if b else interval(e.low, e.high) for b, e in zip(is_base, estimates, strict=True)]
-        view[NOISE_MARK] = [
-            NOISE_MARK if e.includes_zero and not b else ""
-            for b, e in zip(is_base, estimates, strict=True)]
-        # The relative gain over the baseline's mean, as architecture comparisons quote it.
-        base_mean = float(means.get(baseline, math.nan))
-        data["gain %"] = [100.0 * e.value / base_mean if base_mean else math.nan
-                          for e in estimates]
-        view["gain %"] = ["" if b else signed(g) for b, g in zip(is_base, data["gain %"],
-                                                                   strict=True)]
-    if test and "mean." + test in configs:
-        data[f"{test} mean"] = list(configs["mean." + test])
-        data[f"{test} std"] = list(configs["std." + test])
-        view[f"{test} (mean ± std)"] = [
-            mean_std(m, s) for m, s in zip(configs["mean." + test], configs["std." + test],
-                                           strict=True)]
-    order = ("in design order" if study.design == "cumulative"
-             else f"{'highest' if study.maximize else 'lowest'} mean `{obj}` first")
-    text = [
-        f"One row per configuration, {order}; repeats (runs sharing a configuration label) "
-        f"are aggregated as mean ± std (ddof=1; one repeat: the value alone), `n` repeats. "
-        "Components are shown as Y/N."
-    ]
-    if baseline is not None:
-        text.append(f"Baseline: `{baseline}`.")
-    notes = [LEGEND] if baseline is not None else []
-    return Section("Ablation table", text, Table("ablation", pd.DataFrame(data),
-                                                   pd.DataFrame(view)), notes)
 
 
 def _mean(configs: pd.DataFrame, metric: str) -> pd.Series:

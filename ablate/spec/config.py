@@ -5,14 +5,16 @@ from __future__ import annotations
 import difflib
 import math
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
+    Discriminator,
     Field,
     NonNegativeInt,
     PositiveFloat,
     PositiveInt,
     PrivateAttr,
+    Tag,
     ValidationError,
     field_validator,
     model_validator,
@@ -45,18 +47,57 @@ class Component(_Strict):
     set: dict[str, Any] = Field(min_length=1)
 
 
+class RepeatRange(_Strict):
+    """Adaptive repeats: every configuration gets ``min`` seeds; a configuration whose
+    comparison with its reference is still undecided gets one more seed at a time, up to
+    ``max`` (see :mod:`ablate.study.adaptive`)."""
+
+    min: int = Field(ge=2, le=100)
+    max: int = Field(ge=2, le=100)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RepeatRange:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) is above max ({self.max})")
+        return self
+
+
+ADAPTIVE_DESIGNS = ("one_at_a_time", "cumulative")
+
+
 class DesignSpec(_Strict):
     """How configurations are chosen: an Optuna search, or a fixed ablation design.
 
     ``components`` may be written as dotted paths of bool toggles (``augment.hflip``), short
     for ``{name: hflip, set: {augment.hflip: true}}``. ``baseline`` values apply to every
-    configuration. Each configuration is trained ``repeats`` times with seeds seed, seed+1, ...
+    configuration. Each configuration is trained ``repeats`` times with seeds seed, seed+1, ...;
+    ``repeats: {min, max}`` adds seeds only while a comparison is undecided (one_at_a_time and
+    cumulative designs).
     """
 
     kind: Literal["search", "one_at_a_time", "cumulative", "factorial"] = "search"
     baseline: dict[str, Any] = Field(default_factory=dict)
     components: list[Component] = Field(default_factory=list)
-    repeats: PositiveInt = Field(1, le=100)
+    repeats: Annotated[
+        Annotated[int, Field(ge=1, le=100), Tag("<count>")]
+        | Annotated[RepeatRange, Tag("<range>")],
+        Discriminator(lambda v: "<range>" if isinstance(v, dict | RepeatRange) else "<count>"),
+    ] = 1
+
+    @property
+    def adaptive(self) -> bool:
+        """Seeds are added while comparisons are undecided (``repeats: {min, max}``)."""
+        return isinstance(self.repeats, RepeatRange)
+
+    @property
+    def min_repeats(self) -> int:
+        """Seeds every configuration gets (all of them with fixed repeats)."""
+        return self.repeats.min if isinstance(self.repeats, RepeatRange) else self.repeats
+
+    @property
+    def max_repeats(self) -> int:
+        """The most seeds a configuration may get."""
+        return self.repeats.max if isinstance(self.repeats, RepeatRange) else self.repeats
 
     @field_validator("components", mode="before")
     @classmethod
@@ -78,7 +119,25 @@ class DesignSpec(_Strict):
             raise ValueError(f"component names repeat: {', '.join(names)}")
         if self.kind == "factorial" and len(self.components) > 8:
             raise ValueError("a factorial design over more than 8 components has >256 cells")
+        if self.adaptive and self.kind not in ADAPTIVE_DESIGNS:
+            raise ValueError(
+                "repeats: adaptive repeats ({min, max}) need a one_at_a_time or cumulative "
+                f"design (each configuration compared with a reference); a {self.kind} design "
+                "takes an integer")
         return self
+
+
+class ReportSpec(_Strict):
+    """How the report decides: ``correction`` of the p-values across a table's comparisons
+    (holm, bh or none) at level ``alpha``; ``equivalence_margin``: a difference within
+    ±margin counts as equivalent (two one-sided tests); ``target_effect``: the difference the
+    seeds-needed figure is computed for (default: the observed one). Also the level of the
+    adaptive-repeats rule."""
+
+    correction: Literal["holm", "bh", "none"] = "holm"
+    alpha: float = Field(0.05, gt=0.0, lt=0.5)
+    equivalence_margin: PositiveFloat | None = None
+    target_effect: PositiveFloat | None = None
 
 
 class SamplerSpec(_Strict):
@@ -233,6 +292,7 @@ class StudySpec(RunConfig):
     pruner: PrunerSpec = Field(default_factory=PrunerSpec)
     search: dict[str, SearchParam] = Field(default_factory=dict)
     design: DesignSpec = Field(default_factory=DesignSpec)
+    report: ReportSpec = Field(default_factory=ReportSpec)
     objectives: list[ObjectiveSpec] = Field(default_factory=list)
     # Where the spec came from (a file, or a study's stored copy), for messages.
     _source: str = PrivateAttr("spec")
@@ -296,7 +356,7 @@ class StudySpec(RunConfig):
 
     @model_validator(mode="after")
     def _seeds(self) -> StudySpec:
-        last = self.seed + self.design.repeats - 1
+        last = self.seed + self.design.max_repeats - 1
         if last > MAX_SEED:
             raise ValueError(f"seed: repeats use seeds {self.seed}..{last}, beyond {MAX_SEED} "
                              "(the largest seed numpy takes); use a smaller seed")

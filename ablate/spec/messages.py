@@ -8,13 +8,17 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+# Parts of a pydantic error location that are not spec keys: validator functions, tuple
+# items, and the tags of a discriminated union ("<range>", see DesignSpec.repeats).
+_NOT_KEYS = ("function-", "tuple[", "<")
+
 
 def format_validation_error(err: ValidationError, source: str, root: type[BaseModel]) -> str:
     """One line: file, key path, what is wrong and what to do."""
     # An unknown key explains the "missing" errors beside it, so it goes first.
     errors = sorted(err.errors(), key=lambda e: e["type"] != "extra_forbidden")
     first = errors[0]
-    loc = [str(p) for p in first["loc"] if not str(p).startswith(("function-", "tuple["))]
+    loc = [str(p) for p in first["loc"] if not str(p).startswith(_NOT_KEYS)]
     msg = error_msg(first)
     if first["type"] == "extra_forbidden":
         valid = _fields_at(root, loc[:-1])
@@ -32,7 +36,7 @@ def format_validation_error(err: ValidationError, source: str, root: type[BaseMo
 
 def error_loc(loc: Any) -> str:
     """A pydantic error location as a dotted key path."""
-    return ".".join(str(p) for p in loc if not str(p).startswith(("function-", "tuple[")))
+    return ".".join(str(p) for p in loc if not str(p).startswith(_NOT_KEYS))
 
 
 def error_msg(error: dict[str, Any]) -> str:

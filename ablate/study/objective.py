@@ -91,7 +91,7 @@ class TrialObjective:
         if origin is None:
             origin = trial.number
             trial.set_user_attr(ORIGIN_ATTR, origin)
-        return Configuration(f"trial-{origin}", values), list(range(self.spec.design.repeats))
+        return Configuration(f"trial-{origin}", values), list(range(self.spec.design.min_repeats))
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         self.last_trial = trial.number

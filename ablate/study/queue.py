@@ -31,9 +31,10 @@ class Entry(NamedTuple):
 
 
 def design_entries(spec: StudySpec) -> list[Entry]:
-    """Every entry of the spec's fixed design in order (none for a search)."""
+    """Every entry of the spec's fixed design in order (none for a search); with adaptive
+    repeats, the ``min`` seeds every configuration gets."""
     return [Entry(config.label, repeat) for config in configurations(spec.design)
-            for repeat in range(spec.design.repeats)]
+            for repeat in range(spec.design.min_repeats)]
 
 
 def as_queued(entries: Iterable[Entry]) -> list[rdb.QueuedTrial]:

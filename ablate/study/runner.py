@@ -26,6 +26,7 @@ from ablate.search import build_pruner, build_sampler, grid_size
 from ablate.spec import StudySpec
 from ablate.stores import DEFAULT_STORE, Stores
 from ablate.study import interrupts
+from ablate.study.adaptive import top_up
 from ablate.study.create import ensure_parent_run, prepare
 from ablate.study.objective import TrialFailed, TrialObjective
 from ablate.study.queue import design_entries, queue_once
@@ -59,7 +60,7 @@ def budget(spec: StudySpec) -> int:
     """How many trials the study should finish."""
     design = configurations(spec.design)
     if design:
-        return len(design) * spec.design.repeats
+        return len(design) * spec.design.min_repeats
     if spec.sampler.name == "grid":
         return min(spec.trials, grid_size(spec.search))
     return spec.trials
@@ -117,10 +118,12 @@ def recover(study: optuna.Study, storage: optuna.storages.RDBStorage, tracker: T
 
 
 def _next(study: optuna.Study, storage: optuna.storages.RDBStorage, tracker: Tracker,
-          total: int, fixed: bool, more: bool) -> str:
-    """The next action, dead trials failed first (callers hold the BudgetLock). Before
-    waiting or stopping, also dead trials a killed worker failed but never queued again."""
+          spec: StudySpec, total: int, fixed: bool, more: bool, echo: Printer) -> str:
+    """The next action, dead trials failed first, then the seeds adaptive repeats want
+    queued (callers hold the BudgetLock). Before waiting or stopping, also dead trials a
+    killed worker failed but never queued again."""
     fail_stale_trials(study, storage)
+    top_up(study, storage, spec, echo)
     action = next_action(study, total, fixed, more)
     if action != "run" and requeue_lost(study, tracker):
         action = next_action(study, total, fixed, more)
@@ -181,7 +184,9 @@ def work(
     objective = TrialObjective(spec, tracker, parent_id, progress, lock.release, echo,
                                on_interrupt=interrupts.shield)
     total = budget(spec)
-    echo(f"study '{spec.name}' ({spec.design.kind}, {total} trial(s) planned, "
+    adaptive = (f", up to {len(objective.design) * spec.design.max_repeats} with adaptive "
+                "repeats" if spec.design.adaptive else "")
+    echo(f"study '{spec.name}' ({spec.design.kind}, {total} trial(s) planned{adaptive}, "
          f"{torch.get_num_threads()} torch thread(s) in this worker)\n{stores.describe()}")
     with interrupts.interruptible(), trial_log(stores, spec.name) as log:
         try:
@@ -224,8 +229,8 @@ def _loop(
             echo(f"timeout: {timeout:g} s passed; not starting another trial")
             break
         with lock.held():
-            action = _next(study, storage, tracker, total, bool(objective.design),
-                           n_trials is not None)
+            action = _next(study, storage, tracker, spec, total, bool(objective.design),
+                           n_trials is not None, echo)
             if action == "run":
                 study.optimize(objective, n_trials=1, catch=(TrialFailed,),
                                callbacks=[after_trial])

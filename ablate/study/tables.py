@@ -79,7 +79,7 @@ def study_table(stores: Stores, name: str) -> pd.DataFrame:
         for metric, value in zip(metrics, t.values or [None] * len(metrics), strict=True):
             row[metric] = value
         row.update(t.params)
-        if REPEAT_ATTR in t.user_attrs and spec.design.repeats > 1:
+        if REPEAT_ATTR in t.user_attrs and spec.design.max_repeats > 1:
             row["repeat"] = t.user_attrs[REPEAT_ATTR]
         if t.state == TrialState.PRUNED and t.last_step is not None:
             row["reason"] = f"pruned at epoch {t.last_step}"

@@ -47,6 +47,13 @@ def write_text(folder: Path, name: str, text: str) -> None:
     target.write_text(text)
 
 
+def write_bytes(folder: Path, name: str, data: bytes) -> None:
+    """Write one binary artifact file (parents created)."""
+    target = folder / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+
+
 def copy_folder(folder: Path, source: Path) -> None:
     """Copy every file below ``source`` into the run's artifact folder."""
     shutil.copytree(source, folder, dirs_exist_ok=True)

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ablate.result import ImageCounts
 from ablate.scores import binary_scores
 from ablate.tracking import names as keys
 from ablate.tracking.writer import RunLog
@@ -65,12 +66,19 @@ class StoreWriter:
         components: Sequence[str] | None = None,
         objectives: Sequence[Mapping[str, str]] | None = None,
         thresholds: Sequence[float] | None = None,
+        report: Mapping[str, Any] | None = None,
+        repeats: int | Mapping[str, int] | None = None,
     ) -> None:
         from mlflow.tracking import MlflowClient
 
         self.client = MlflowClient(tracking_uri=tracking_uri)
         self.study = study
-        self.experiment = self.client.create_experiment(study)
+        # Artifacts next to a SQLite database, in the layout of a local store.
+        location = None
+        if tracking_uri.startswith("sqlite:///"):
+            folder = Path(tracking_uri.removeprefix("sqlite:///")).parent / "artifacts" / study
+            location = folder.absolute().as_uri()
+        self.experiment = self.client.create_experiment(study, artifact_location=location)
         self._clock = int(time.time() * 1000)
         tags: dict[str, str] = {
             keys.TAG_ROLE: "parent", keys.TAG_STUDY: study, keys.TAG_TASK: task,
@@ -83,6 +91,9 @@ class StoreWriter:
             keys.TAG_COMPONENTS: None if components is None else json.dumps(list(components)),
             keys.TAG_OBJECTIVES: None if objectives is None else json.dumps(list(objectives)),
             keys.TAG_THRESHOLDS: None if thresholds is None else json.dumps(list(thresholds)),
+            keys.TAG_REPORT: None if report is None else json.dumps(dict(report)),
+            keys.TAG_REPEATS: None if repeats is None else json.dumps(
+                repeats if isinstance(repeats, int) else dict(repeats)),
         }
         tags.update({k: v for k, v in optional.items() if v is not None})
         run = self.client.create_run(self.experiment, start_time=self._tick(), tags=tags,
@@ -107,8 +118,10 @@ class StoreWriter:
         searched: Mapping[str, Any] | None = None,
         params: Mapping[str, Any] | None = None,
         epochs: Sequence[Mapping[str, float]] = (),
+        image_counts: ImageCounts | None = None,
     ) -> str:
-        """Log one trial run (start times increase in call order); returns its run id."""
+        """Log one trial run (start times increase in call order); returns its run id.
+        ``image_counts`` is written as the run's per-image counts artifact."""
         tags = {
             keys.TAG_ROLE: keys.ROLE_TRIAL, keys.TAG_STUDY: self.study,
             keys.TAG_PARENT: self.parent_id, keys.TAG_TRIAL: str(trial), keys.TAG_STATE: state,
@@ -125,12 +138,16 @@ class StoreWriter:
         start = self._tick()
         run = self.client.create_run(self.experiment, start_time=start, tags={},
                                      run_name=f"trial-{trial}")
-        log = RunLog(self.client, run.info.run_id)
+        uri = run.info.artifact_uri
+        folder = Path(uri.removeprefix("file://")) if uri.startswith("file://") else None
+        log = RunLog(self.client, run.info.run_id, folder)
         log.set_tags(tags)
         log.log_params({k: str(v) for k, v in (params or {}).items()})
         for step, record in enumerate(epochs):
             log.log_epoch(step, record)
         log.log_final(dict(metrics))
+        if image_counts is not None:
+            log.log_bytes(image_counts.to_npz(), keys.IMAGE_COUNTS_ARTIFACT)
         if state != "RUNNING":
             self.client.set_terminated(log.run_id, status=_STATUS[state], end_time=start + 500)
         return log.run_id

@@ -41,6 +41,11 @@ TAG_BASELINE = "ablate.baseline"  # parent: label of the baseline configuration
 TAG_COMPONENTS = "ablate.components"  # parent: JSON list of names; run: JSON {name: bool}
 TAG_OBJECTIVES = "ablate.objectives"  # parent: JSON [{"metric", "direction"}, ...]
 TAG_THRESHOLDS = "ablate.thresholds"  # parent: JSON list of scanned binary thresholds
+# parent: JSON of the spec's report section {"correction", "alpha", "equivalence_margin",
+# "target_effect"}: how the report decides (the CLI may override it)
+TAG_REPORT = "ablate.report"
+# parent: JSON of design.repeats: an integer (fixed) or {"min", "max"} (adaptive repeats)
+TAG_REPEATS = "ablate.repeats"
 TAG_OOM_BATCH = "ablate.oom_retry_batch_size"
 TAG_OOM_ACCUM = "ablate.oom_retry_grad_accum"
 SEARCHED_PREFIX = "ablate.searched."  # run: one tag per sampled value, JSON
@@ -131,6 +136,9 @@ TRACEBACK_ARTIFACT = "traceback.txt"  # failed run
 # binary: {split: {threshold: {"tp", "fp", "fn", "tn"}}}, confusion counts at each scanned
 # threshold (the report's threshold scan)
 THRESHOLDS_ARTIFACT = "thresholds.json"
+# run: TP/FP/FN/TN of every val and test image (ablate.result.ImageCounts.to_npz: arrays
+# "classes", "scored", "<split>_counts" (N, K, 4) and "<split>_names")
+IMAGE_COUNTS_ARTIFACT = "image_counts.npz"
 GIT_DIFF_ARTIFACT = "git_diff.patch"  # run: uncommitted changes of the spec's work tree
 
 

@@ -136,10 +136,15 @@ class ArtifactReader:
 
     def text(self, run_id: str, artifact_uri: str, name: str) -> str | None:
         """The artifact's text, or None when the run has no such artifact."""
+        data = self.data(run_id, artifact_uri, name)
+        return data.decode() if data is not None else None
+
+    def data(self, run_id: str, artifact_uri: str, name: str) -> bytes | None:
+        """The artifact's bytes, or None when the run has no such artifact."""
         folder = artifacts.local_dir(self.stores, artifact_uri)
         if folder is not None:
             path = folder / name
-            return path.read_text() if path.is_file() else None
+            return path.read_bytes() if path.is_file() else None
         import tempfile
 
         if self._client is None:
@@ -151,7 +156,7 @@ class ArtifactReader:
             self._client = MlflowClient(tracking_uri=self.stores.tracking_uri)
         with tempfile.TemporaryDirectory(prefix="ablate-") as tmp:
             try:
-                return Path(self._client.download_artifacts(run_id, name, tmp)).read_text()
+                return Path(self._client.download_artifacts(run_id, name, tmp)).read_bytes()
             except Exception:  # noqa: BLE001 - no such artifact on the server
                 return None
 

@@ -160,6 +160,8 @@ def _parent_tags(spec: StudySpec, baseline: str | None) -> dict[str, str]:
         names.TAG_COMPONENTS: json.dumps([c.name for c in spec.design.components]),
         names.TAG_OBJECTIVES: json.dumps(objectives),
         names.TAG_THRESHOLDS: json.dumps(thresholds),
+        names.TAG_REPORT: json.dumps(spec.report.model_dump(mode="json")),
+        names.TAG_REPEATS: json.dumps(spec.model_dump(mode="json")["design"]["repeats"]),
         names.TAG_NOTE: spec.description or f"ablate study {spec.name}",
         names.TAG_SPEC_PATH: spec.path or "",
     }
@@ -239,13 +241,15 @@ class RunLog:
 
     def log_result(self, result: TrainResult) -> None:
         """Final numbers of a run, its confusion matrices (per split, and per threshold of a
-        binary scan) and its normalisation."""
+        binary scan), the counts of each val and test image, and its normalisation."""
         self.log_final(logged_metrics(result))
         matrices = {split: m.tolist() for split, m in result.matrices.items()}
         self.log_text(json.dumps(matrices), names.MATRICES_ARTIFACT)
         scan = threshold_counts(result)
         if scan:
             self.log_text(json.dumps(scan), names.THRESHOLDS_ARTIFACT)
+        if result.image_counts is not None and result.image_counts.counts:
+            self.log_bytes(result.image_counts.to_npz(), names.IMAGE_COUNTS_ARTIFACT)
         self.log_text(json.dumps(result.normalisation), names.NORMALISATION_ARTIFACT)
 
     def log_environment(self, env: Mapping[str, str], diff: str | None = None) -> None:
@@ -268,6 +272,18 @@ class RunLog:
             artifacts.write_text(self.folder, name, text)
         else:
             self.client.log_text(self.run_id, text, name)
+
+    def log_bytes(self, data: bytes, name: str) -> None:
+        """A binary artifact (e.g. an ``.npz`` file)."""
+        if self.folder is not None:
+            artifacts.write_bytes(self.folder, name, data)
+            return
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="ablate-") as tmp:
+            path = Path(tmp) / name
+            path.write_bytes(data)
+            self.client.log_artifact(self.run_id, str(path))
 
     def log_artifacts(self, source: Path) -> None:
         """Every file below ``source``, into the run's artifacts."""
