@@ -48,7 +48,8 @@ def train_cmd(
     preflight(config)
     tracker = Tracker(stores)
     config = localize(tracker, config)
-    run = tracker.start_run(spec.name, config, role="train", name=f"{spec.name}-train")
+    run = tracker.start_run(spec.name, config, role="train", name=f"{spec.name}-train",
+                            source=str(spec_path))
     try:
         result = train_tracked(config, run, progress=not quiet)
     except BaseException as err:
@@ -103,7 +104,8 @@ def report_cmd(
         typer.Option(help="Write the report here (figures and CSV tables go next to it)."),
     ] = None,
     fmt: Annotated[
-        str, typer.Option("--format", help="md, csv (one file per table) or latex.")
+        str, typer.Option("--format", help="md, csv (one file per table), latex or html (one "
+                                            "self-contained file, figures embedded).")
     ] = "md",
     compare: Annotated[
         str | None, typer.Option(help="Another study to set side by side (same store).")
@@ -121,10 +123,11 @@ def report_cmd(
     store: StoreOpt = None,
     tracking_uri: TrackingOpt = None,
 ) -> None:
-    """Report of a study read from MLflow: markdown (default), CSV or LaTeX tables.
+    """Report of a study read from MLflow: markdown (default), CSV, LaTeX or HTML.
 
     Without --out the text goes to stdout and no figures are written; with --out the PNG
-    figures are written next to the file (<stem>_pareto.png, ...) and linked from it."""
+    figures are written next to the file (<stem>_pareto.png, ...) and linked from it. HTML is
+    one file with its figures embedded (base64 PNG), with or without --out."""
     from ablate.report import FORMATS, write_report
     from ablate.tracking import READERS
 
