@@ -70,10 +70,25 @@ def store_flag(store: str | None) -> str:
     return f" --store {store}" if store else ""
 
 
-def browse_hint(stores: Stores, store: str | None) -> str:
+def browse_hint(stores: Stores, store: str | None, study: str | None = None) -> str:
+    """Where the runs are and how to browse them (a tracking server: the address of the
+    study's runs in ablate's saved view)."""
     if stores.tracking_uri.startswith("http"):
-        return f"MLflow runs: {stores.tracking_uri}"
+        return f"MLflow runs: {_runs_address(stores, study)}"
     return f"MLflow runs: {stores.tracking_uri}\n  browse them: ablate ui{store_flag(store)}"
+
+
+def _runs_address(stores: Stores, study: str | None) -> str:
+    from ablate.tracking import Tracker, names
+
+    server = stores.tracking_uri.rstrip("/")
+    if study is None:
+        return server
+    try:
+        experiment = Tracker(stores, write=False).experiment_id(study, create=False)
+    except AblateError:
+        return server
+    return server if experiment is None else f"{server}/{names.runs_page(experiment, True)}"
 
 
 # ------------------------------------------------------------------------------------- study

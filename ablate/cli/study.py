@@ -66,7 +66,12 @@ def study_run(
     storage: StorageOpt = None,
     tracking_uri: TrackingOpt = None,
 ) -> None:
-    """Run trials (creating the study first when given a spec file)."""
+    """Run trials (creating the study first when given a spec file).
+
+    After each finished trial (and once at the end) the study's summary in MLflow is
+    refreshed: the ablation table in the experiment's and the study run's descriptions, the
+    study run's summary metrics and its report.html artifact."""
+    from ablate.publish import Publisher
     from ablate.study import TooManyFailures, run_study, run_workers
 
     stores = resolve_stores(store, storage, tracking_uri)
@@ -74,16 +79,32 @@ def study_run(
         gpu_list = [g.strip() for g in gpus.split(",") if g.strip()] if gpus else None
         code = run_workers(target, stores, workers, gpu_list, n_trials, timeout, set_, profile)
         typer.echo(f"{workers} worker(s) finished (exit code {code})")
-        typer.echo(browse_hint(stores, store))
+        name = _study_name(target, set_, profile)
+        Publisher(stores, name, echo_line).publish()
+        typer.echo(browse_hint(stores, store, name))
         raise typer.Exit(code)
+    publisher = Publisher(stores, echo=echo_line)
     try:
-        study = run_study(target, stores, n_trials, timeout, set_, not quiet, echo_line, profile)
+        study = run_study(target, stores, n_trials, timeout, set_, not quiet, echo_line, profile,
+                          after_trial=publisher)
     except TooManyFailures as err:
+        publisher.publish()
         typer.echo(str(err), err=True)
         raise typer.Exit(1) from None
+    publisher.study = study.study_name
+    publisher.publish()
     _print_best(study)
-    typer.echo(browse_hint(stores, store))
-    typer.echo(f"report: ablate report {study.study_name}{store_flag(store)}")
+    typer.echo(browse_hint(stores, store, study.study_name))
+    typer.echo(f"report: ablate report {study.study_name}{store_flag(store)} "
+               "[--format html --out FILE]")
+
+
+def _study_name(target: str, overrides: list[str] | None, profile: str | None) -> str:
+    """The study a ``study run`` target names (a spec file's ``name``, or the name itself)."""
+    from ablate.spec import load_spec
+    from ablate.study.create import is_spec_file
+
+    return load_spec(target, overrides, profile).name if is_spec_file(target) else target
 
 
 def _print_best(study: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import optuna
@@ -86,6 +87,9 @@ def create_study(
         pruner=build_pruner(spec.pruner),
     )
     study.set_user_attr(SPEC_ATTR, spec.model_dump(mode="json"))
+    with warnings.catch_warnings():  # objective names for optuna-dashboard (experimental API)
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names([o.metric for o in spec.objectives] or [spec.objective.metric])
     for config in configurations(spec.design):
         for repeat in range(spec.design.repeats):
             study.enqueue_trial({CONFIG_PARAM: config.label}, user_attrs={REPEAT_ATTR: repeat})

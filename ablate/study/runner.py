@@ -81,6 +81,7 @@ def run_study(
     progress: bool = True,
     echo: Printer = print,
     profile: str | None = None,
+    after_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None,
 ) -> optuna.Study:
     """Run a study given by spec file or name, creating it first from a spec file.
 
@@ -93,7 +94,7 @@ def run_study(
     check_spec(spec)
     if create:
         create_study(spec, stores, checked=True)
-    return work(spec, stores, n_trials, timeout, progress, echo)
+    return work(spec, stores, n_trials, timeout, progress, echo, after_trial)
 
 
 def work(
@@ -103,8 +104,10 @@ def work(
     timeout: float | None,
     progress: bool,
     echo: Printer,
+    after_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None,
 ) -> optuna.Study:
-    """The worker loop on an existing study."""
+    """The worker loop on an existing study. ``after_trial(study, trial)`` runs after each
+    finished trial (the CLI publishes the study's summary with it)."""
     _sigterm_as_interrupt()
     probe_tracking_server(stores.tracking_uri)
     storage = open_storage(stores, StaleTrialHandler(stores), write=True)
@@ -125,10 +128,12 @@ def work(
          f"{stores.describe()}")
     failures: list[int] = []
 
-    def after_trial(study: optuna.Study, frozen: FrozenTrial) -> None:
+    def on_trial_end(study: optuna.Study, frozen: FrozenTrial) -> None:
         echo(trial_line(study, frozen, spec))
         if frozen.state == TrialState.FAIL and REASON_ATTR in frozen.user_attrs:
             failures.append(frozen.number)
+        if after_trial is not None:  # the caller's hook (ablate.publish), after the line
+            after_trial(study, frozen)
 
     started, ran, told = time.monotonic(), 0, False
     try:
@@ -141,7 +146,7 @@ def work(
                 action = next_action(study, total, bool(objective.design), n_trials is not None)
                 if action == "run":
                     study.optimize(objective, n_trials=1, catch=(TrialFailed,),
-                                   callbacks=[after_trial])
+                                   callbacks=[on_trial_end])
             if action == "done":
                 break
             if action == "wait":
