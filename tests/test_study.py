@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import optuna
@@ -72,6 +73,8 @@ def test_two_trial_study_end_to_end(cli, write_spec, store, tmp_path):
     text = (tmp_path / "r.md").read_text()
     for heading in ("## Ablation table", "## Efficiency ranking", "counts per split"):
         assert heading in text
+    # the counts per split come from the runs' confusion matrices (not metrics any more)
+    assert re.search(r"^\| val +\| +[\d,]+ \| +[\d,]+ \| +[\d,]+ \| +[\d,]+ \|", text, re.M)
     assert "one multiply-add counts as one FLOP" in text
 
 
