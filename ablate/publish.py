@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -26,7 +27,8 @@ from ablate.stores import Stores
 from ablate.tracking import Tracker, names, notes
 
 # Publishing may take at most this share of a worker's time: after a refresh that took t s,
-# the next one waits until (1 / SHARE - 1) * t s have passed (every trial for small studies).
+# the next one waits until (1 / SHARE - 1) * t s have passed (every trial for small studies);
+# the descriptions and the HTML report are paced apart (see Publisher).
 SHARE = 0.05
 TABLE_ROWS = 25  # at most this many configurations in the descriptions' table
 _TABLE_BUDGET = notes.RUN_TAG_LIMIT - 2000  # characters left for the table in a run tag
@@ -123,50 +125,78 @@ def summarize(study: StudyRuns, parent: Any, html: bool = True) -> notes.Summary
     )
 
 
+@dataclass
+class Pace:
+    """When a refresh of one part is due again: it may take at most SHARE of the time."""
+
+    cost: float = 0.0  # seconds its last refresh took (0: the first, which paid the imports)
+    last: float | None = None  # when that refresh ended (monotonic)
+
+    def due(self, now: float) -> bool:
+        return self.last is None or now - self.last >= self.cost * (1 / SHARE - 1)
+
+    def record(self, seconds: float) -> None:
+        self.cost = seconds if self.last is not None else 0.0
+        self.last = time.monotonic()
+
+
 class Publisher:
     """Refreshes a study's summary in MLflow; usable as the runner's ``after_trial`` callback.
-    It never fails a trial: an error while publishing is one warning line."""
+
+    The descriptions and study metrics (cheap) and the HTML report (the whole report) are
+    paced apart, each to at most SHARE of the worker's time, so the table stays current on
+    large studies. It never fails a trial: an error while publishing is one warning line.
+    """
 
     def __init__(self, stores: Stores, study: str | None = None,
                  echo: Callable[[str], None] = print):
         self.stores = stores
         self.study = study  # None: taken from the first finished trial's Optuna study
         self.echo = echo
-        self.cost = 0.0  # seconds the last refresh took
-        self.last: float | None = None  # when it ended (monotonic)
+        self.summary_pace = Pace()
+        self.report_pace = Pace()
         self._tracker: Tracker | None = None
 
     def __call__(self, study: Any, trial: Any = None) -> None:
-        """After a finished trial of the Optuna ``study``: refresh unless the last refresh was
-        too recent."""
+        """After a finished trial of the Optuna ``study``: refresh what is due."""
         self.study = study.study_name
-        if self.last is None or time.monotonic() - self.last >= self.cost * (1 / SHARE - 1):
-            self.publish()
+        now = time.monotonic()
+        html = self.report_pace.due(now)
+        if html or self.summary_pace.due(now):
+            self.publish(html)
 
-    def publish(self) -> float | None:
-        """Refresh now; returns the seconds it took (None: it failed, with a warning)."""
+    def publish(self, html: bool = True) -> float | None:
+        """Refresh now (``html``: the report too); returns the seconds it took (None: it
+        failed, with a warning)."""
         started = time.monotonic()
         try:
-            self._publish()
+            spent = self._publish(html)
         except Exception as err:  # noqa: BLE001 - publishing must never fail a trial or a study
             first = str(err).splitlines()[0][:200] if str(err) else ""
             self.echo(f"warning: the study summary in MLflow was not refreshed "
                       f"({type(err).__name__}: {first})")
             return None
-        finally:
-            self.last = time.monotonic()
-            self.cost = self.last - started
-        return self.cost
+        total = time.monotonic() - started
+        self.summary_pace.record(total - spent)
+        if html:
+            self.report_pace.record(spent)
+        return total
 
-    def _publish(self) -> None:
+    def _publish(self, html: bool) -> float:
+        """Publish; returns the seconds the HTML report took."""
         if self.study is None:
-            return
+            return 0.0
         if self._tracker is None:
             self._tracker = Tracker(self.stores)
         parent = self._tracker.find_parent(self.study)
         if parent is None:
-            return
+            return 0.0
         study = load_runs(self.stores, self.study)
         if study.runs.empty:
-            return
-        self._tracker.publish(parent, summarize(study, parent))
+            return 0.0
+        summary = summarize(study, parent, html=False)
+        started = time.monotonic()
+        summary.html = assemble.html_report(study) if html else None
+        spent = time.monotonic() - started
+        self._tracker.publish(parent, summary)
+        return spent

@@ -8,8 +8,9 @@ store kept by either script is reused by the other). It times, in one process as
 does it: one refresh as :class:`ablate.publish.Publisher` runs it (read the runs, the compact
 table, the full HTML report, the writes), the median of ``--repeats`` after a first one that
 pays the imports; and its parts: reading the runs, the summary without the HTML, the summary
-with it. The publisher refreshes after a finished trial only when the last refresh took at
-most 5 % of the time since (``ablate.publish.SHARE``); the last line says what that means here.
+with it. After a finished trial the publisher refreshes the descriptions, and separately the
+HTML report, only when its last refresh took at most 5 % of the time since
+(``ablate.publish.SHARE``); the last line says what that means here.
 """
 
 from __future__ import annotations
@@ -80,8 +81,10 @@ def main() -> None:
         print(f"  {key:30s} {statistics.median(values):6.2f}")
     print(f"  report.html: {len(summary.html or '') / 1e6:.1f} MB; description: "
           f"{len(summary.description):,} characters")
-    print(f"refreshes after a trial at most every {cost * (1 / SHARE - 1):.0f} s "
-          f"({SHARE:.0%} of a worker's time), and once at the end of `study run`")
+    wait = 1 / SHARE - 1
+    print(f"after a trial, at most {SHARE:.0%} of a worker's time: the descriptions at most "
+          f"every {publisher.summary_pace.cost * wait:.0f} s, report.html every "
+          f"{publisher.report_pace.cost * wait:.0f} s; both once at the end of `study run`")
     if args.keep is None:
         shutil.rmtree(folder, ignore_errors=True)
 
