@@ -8,12 +8,13 @@ linked, not copied), finds the newest study's parent run and its first trial run
 REST API, and writes PNGs of: the experiment as a first-time user opens it (the experiments
 list links to ``#/experiments/<id>``), the runs view whose address ``ablate ui`` prints (for a
 study written by this version: ablate's saved view), its charts (the parent run opened when
-the list shows it), the runs view with the experiment's description expanded, the study (parent) run's overview with its description expanded ("Show more"), its
-``report.html`` artifact, the trial run's overview, the trial's model-metrics charts (the
-whole scrolled length in one tall image) and the trial's artifacts tab on ``config.yaml``.
-One fresh browser profile serves all pages: the first shows what MLflow shows on a first
-visit (its assistant panel opens by itself); the panel is then closed, as a user closes it
-once.
+the list shows it), the runs view with the experiment's description expanded, the study
+(parent) run's overview with its description expanded ("Show more"), its ``report.html``
+artifact (its top, and scrolled to its first figure), the trial run's overview, the trial's
+model-metrics charts (the whole scrolled length in one tall image) and the trial's artifacts
+tab on ``config.yaml``. One fresh browser profile serves all pages: the first shows what
+MLflow shows on a first visit (its assistant panel opens by itself); the panel is then closed,
+as a user closes it once.
 
 Needs Chromium from the Debian packages (``apt-get install -y chromium``) and Playwright
 (``pip install playwright``; no ``playwright install``: it drives /usr/bin/chromium).
@@ -187,6 +188,7 @@ def study_pages(server: str, address: str) -> list[tuple[str, str, bool]]:
         ("03b-runs-view-description-expanded.png", address, True),
         ("04-study-run-overview-expanded.png", study_run + ml, True),
         ("04b-study-run-report-html.png", f"{study_run}/artifacts/report.html{ml}", False),
+        ("04c-study-run-report-html-figure.png", f"{study_run}/artifacts/report.html{ml}", False),
     ]
     if trials:
         trial = f"{base}/runs/{trials[0]['info']['run_id']}"
@@ -234,6 +236,11 @@ def act(page: Any, name: str, args: argparse.Namespace) -> None:
             "button[data-component-id='mlflow.experiment.metadata_editor.expand_button']")
     elif "overview-expanded" in name:
         target = page.get_by_text("Show more", exact=True)
+    elif name.startswith("04c-"):  # the artifact viewer shows an HTML file in an iframe
+        for frame in page.frames[1:]:
+            frame.evaluate("() => document.images.length && document.images[0].scrollIntoView()")
+        time.sleep(1)
+        return
     else:
         return
     if target.count():
