@@ -221,7 +221,7 @@ def shoot(pages: list[tuple[str, str, bool]], args: argparse.Namespace) -> list[
                 time.sleep(args.settle)
             act(page, name, args)
             height = grow_to_content(page, args) if whole else args.height
-            page.screenshot(path=str(args.out / name), full_page=True, timeout=300_000)
+            page.screenshot(path=str(args.out / name), full_page=whole, timeout=300_000)
             written.append((name, height))
     return written
 
@@ -237,6 +237,8 @@ def act(page: Any, name: str, args: argparse.Namespace) -> None:
     elif "overview-expanded" in name:
         target = page.get_by_text("Show more", exact=True)
     elif name.startswith("04c-"):  # the artifact viewer shows an HTML file in an iframe
+        page.wait_for_selector("iframe", timeout=60_000)
+        time.sleep(2)
         for frame in page.frames[1:]:
             frame.evaluate("() => document.images.length && document.images[0].scrollIntoView()")
         time.sleep(1)
