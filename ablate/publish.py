@@ -64,16 +64,17 @@ def _counts(study: StudyRuns) -> dict[str, int]:
             "failed": int(states.get("FAIL", 0)), "running": int(states.get("RUNNING", 0))}
 
 
-def describe(study: StudyRuns, configs: pd.DataFrame, section: Section, parent: Any) -> str:
+def describe(study: StudyRuns, configs: pd.DataFrame, section: Section, parent: Any,
+             best: tuple[str, pd.Series] | None) -> str:
     """The study's description (markdown): a summary line, the spec's description, the
     compact ablation table, where the full report is, what ``val_`` figures measure.
-    ``parent``: the study run (an MLflow ``Run``)."""
+    ``parent``: the study run (the MLflow ``Run`` of :meth:`Tracker.find_parent`); ``best``:
+    see :func:`best_run`."""
     counts = _counts(study)
     head = (f"**{study.name}** · {study.design}, objective `{study.objective}` "
             f"({study.direction}) · {counts['complete']} complete, {counts['pruned']} pruned, "
             f"{counts['failed']} failed" + (f", {counts['running']} running"
                                            if counts["running"] else ""))
-    best = best_run(study, configs)
     experiment = parent.info.experiment_id
     if best is not None:
         label, run = best
@@ -111,7 +112,7 @@ def summarize(study: StudyRuns, parent: Any, html: bool = True) -> notes.Summary
     counts = _counts(study)
     metrics = {names.study_key(f"trials_{state}"): float(n) for state, n in counts.items()
                if state != "running"}
-    tags = {}
+    tags: dict[str, str] = {}
     best = best_run(study, configs)
     if best is not None:
         label, run = best
@@ -119,7 +120,7 @@ def summarize(study: StudyRuns, parent: Any, html: bool = True) -> notes.Summary
             configs.loc[label, "mean." + study.objective])
         tags = {names.TAG_BEST_RUN: str(run["run_id"]), names.TAG_BEST_CONFIG: label}
     return notes.Summary(
-        description=describe(study, configs, section, parent), tags=tags,
+        description=describe(study, configs, section, parent, best), tags=tags,
         metrics=metrics, step=counts["complete"],
         html=assemble.html_report(study) if html else None,
     )
