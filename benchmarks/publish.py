@@ -38,8 +38,11 @@ def main() -> None:
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     import report_scale
 
-    folder = args.keep or Path(tempfile.mkdtemp(prefix="ablate_publish_"))
+    folder = (args.keep or Path(tempfile.mkdtemp(prefix="ablate_publish_"))).absolute()
     folder.mkdir(parents=True, exist_ok=True)
+    # The fixture store's experiment keeps MLflow's default, cwd-relative artifact location
+    # (./mlruns): report.html goes there, inside the store folder.
+    os.chdir(folder)
     uri = f"sqlite:///{folder.absolute() / 'mlflow.db'}"
     if os.getloadavg()[0] > 0.5:
         print(f"warning: load average {os.getloadavg()[0]:.1f}: other processes compete")
