@@ -116,9 +116,12 @@ def _print_best(study: Any) -> None:
         typer.echo(f"Pareto front: trials {', '.join(str(t.number) for t in study.best_trials)}")
     elif any("config" in t.params for t in study.trials):
         # A design: rank configurations by their mean over repeats, not single trials.
-        done = study.trials_dataframe(attrs=("params", "value", "state"))
-        done = done[done["state"] == "COMPLETE"]
-        means = done.groupby("params_config")["value"].agg(["mean", "count"])
+        # (not trials_dataframe: with metric names set, its value column is named after them)
+        import pandas as pd
+
+        done = pd.DataFrame([(t.params.get("config"), t.value) for t in study.get_trials(
+            deepcopy=False, states=(TrialState.COMPLETE,))], columns=["config", "value"])
+        means = done.groupby("config")["value"].agg(["mean", "count"])
         means = means.sort_values("mean", ascending=study.direction.name == "MINIMIZE")
         best = means.index[0]
         typer.echo(f"best configuration: {best} mean={means.loc[best, 'mean']:.4f} "
