@@ -57,23 +57,27 @@ def base_url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def runs_url(server: str, experiment_id: str | None) -> str:
-    """The UI page of an experiment's runs, or the home page.
+def runs_url(server: str, experiment_id: str | None, view: bool = False) -> str:
+    """The UI page of an experiment's runs (``view``: in ablate's saved view), or the home page.
 
     MLflow 3's UI opens an experiment on its GenAI pages unless the browser was switched to
     "Model training" before; ``workflowType=machine_learning`` in the address switches it.
     """
+    from ablate.tracking.names import runs_page
+
     if experiment_id is None:
         return f"{server}/"
-    return f"{server}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+    return f"{server}/{runs_page(experiment_id, view)}"
 
 
-def newest_study(server: str) -> tuple[str, str] | None:
-    """(experiment id, study name) of the most recently started ablate parent run, via REST."""
-    from ablate.tracking.names import TAG_ROLE, TAG_STUDY
+def newest_study(server: str) -> tuple[str, str, bool] | None:
+    """(experiment id, study name, whether it has ablate's saved view) of the most recently
+    started ablate parent run, via REST."""
+    from ablate.tracking.names import TAG_ROLE, TAG_STUDY, TAG_VIEW
 
     found = _post(server, "/experiments/search", {"max_results": 1000})
-    ids = [e["experiment_id"] for e in found.get("experiments", [])]
+    experiments = {e["experiment_id"]: e for e in found.get("experiments", [])}
+    ids = list(experiments)
     if not ids:
         return None
     runs = _post(server, "/runs/search", {
@@ -85,7 +89,9 @@ def newest_study(server: str) -> tuple[str, str] | None:
     if not runs:
         return None
     tags = {t["key"]: t["value"] for t in runs[0]["data"].get("tags", [])}
-    return runs[0]["info"]["experiment_id"], tags.get(TAG_STUDY, "")
+    experiment = runs[0]["info"]["experiment_id"]
+    saved = {t["key"] for t in experiments.get(experiment, {}).get("tags", [])}
+    return experiment, tags.get(TAG_STUDY, ""), TAG_VIEW in saved
 
 
 def _post(server: str, path: str, body: dict[str, object]) -> dict[str, list[dict]]:
@@ -144,7 +150,7 @@ def serve(stores: Stores, host: str, port: int, echo: Callable[[str], None] = pr
         if not answers(server):
             raise AblateError(f"MLflow tracking server {redact(server)} does not answer; start it "
                               "or fix --tracking-uri / MLFLOW_TRACKING_URI")
-        echo(f"that tracking server serves the UI itself: {runs_url(server, _newest_id(server))}")
+        echo(f"that tracking server serves the UI itself: {_newest_url(server)}")
         return
     if local_sqlite_missing(stores.tracking_uri):
         raise AblateError(
@@ -184,20 +190,21 @@ def _wait_and_watch(
                 f"the MLflow server did not answer in {START_TIMEOUT:.0f} s; see {log}"
             )
         time.sleep(0.2)
-    echo(f"open {runs_url(server, _newest_id(server))}\nCtrl-C stops it")
+    echo(f"open {_newest_url(server)}\nCtrl-C stops it")
     while not stop.requested:
         if process.poll() is not None:
             raise AblateError(f"the MLflow server stopped: {_tail(log)} (log: {log})")
         time.sleep(0.1)
 
 
-def _newest_id(server: str) -> str | None:
-    """The newest study's experiment id; None when there is none or the query fails."""
+def _newest_url(server: str) -> str:
+    """The newest study's runs page (in ablate's saved view when it has one); the home page
+    when there is no study or the query fails."""
     try:
         found = newest_study(server)
     except (urllib.error.URLError, OSError, ValueError, KeyError):
-        return None
-    return found[0] if found else None
+        return runs_url(server, None)
+    return runs_url(server, found[0], found[2]) if found else runs_url(server, None)
 
 
 def start_server(command: list[str], log: Path) -> subprocess.Popen[bytes]:

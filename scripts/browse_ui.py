@@ -6,12 +6,15 @@
 It starts ``ablate ui`` on a private copy of the store's ``mlflow.db`` (the artifacts are
 linked, not copied), finds the newest study's parent run and its first trial run through the
 REST API, and writes PNGs of: the experiment as a first-time user opens it (the experiments
-list links to ``#/experiments/<id>``), the runs view whose address ``ablate ui`` prints, the
-runs view's charts with the parent run opened, the study (parent) run's overview, the trial
-run's overview, the trial's model-metrics charts (the whole scrolled length in one tall image),
-and the trial's artifacts tab on ``config.yaml``. One fresh browser profile serves all pages:
-the first shows what MLflow shows on a first visit (its assistant panel opens by itself); the
-panel is then closed, as a user closes it once.
+list links to ``#/experiments/<id>``), the runs view whose address ``ablate ui`` prints (for a
+study written by this version: ablate's saved view), its charts (the parent run opened when
+the list shows it), the runs view with the experiment's description expanded, the study
+(parent) run's overview with its description expanded ("Show more"), its ``report.html``
+artifact (its top, and scrolled to its first figure), the trial run's overview, the trial's
+model-metrics charts (the whole scrolled length in one tall image) and the trial's artifacts
+tab on ``config.yaml``. One fresh browser profile serves all pages: the first shows what
+MLflow shows on a first visit (its assistant panel opens by itself); the panel is then closed,
+as a user closes it once.
 
 Needs Chromium from the Debian packages (``apt-get install -y chromium``) and Playwright
 (``pip install playwright``; no ``playwright install``: it drives /usr/bin/chromium).
@@ -156,7 +159,8 @@ def post(server: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def study_pages(server: str, address: str) -> list[tuple[str, str, bool]]:
-    """(file name, address, whole scrolled length) of each page to shoot."""
+    """(file name, address, whole scrolled length) of each page to shoot; names containing
+    ``expanded`` or ``charts`` get a click first (see :func:`act`)."""
     runs = post(server, "/runs/search", {
         "experiment_ids": [e["experiment_id"] for e in post(
             server, "/experiments/search", {"max_results": 1000})["experiments"]],
@@ -174,11 +178,17 @@ def study_pages(server: str, address: str) -> list[tuple[str, str, bool]]:
     }).get("runs", [])
     base = f"{server}/#/experiments/{experiment}"
     ml = "?workflowType=machine_learning"
+    study_run = f"{base}/runs/{parent['run_id']}"
     pages = [
         ("01-experiment-first-open.png", base, False),
         ("02-runs-view.png", address, False),
         ("03-runs-charts.png", address + "&compareRunsMode=CHART", True),
-        ("04-study-run-overview.png", f"{base}/runs/{parent['run_id']}{ml}", False),
+        # after the description was expanded, MLflow 3.17 no longer re-applies a shared view's
+        # charts on reloading its address: this page comes after the charts
+        ("03b-runs-view-description-expanded.png", address, True),
+        ("04-study-run-overview-expanded.png", study_run + ml, True),
+        ("04b-study-run-report-html.png", f"{study_run}/artifacts/report.html{ml}", False),
+        ("04c-study-run-report-html-figure.png", f"{study_run}/artifacts/report.html{ml}", False),
     ]
     if trials:
         trial = f"{base}/runs/{trials[0]['info']['run_id']}"
@@ -209,20 +219,35 @@ def shoot(pages: list[tuple[str, str, bool]], args: argparse.Namespace) -> list[
             else:  # a fresh document: the UI reads its settings, and nothing stays in memory
                 page.reload(wait_until="load")
                 time.sleep(args.settle)
-            if name.startswith("03-"):
-                expand_first_run(page, args)
+            act(page, name, args)
             height = grow_to_content(page, args) if whole else args.height
-            page.screenshot(path=str(args.out / name), full_page=True, timeout=300_000)
+            page.screenshot(path=str(args.out / name), full_page=whole, timeout=300_000)
             written.append((name, height))
     return written
 
 
-def expand_first_run(page: Any, args: argparse.Namespace) -> None:
-    """Open the study's parent run in the runs list, as a user does to see its trials."""
-    button = page.locator("button[data-component-id*=runnamecellrenderer]")
-    if button.count():
-        button.first.click()
-        time.sleep(args.settle)
+def act(page: Any, name: str, args: argparse.Namespace) -> None:
+    """What a user clicks on that page first: the runs list's parent run (to see its trials),
+    the experiment description's expand button, a run description's "Show more"."""
+    if name.startswith("03-") and "viewStateShareKey" not in page.url:
+        target = page.locator("button[data-component-id*=runnamecellrenderer]")
+    elif name.startswith("03b-"):
+        target = page.locator(
+            "button[data-component-id='mlflow.experiment.metadata_editor.expand_button']")
+    elif "overview-expanded" in name:
+        target = page.get_by_text("Show more", exact=True)
+    elif name.startswith("04c-"):  # the artifact viewer shows an HTML file in an iframe
+        page.wait_for_selector("iframe", timeout=60_000)
+        time.sleep(2)
+        for frame in page.frames[1:]:
+            frame.evaluate("() => document.images.length && document.images[0].scrollIntoView()")
+        time.sleep(1)
+        return
+    else:
+        return
+    if target.count():
+        target.first.click()
+        time.sleep(args.settle / 2)
 
 
 def grow_to_content(page: Any, args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ from optuna.trial import TrialState, create_trial
 
 from ablate.inference import SequentialPlan
 from ablate.result import ImageCounts
+from ablate.scores import matrix_scores
 from ablate.spec import spec_from_dict
 from ablate.study.adaptive import Seeds, plan_for, top_up, wanted
 from ablate.study.storage import CONFIG_PARAM, REPEAT_ATTR
@@ -173,10 +174,12 @@ def test_runs_log_per_image_counts_summing_to_the_split_counts(adaptive_store):
     run = _trial_runs(store)[0]
     folder = store / "artifacts" / "tiny" / run.info.run_id / "artifacts"
     counts = ImageCounts.from_npz((folder / keys.IMAGE_COUNTS_ARTIFACT).read_bytes())
+    matrices = json.loads((folder / keys.MATRICES_ARTIFACT).read_text())  # the split counts
     assert set(counts.counts) == {"val", "test"} and counts.classes == ["foreground"]
     for split in ("val", "test"):
         total = counts.counts[split].sum(axis=0)[0]
-        logged = [run.data.metrics[f"{split}/{c}"] for c in ("tp", "fp", "fn", "tn")]
+        scores = matrix_scores(np.asarray(matrices[split]), "binary", ["foreground"])
+        logged = [scores[c] for c in ("tp", "fp", "fn", "tn")]
         assert total.tolist() == logged
         assert len(counts.names[split]) == counts.counts[split].shape[0] == 6
         assert np.all(counts.counts[split] >= 0)

@@ -295,4 +295,4 @@ def test_study_with_presets_logs_params_equal_to_searched_tags(cli, write_spec, 
     study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{store / 'optuna.db'}")
     assert study.user_attrs["ablate_search_space"] == space
     # the parent's params are the base configuration as it trains (presets filled in)
-    assert parent.data.params["augment.hflip"] == "True"
+    assert parent.data.params["spec.augment.hflip"] == "True"

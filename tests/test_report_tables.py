@@ -273,7 +273,7 @@ def test_cli_csv_and_latex_exports(cli, uri, tmp_path):
 
 
 def test_cli_rejects_bad_options(cli, uri):
-    assert cli("report", "oat", "--tracking-uri", uri, "--format", "html").exit_code == 2
+    assert cli("report", "oat", "--tracking-uri", uri, "--format", "docx").exit_code == 2
     assert cli("report", "oat", "--tracking-uri", uri, "--trials", "x,y").exit_code == 2
     missing = cli("report", "nope", "--tracking-uri", uri)
     assert missing.exit_code == 2 and "no MLflow experiment named 'nope'" in missing.output

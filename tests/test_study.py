@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import optuna
@@ -37,10 +39,16 @@ def test_two_trial_study_end_to_end(cli, write_spec, store, tmp_path):
         assert run.info.status == "FINISHED"
         metrics = run.data.metrics
         for split in ("train", "val", "test"):
-            for name in ("tp", "fp", "fn", "tn", "iou", "f1"):
+            for name in ("iou", "f1", "precision", "recall", "loss"):
                 assert f"{split}/{name}" in metrics
+        # counts and the class balance are artifacts, not dozens of single-bar charts
+        assert not {"val/tp", "val/fn", "val/pixels", "val/positive_ratio"} & set(metrics)
+        folder = store / "artifacts" / "tiny" / run.info.run_id / "artifacts"
+        matrices = json.loads((folder / keys.MATRICES_ARTIFACT).read_text())
+        balance = json.loads((folder / keys.BALANCE_ARTIFACT).read_text())
         # the counts of a split add up to its pixels: 3 images of 32x32 in val
-        assert sum(metrics[f"val/{c}"] for c in ("tp", "fp", "fn", "tn")) == 3 * 32 * 32
+        assert sum(map(sum, matrices["val"])) == balance["val"]["pixels"] == 3 * 32 * 32
+        assert balance["val"]["images"] == 3
         # final numbers are grouped by split / model / run (one chart section each in the UI)
         assert metrics["model/params"] > 0 and metrics["model/gflops"] > 0
         assert abs(metrics["model/efficiency"]
@@ -65,6 +73,8 @@ def test_two_trial_study_end_to_end(cli, write_spec, store, tmp_path):
     text = (tmp_path / "r.md").read_text()
     for heading in ("## Ablation table", "## Efficiency ranking", "counts per split"):
         assert heading in text
+    # the counts per split come from the runs' confusion matrices (not metrics any more)
+    assert re.search(r"^\| val +\| +[\d,]+ \| +[\d,]+ \| +[\d,]+ \| +[\d,]+ \|", text, re.M)
     assert "one multiply-add counts as one FLOP" in text
 
 
@@ -77,10 +87,11 @@ def test_multiclass_train_logs_per_class_metrics(cli, write_spec, store):
     result = cli("train", spec, "--store", store, "--quiet")
     assert result.exit_code == 0, result.output
     run = _runs(store, "train")[0]
-    for name in ("val/miou", "val/iou_disc", "test/accuracy", "train/tp"):
+    for name in ("val/miou", "val/iou_disc", "test/accuracy", "train/mf1"):
         assert name in run.data.metrics
-    # per-class F1 and counts live in the confusion matrices artifact, not in the charts
-    assert not {"val/f1_box", "train/tp_bg"} & set(run.data.metrics)
+    # per-class F1 and counts live in the confusion matrices artifact, class fractions in the
+    # class balance, not in the charts
+    assert not {"val/f1_box", "train/tp_bg", "train/tp", "val/frac_disc"} & set(run.data.metrics)
 
 
 def test_study_list_and_show(cli, write_spec, store):

@@ -65,16 +65,31 @@ def echo_line(text: str) -> None:
     tqdm.write(text)
 
 
-def browse_hint(stores: Stores) -> str:
+def browse_hint(stores: Stores, study: str | None = None) -> str:
+    """Where the runs are and how to browse them (a tracking server: the address of the
+    study's runs in ablate's saved view)."""
     shown = redact(stores.tracking_uri)
     if stores.tracking_uri.startswith("http"):
-        return f"MLflow runs: {shown}"
+        return f"MLflow runs: {redact(_runs_address(stores, study))}"
     return f"MLflow runs: {shown}\n  browse them: ablate ui{stores.flags(storage=False)}"
 
 
 def report_hint(stores: Stores, study: str) -> str:
     """The report command for ``study`` on these stores."""
-    return f"report: ablate report {study}{stores.flags()}"
+    return f"report: ablate report {study}{stores.flags()} [--format html --out FILE]"
+
+
+def _runs_address(stores: Stores, study: str | None) -> str:
+    from ablate.tracking import Tracker, names
+
+    server = stores.tracking_uri.rstrip("/")
+    if study is None:
+        return server
+    try:
+        experiment = Tracker(stores, write=False).experiment_id(study, create=False)
+    except AblateError:
+        return server
+    return server if experiment is None else f"{server}/{names.runs_page(experiment, True)}"
 
 
 # ------------------------------------------------------------------------------------- study

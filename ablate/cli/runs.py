@@ -49,7 +49,8 @@ def train_cmd(
     check_sources(spec, stores)
     tracker = Tracker(stores)
     config = localize(tracker, config)
-    run = tracker.start_run(spec.name, config, role="train", name=f"{spec.name}-train")
+    run = tracker.start_run(spec.name, config, role="train", name=f"{spec.name}-train",
+                            source=str(spec_path))
     try:
         result = train_tracked(config, run, progress=not quiet, spec_path=spec.path)
     except BaseException as err:
@@ -104,7 +105,8 @@ def report_cmd(
         typer.Option(help="Write the report here (figures and CSV tables go next to it)."),
     ] = None,
     fmt: Annotated[
-        str, typer.Option("--format", help="md, csv (one file per table), latex or json.")
+        str, typer.Option("--format", help="md, csv (one file per table), latex, json, or html "
+                                            "(one self-contained file, figures embedded).")
     ] = "md",
     compare: Annotated[
         str | None, typer.Option(help="Another study to set side by side (same store).")
@@ -142,11 +144,12 @@ def report_cmd(
     ] = None,
     tracking_uri: TrackingOpt = None,
 ) -> None:
-    """Report of a study read from MLflow: markdown (default), CSV, LaTeX or JSON tables.
+    """Report of a study read from MLflow: markdown (default), CSV, LaTeX, JSON or HTML.
 
     Without --out the text goes to stdout and no figures are written; with --out the PNG
-    figures are written next to the file (<stem>_pareto.png, ...) and linked from it. The
-    decision settings default to the spec's report section as the study recorded it."""
+    figures are written next to the file (<stem>_pareto.png, ...) and linked from it. HTML is
+    one file with its figures embedded (base64 PNG), with or without --out. The decision
+    settings default to the spec's report section as the study recorded it."""
     from ablate.report import FORMATS, write_report
     from ablate.tracking import READERS
 

@@ -74,7 +74,12 @@ def study_run(
     tracking_uri: TrackingOpt = None,
 ) -> None:
     """Run trials (creating the study first when given a spec file, or joining the study
-    that spec created)."""
+    that spec created).
+
+    After each finished trial (and once at the end) the study's summary in MLflow is
+    refreshed: the ablation table in the experiment's and the study run's descriptions, the
+    study run's summary metrics and its report.html artifact."""
+    from ablate.publish import Publisher
     from ablate.study import TooManyFailures, run_study, run_workers
     from ablate.study.interrupts import INTERRUPTED
 
@@ -90,19 +95,25 @@ def study_run(
                        f"{target}{stores.flags()}` resumes", err=True)
             raise typer.Exit(INTERRUPTED) from None
         typer.echo(f"{workers} worker(s) finished (exit code {code})")
-        typer.echo(browse_hint(stores))
-        typer.echo(report_hint(stores, _study_name(target, set_, profile)))
+        name = _study_name(target, set_, profile)
+        Publisher(stores, name, echo_line).publish()
+        typer.echo(browse_hint(stores, name))
+        typer.echo(report_hint(stores, name))
         raise typer.Exit(code)
+    publisher = Publisher(stores, echo=echo_line)
     try:
         study = run_study(target, stores, n_trials, timeout, set_, not quiet, echo_line, profile,
-                          threads)
+                          threads, after_trial=publisher)
     except TooManyFailures as err:
+        publisher.publish()
         typer.echo(str(err), err=True)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         raise typer.Exit(INTERRUPTED) from None
+    publisher.study = study.study_name
+    publisher.publish()
     _print_best(study)
-    typer.echo(browse_hint(stores))
+    typer.echo(browse_hint(stores, study.study_name))
     typer.echo(report_hint(stores, study.study_name))
 
 

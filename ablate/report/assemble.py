@@ -182,7 +182,10 @@ def _search_sections(
 
 
 def render(report: Report, fmt: str = "md", base: Path | None = None) -> str:
-    """The report as text in ``fmt`` (md, csv, latex or json)."""
+    """The report as text in ``fmt`` (md, csv, latex, json, or html: figures embedded, so they
+    must still exist)."""
+    if fmt == "html":
+        return export.html(report.title, report.header, report.sections, report.footer)
     if fmt == "csv":
         return export.csv_text(report.sections)
     if fmt == "json":
@@ -213,27 +216,43 @@ def write_report(
 ) -> tuple[str, list[Path]]:
     """Read ``name`` (and ``compare``) from MLflow and render the report. With ``out`` the text
     is written there (CSV: plus one ``<stem>_<table>.csv`` per table; md/LaTeX: plus the PNG
-    figures); returns the text and every file written. ``reader``: see
-    :func:`ablate.tracking.fetch`; ``overrides``: report settings replacing the study's
-    (``alpha``, ``correction``, ``equivalence_margin``, ``target_effect``)."""
+    figures; HTML: one file, its figures embedded); returns the text and every file written.
+    ``reader``: see :func:`ablate.tracking.fetch`; ``overrides``: report settings replacing the
+    study's (``alpha``, ``correction``, ``equivalence_margin``, ``target_effect``)."""
     study = load_runs(stores, name, reader)
     other = load_runs(stores, compare, reader) if compare else None
     settings = study.settings.override(**(overrides or {}))
-    figures = out.with_suffix("") if out is not None and fmt not in ("csv", "json") else None
-    report = build(study, other, trials, figures, settings)
-    if out is None and fmt in ("md", "latex"):
-        report.footer.append(NO_FIGURES)
-    text = render(report, fmt, out.parent if out is not None else None)
+    if fmt == "html":
+        text = html_report(study, other, trials, settings)
+    else:
+        figures = out.with_suffix("") if out is not None and fmt not in ("csv", "json") else None
+        report = build(study, other, trials, figures, settings)
+        if out is None and fmt in ("md", "latex"):
+            report.footer.append(NO_FIGURES)
+        text = render(report, fmt, out.parent if out is not None else None)
     if out is None:
         return text, []
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(text)
     tmp.replace(out)
+    if fmt == "html":
+        return text, [out]
     written = [out, *report.figures]
     if fmt == "csv":
         written += export.csv_files(report.sections, out)
     return text, written
+
+
+def html_report(study: StudyRuns, other: StudyRuns | None = None,
+                trials: list[int] | None = None, settings: Settings | None = None) -> str:
+    """The whole report as one self-contained HTML document (figures drawn in a temporary
+    folder and embedded)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="ablate-report-") as tmp:
+        report = build(study, other, trials, Path(tmp) / "report", settings)
+        return render(report, "html")
 
 
 def build_report(stores: Stores, name: str) -> str:

@@ -17,7 +17,7 @@ from ablate.report.configs import representative, run_title, selection_table
 from ablate.report.runs import StudyRuns
 from ablate.report.sections import NA, Section, Table, counts, num
 from ablate.report.stats import count_scores
-from ablate.scores import ratio
+from ablate.scores import matrix_scores, ratio
 from ablate.spec import slug
 from ablate.tracking import names as keys
 
@@ -77,14 +77,33 @@ def chosen_runs(
     return chosen, notes
 
 
+def split_counts(study: StudyRuns, run: pd.Series) -> dict[str, list[float]]:
+    """``{split: [tp, fp, fn, tn]}`` of a run (multi-class: summed over classes): from its
+    confusion matrices artifact, or the count metrics of older stores."""
+    text = None
+    uri = run.get("artifact_uri")
+    if study.artifacts is not None and isinstance(uri, str):
+        text = study.artifacts.text(str(run["run_id"]), uri, keys.MATRICES_ARTIFACT)
+    if not text:
+        return {split: [_get(run, f"{split}_{c}") for c in COUNTS] for split in SPLITS}
+    out = {}
+    for split, matrix in json.loads(text).items():
+        size = len(matrix)
+        scores = matrix_scores(pd.DataFrame(matrix).to_numpy(), study.task,
+                               [f"c{i}" for i in range(size)])
+        out[split] = [float(scores[c]) for c in COUNTS]
+    return out
+
+
 def split_table(study: StudyRuns, run: pd.Series) -> Table:
     """TP, FP, FN, TN, FP/FN, F1 and IoU of one run on each split (multi-class: counts summed
     over classes, with mF1/mIoU)."""
     binary = study.task == "binary"
     f1, iou = ("f1", "iou") if binary else ("mf1", "miou")
     rows = []
+    counted = split_counts(study, run)
     for split in SPLITS:
-        values = [_get(run, f"{split}_{c}") for c in COUNTS]
+        values = counted.get(split, [math.nan] * len(COUNTS))
         if all(math.isnan(v) for v in values):
             continue
         tp, fp, fn, tn = values

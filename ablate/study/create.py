@@ -29,13 +29,18 @@ __all__ = ["SEARCH_ATTR", "check_spec", "create_study", "join_or_create", "prefl
 
 # Optuna study user attribute: the whole search space, {path: {type, low, high, log, ...}}
 SEARCH_ATTR = "ablate_search_space"
+METRIC_NAMES_ATTR = "study:metric_names"  # Optuna's own key (optuna.study.study)
 
 
 def _create(storage: optuna.storages.RDBStorage, spec: StudySpec, replace: bool) -> None:
     """The Optuna study, its stored spec and its whole fixed-design queue: one transaction."""
     rdb.create_study(storage, spec.name, spec.directions,
                      {SPEC_ATTR: spec.written(), SEARCH_ATTR: spec.search_space()},
-                     as_queued(design_entries(spec)), replace=replace)
+                     as_queued(design_entries(spec)), replace=replace,
+                     # the objectives' names, as Study.set_metric_names stores them (shown by
+                     # optuna-dashboard)
+                     system_attrs={METRIC_NAMES_ATTR: [o.metric for o in spec.objectives]
+                                   or [spec.objective.metric]})
     checkpoint("after_study_commit")
 
 

@@ -58,9 +58,11 @@ def create_study(
     user_attrs: dict[str, Any],
     queue: Sequence[QueuedTrial],
     replace: bool = False,
+    system_attrs: dict[str, Any] | None = None,
 ) -> int:
-    """Create study ``name`` with its user attributes and queue in one transaction (replacing
-    a study of that name when ``replace``); returns its id. A crash leaves no trace of it."""
+    """Create study ``name`` with its user (and system) attributes and queue in one
+    transaction (replacing a study of that name when ``replace``); returns its id. A crash
+    leaves no trace of it."""
     with _transaction(storage) as session:
         if replace:
             old = models.StudyModel.find_by_name(name, session)
@@ -77,6 +79,10 @@ def create_study(
         study.user_attributes = [
             models.StudyUserAttributeModel(key=k, value_json=json.dumps(v))
             for k, v in user_attrs.items()
+        ]
+        study.system_attributes = [
+            models.StudySystemAttributeModel(key=k, value_json=json.dumps(v))
+            for k, v in (system_attrs or {}).items()
         ]
         session.add(study)
         try:

@@ -93,6 +93,7 @@ def run_study(
     echo: Printer = print,
     profile: str | None = None,
     threads: int | None = None,
+    after_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None,
 ) -> optuna.Study:
     """Run a study given by spec file or name, creating (or joining) it from a spec file.
 
@@ -105,7 +106,7 @@ def run_study(
     if threads is not None:
         torch.set_num_threads(threads)
     spec = prepare(target, stores, overrides, profile)
-    return work(spec, stores, n_trials, timeout, progress, echo)
+    return work(spec, stores, n_trials, timeout, progress, echo, after_trial)
 
 
 def recover(study: optuna.Study, storage: optuna.storages.RDBStorage, tracker: Tracker,
@@ -167,8 +168,10 @@ def work(
     timeout: float | None,
     progress: bool,
     echo: Printer,
+    after_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None,
 ) -> optuna.Study:
-    """The worker loop on an existing study."""
+    """The worker loop on an existing study. ``after_trial(study, trial)`` runs after each
+    finished trial (the CLI publishes the study's summary with it)."""
     probe_tracking_server(stores.tracking_uri)
     storage = open_storage(stores, StaleTrialHandler(stores, spec.name), write=True)
     tracker = Tracker(stores)
@@ -194,7 +197,7 @@ def work(
                 recover(study, storage, tracker, spec)
             sweep_runs(study, tracker, tracker.experiment_id(spec.name) or "")
             ran = _loop(study, storage, tracker, spec, objective, lock, total, n_trials,
-                        timeout, echo, log)
+                        timeout, echo, log, after_trial)
         except KeyboardInterrupt:
             interrupts.shield()
             _interrupted(study, tracker, spec, objective.last_trial, echo)
@@ -211,17 +214,21 @@ def _loop(
     study: optuna.Study, storage: optuna.storages.RDBStorage, tracker: Tracker,
     spec: StudySpec, objective: TrialObjective, lock: BudgetLock, total: int,
     n_trials: int | None, timeout: float | None, echo: Printer, log: Path,
+    hook: Callable[[optuna.Study, FrozenTrial], None] | None = None,
 ) -> int:
-    """Take trials until the budget is met (or ``n_trials`` ran); returns how many ran."""
+    """Take trials until the budget is met (or ``n_trials`` ran); returns how many ran.
+    ``hook``: the caller's, after each finished trial's line."""
     failures: list[int] = []
 
-    def after_trial(study: optuna.Study, frozen: FrozenTrial) -> None:
+    def on_trial_end(study: optuna.Study, frozen: FrozenTrial) -> None:
         checkpoint("after_tell")
         line = trial_line(study, frozen, spec)
         if frozen.state == TrialState.FAIL and REASON_ATTR in frozen.user_attrs:
             failures.append(frozen.number)
             line += f"; traceback in {log}"
         echo(line)
+        if hook is not None:
+            hook(study, frozen)
 
     started, ran, told = time.monotonic(), 0, False
     while n_trials is None or ran < n_trials:
@@ -233,7 +240,7 @@ def _loop(
                            n_trials is not None, echo)
             if action == "run":
                 study.optimize(objective, n_trials=1, catch=(TrialFailed,),
-                               callbacks=[after_trial])
+                               callbacks=[on_trial_end])
         if action == "done":
             break
         if action == "wait":

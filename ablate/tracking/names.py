@@ -57,11 +57,26 @@ ENV_PREFIX = "ablate.env."
 DATA_PREFIX = "ablate.data."
 TAG_SPEC_PATH = "ablate.spec_path"  # parent: the spec file the study was created from
 TAG_RERUN_OF = "ablate.rerun_of"  # rerun: the id of the run it trains again
+COMPONENT_PREFIX = "ablate.component."  # run: one tag per design component, Y or N
+TAG_BEST_RUN = "ablate.best_run"  # parent: run id of the best configuration's run
+TAG_BEST_CONFIG = "ablate.best_config"  # parent: label of the best configuration
+TAG_SPEC_DESCRIPTION = "ablate.description"  # parent: the spec's description
 TAG_PARENT = "mlflow.parentRunId"
-TAG_NOTE = "mlflow.note.content"  # MLflow's description of a run or an experiment
+# MLflow's description of a run or an experiment (markdown; the UI shows it on the run's
+# overview and above the experiment's runs)
+TAG_NOTE = "mlflow.note.content"
+TAG_SOURCE_NAME = "mlflow.source.name"  # the spec file (or stored study) a run came from
+TAG_SOURCE_TYPE = "mlflow.source.type"
+SOURCE_TYPE = "LOCAL"
+# experiment: what kind of work it holds (MLflow 3 tells model training from GenAI by it)
+TAG_EXPERIMENT_KIND = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
 
 ROLE_PARENT, ROLE_TRIAL, ROLE_TRAIN, ROLE_RERUN = "parent", "trial", "train", "rerun"
 STATES = ("RUNNING", "COMPLETE", "PRUNED", "FAIL")
+# Parent-run params are the study's base spec, each named ``spec.<dotted path>`` so that they
+# are never read as values a trial ran with.
+SPEC_PARAM_PREFIX = "spec."
 
 # ---------------------------------------------------------------------------------- metrics
 # A final number has a name in a spec and the report (``val_iou``, ``gflops``) and an MLflow key
@@ -88,8 +103,23 @@ FIGURES = tuple(FIGURE_KEYS)
 MEASURED = ("train_seconds", "images_per_second", "latency_ms", "peak_memory_mb")
 _FIGURE_NAMES = {key: name for name, key in FIGURE_KEYS.items()}
 COUNTS = ("tp", "fp", "fn", "tn")
+# A split's class balance (binary: positive_ratio; multiclass: frac_<class>): in
+# BALANCE_ARTIFACT, not metrics (like the counts, which the confusion matrices hold).
+BALANCE = ("images", "pixels", "positive_ratio")
+FRACTION_PREFIX = "frac_"
 DEFAULT_THRESHOLDS = (0.25, 0.5, 0.75)
 FLOP_CONVENTION = "fvcore FLOPs: one multiply-add counts as one FLOP"
+
+
+# The study (parent) run's summary, refreshed after finished trials: ``study/best_<objective>``
+# (the best configuration's mean, logged at step = complete runs, so the chart is the history)
+# and ``study/trials_<state>`` (runs per state; retried attempts count).
+STUDY_PREFIX = "study/"
+
+
+def study_key(name: str) -> str:
+    """Metric key of a study summary figure, e.g. ``study/trials_complete``."""
+    return STUDY_PREFIX + name
 
 
 def epoch_key(name: str) -> str:
@@ -150,6 +180,8 @@ def env_tag(key: str) -> str:
 def data_tag(split: str) -> str:
     """The tag holding the digest of a split's data, e.g. ``ablate.data.train``."""
     return DATA_PREFIX + split
+BALANCE_ARTIFACT = "class_balance.json"  # run: {split: {images, pixels, class fractions}}
+REPORT_ARTIFACT = "report.html"  # parent: the full report, one self-contained HTML file
 
 # ----------------------------------------------------------------------------------- params
 PARAM_VALUE_LIMIT = 6000  # MLflow's longest param value
@@ -165,3 +197,25 @@ def flatten(data: Any, prefix: str = "") -> dict[str, str]:
     else:
         out[prefix.rstrip(".")] = json.dumps(data) if isinstance(data, list | tuple) else str(data)
     return out
+
+
+# --------------------------------------------------------------------------- UI addresses
+# MLflow 3's UI opens an experiment on its GenAI pages unless the address says otherwise; every
+# address ablate prints carries this. A saved view of the runs (columns, sort, charts) is the
+# experiment tag ``VIEW_TAG_PREFIX + VIEW_KEY``, opened by ``viewStateShareKey=VIEW_KEY``.
+WORKFLOW_QUERY = "workflowType=machine_learning"
+VIEW_TAG_PREFIX = "mlflow.sharedViewState."
+VIEW_KEY = "ablate"
+TAG_VIEW = VIEW_TAG_PREFIX + VIEW_KEY
+
+
+def runs_page(experiment_id: str, view: bool = False) -> str:
+    """The UI address (after the server) of an experiment's runs, in ablate's saved view."""
+    query = f"viewStateShareKey={VIEW_KEY}&" if view else ""
+    return f"#/experiments/{experiment_id}/runs?{query}{WORKFLOW_QUERY}"
+
+
+def run_page(experiment_id: str, run_id: str, artifact: str | None = None) -> str:
+    """The UI address of a run's overview, or of one of its artifacts."""
+    tail = f"/artifacts/{artifact}" if artifact else ""
+    return f"#/experiments/{experiment_id}/runs/{run_id}{tail}?{WORKFLOW_QUERY}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +15,7 @@ from ablate.faults import checkpoint
 from ablate.result import TrainResult
 from ablate.spec import RunConfig, StudySpec
 from ablate.stores import Stores, ensure_local_dirs
-from ablate.tracking import artifacts, names
+from ablate.tracking import artifacts, names, notes, view
 from ablate.tracking.client import open_client, probe_tracking_server
 
 if TYPE_CHECKING:
@@ -25,9 +25,14 @@ if TYPE_CHECKING:
 
 _BATCH = 100  # MLflow accepts at most 100 params or tags per log_batch call
 _METRIC_BATCH = 1000
-# Per-class numbers kept out of the metrics (see logged_metrics); per-class IoU stays. Class
-# fractions (frac_<class>) are in the profile of the run's dataset inputs (log_data).
-_ARTIFACT_ONLY = ("tp_", "fp_", "fn_", "f1_", "frac_")
+# Kept out of the metrics (see logged_metrics): per-class counts and F1, the split-level
+# confusion counts (the confusion matrices hold them), the class balance. Per-class IoU stays.
+_ARTIFACT_PREFIXES = ("tp_", "fp_", "fn_", "f1_", names.FRACTION_PREFIX)
+_ARTIFACT_NAMES = frozenset(names.COUNTS + names.BALANCE)
+
+
+def _artifact_only(name: str) -> bool:
+    return name in _ARTIFACT_NAMES or name.startswith(_ARTIFACT_PREFIXES)
 
 
 class Tracker:
@@ -39,6 +44,7 @@ class Tracker:
         if write:
             ensure_local_dirs(stores)
         self.client: MlflowClient = open_client(stores, write)
+        self._sources: dict[str, str] = {}  # study -> the spec file its runs came from
 
     def experiment_id(self, study: str, create: bool = True) -> str | None:
         """The experiment of ``study`` (created when ``create``)."""
@@ -50,7 +56,9 @@ class Tracker:
         if not create:
             return None
         location = artifacts.experiment_location(self.stores, study)
-        return self.client.create_experiment(study, artifact_location=location)
+        return self.client.create_experiment(
+            study, artifact_location=location,
+            tags={names.TAG_EXPERIMENT_KIND: names.EXPERIMENT_KIND})
 
     def retire_experiment(self, study: str) -> None:
         """Rename a replaced study's experiment so that a new one starts clean (nothing lost)."""
@@ -59,36 +67,49 @@ class Tracker:
             stamp = time.strftime("%Y%m%d-%H%M%S")
             self.client.rename_experiment(experiment.experiment_id, f"{study}.replaced-{stamp}")
 
-    def parent_run(self, spec: StudySpec, baseline: str | None) -> str:
-        """The study's parent run (created on first use); marked RUNNING.
-
-        ``baseline``: the label of the configuration the others are compared with, if any.
-        """
-        experiment = self.experiment_id(spec.name)
+    def find_parent(self, study: str) -> Any | None:
+        """The study's parent run (the first one), or None."""
+        experiment = self.experiment_id(study, create=False)
+        if experiment is None:
+            return None
         found = self.client.search_runs(
             [experiment],
             filter_string=f"tags.`{names.TAG_ROLE}` = '{names.ROLE_PARENT}'",
             max_results=1,
             order_by=["attributes.start_time ASC"],
         )
-        if found:
-            run = found[0]
-            self.client.update_run(run.info.run_id, status="RUNNING")
-            if not self._has_artifact(run.info.run_id, run.info.artifact_uri,
-                                      names.SPEC_ARTIFACT):
+        return found[0] if found else None
+
+    def parent_run(self, spec: StudySpec, baseline: str | None) -> str:
+        """The study's parent run (created on first use); marked RUNNING. The experiment gets
+        its kind and the saved view of its runs.
+
+        ``baseline``: the label of the configuration the others are compared with, if any.
+        """
+        experiment = self.experiment_id(spec.name)
+        assert experiment is not None
+        self.describe_experiment(experiment, spec)
+        found = self.find_parent(spec.name)
+        if found is not None:
+            run_id = found.info.run_id
+            self._sources[spec.name] = found.data.tags.get(names.TAG_SOURCE_NAME, spec.source)
+            self.client.update_run(run_id, status="RUNNING")
+            if not self._has_artifact(run_id, found.info.artifact_uri, names.SPEC_ARTIFACT):
                 # Its creator died before logging the spec (the spec is logged last).
-                self._log_spec(spec, self.run_log(run.info.run_id, run.info.artifact_uri))
-            return run.info.run_id
-        run = self.client.create_run(experiment, run_name=spec.name,
-                                     tags=_parent_tags(spec, baseline))
+                self._log_spec(spec, self.run_log(run_id, found.info.artifact_uri))
+            return run_id
+        self._sources[spec.name] = spec.source
+        tags = {**_parent_tags(spec, baseline), **_source_tags(spec.source)}
+        run = self.client.create_run(experiment, run_name=spec.name, tags=tags)
         checkpoint("after_parent_create")
         self._log_spec(spec, self.run_log(run.info.run_id, run.info.artifact_uri))
         return run.info.run_id
 
     def _log_spec(self, spec: StudySpec, log: RunLog) -> None:
-        # params: the base configuration as it trains (presets filled in); the artifact: the
-        # spec as written
-        log.log_params(names.flatten(spec.resolve().model_dump(mode="json")))
+        # params: the base configuration as it trains (presets filled in), prefixed so that
+        # they do not mix with the trials' in the UI; the artifact: the spec as written
+        log.log_params(names.flatten(spec.resolve().model_dump(mode="json"),
+                                     names.SPEC_PARAM_PREFIX))
         log.log_text(yaml.safe_dump(spec.written(), sort_keys=False), names.SPEC_ARTIFACT)
 
     def _has_artifact(self, run_id: str, artifact_uri: str, name: str) -> bool:
@@ -96,6 +117,34 @@ class Tracker:
         if folder is not None:
             return (folder / name).exists()
         return any(a.path == name for a in self.client.list_artifacts(run_id))
+
+    def describe_experiment(self, experiment: str, spec: StudySpec) -> None:
+        """Tag a study's experiment as model training, with the saved view of its trials and
+        (until the first summary replaces it) a description."""
+        objectives = [(o.metric, o.direction) for o in spec.objectives] or [
+            (spec.objective.metric, spec.objective.direction)]
+        state = view.runs_view(objectives, list(spec.search),
+                               [c.name for c in spec.design.components],
+                               spec.eval.full_resolution)
+        self.client.set_experiment_tag(experiment, names.TAG_EXPERIMENT_KIND,
+                                       names.EXPERIMENT_KIND)
+        self.client.set_experiment_tag(experiment, names.TAG_VIEW, view.view_tag(spec.name, state))
+        current = self.client.get_experiment(experiment).tags.get(names.TAG_NOTE)
+        if not current:
+            self.client.set_experiment_tag(experiment, names.TAG_NOTE, notes.study_pending(spec))
+
+    def publish(self, parent: Any, summary: notes.Summary) -> None:
+        """Write a study's summary (``parent``: its parent run, see :meth:`find_parent`): the
+        experiment's and the parent run's descriptions, the parent's summary metrics and
+        best-run tags, and the full report as its artifact."""
+        self.client.set_experiment_tag(parent.info.experiment_id, names.TAG_NOTE,
+                                       summary.description[: view.TAG_LIMIT])
+        log = self.run_log(parent.info.run_id, parent.info.artifact_uri)
+        note = summary.description + "\n\n" + notes.SPEC_PARAMS_LINE
+        log.set_tags({names.TAG_NOTE: note[: notes.RUN_TAG_LIMIT], **summary.tags})
+        log.log_metrics(summary.metrics, step=summary.step)
+        if summary.html is not None:
+            log.log_text(summary.html, names.REPORT_ARTIFACT)
 
     def run_log(self, run_id: str, artifact_uri: str | None = None) -> RunLog:
         """Logging into an existing run (``artifact_uri``: its artifact URI, if known)."""
@@ -117,8 +166,10 @@ class Tracker:
         trial: int | None = None,
         values: dict[str, Any] | None = None,
         extra_tags: dict[str, str] | None = None,
+        source: str | None = None,
     ) -> RunLog:
-        """A run for one training: params are the flattened resolved config."""
+        """A run for one training: params are the flattened resolved config. ``source``: the
+        spec file (default: the one that created the study, once its parent run is known)."""
         experiment = self.experiment_id(study)
         tags = {
             names.TAG_STUDY: study,
@@ -134,14 +185,26 @@ class Tracker:
             tags[names.TAG_TRIAL] = str(trial)
         tags.update(extra_tags or {})
         tags[names.TAG_SEED] = str(config.seed)
+        components = json.loads(tags.get(names.TAG_COMPONENTS, "{}"))
+        tags.update({names.COMPONENT_PREFIX + k: "Y" if on else "N"
+                     for k, on in components.items()})
+        tags.update(_source_tags(source or self._sources.get(study, f"study '{study}'")))
+        head = notes.run_head(name, config, values or {}, components,
+                              tags.get(names.TAG_CONFIG) if components else None)
+        tags[names.TAG_NOTE] = notes.run_note(head, config, "RUNNING")
         run = self.client.create_run(experiment, run_name=name, tags=tags)
         log = self.run_log(run.info.run_id, run.info.artifact_uri)
+        log.config, log.note_head = config, head
         log.log_params(names.flatten(config.model_dump(mode="json")))
         if values:
             log.set_tags({names.SEARCHED_PREFIX + k: json.dumps(v) for k, v in values.items()})
         log.log_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False),
                      names.CONFIG_ARTIFACT)
         return log
+
+
+def _source_tags(source: str) -> dict[str, str]:
+    return {names.TAG_SOURCE_NAME: source, names.TAG_SOURCE_TYPE: names.SOURCE_TYPE}
 
 
 def _parent_tags(spec: StudySpec, baseline: str | None) -> dict[str, str]:
@@ -162,8 +225,9 @@ def _parent_tags(spec: StudySpec, baseline: str | None) -> dict[str, str]:
         names.TAG_THRESHOLDS: json.dumps(thresholds),
         names.TAG_REPORT: json.dumps(spec.report.model_dump(mode="json")),
         names.TAG_REPEATS: json.dumps(spec.model_dump(mode="json")["design"]["repeats"]),
-        names.TAG_NOTE: spec.description or f"ablate study {spec.name}",
         names.TAG_SPEC_PATH: spec.path or "",
+        names.TAG_SPEC_DESCRIPTION: spec.description,
+        names.TAG_NOTE: notes.study_pending(spec) + "\n\n" + notes.SPEC_PARAMS_LINE,
     }
 
 
@@ -179,16 +243,24 @@ def _search_tag(spec: StudySpec) -> str:
 def logged_metrics(result: TrainResult) -> dict[str, float]:
     """The final numbers of a run that are logged as metrics, by name (``val_iou``, ``gflops``).
 
-    Per split: every split-level score, per-class IoU, the image and pixel counts. Per-class
-    F1 and counts and threshold-scan counts go to artifacts instead (they are derived from, or
-    as detailed as, the confusion matrices), class fractions to the dataset inputs' profiles,
-    so the UI's charts stay short.
+    Per split: every split-level score (and the loss) and per-class IoU. Confusion counts
+    (split-level and per class), per-class F1, threshold-scan counts and the class balance go
+    to artifacts instead (the confusion matrices hold the counts; the rest derives from them
+    or describes the data; class fractions are also in the dataset inputs' profiles), so that
+    a run's charts page stays a few screens long.
     """
     out = {names.split_key(split, k): v
            for split, values in result.metrics.items() for k, v in values.items()
-           if not k.startswith(_ARTIFACT_ONLY)}
+           if not _artifact_only(k)}
     out.update(result.figures())
     return out
+
+
+def class_balance(result: TrainResult) -> dict[str, dict[str, float]]:
+    """``{split: {images, pixels, positive_ratio | frac_<class>}}`` of a run's data."""
+    return {split: {k: v for k, v in values.items()
+                    if k in names.BALANCE or k.startswith(names.FRACTION_PREFIX)}
+            for split, values in result.metrics.items()}
 
 
 def threshold_counts(result: TrainResult) -> dict[str, dict[str, dict[str, float]]]:
@@ -208,6 +280,11 @@ class RunLog:
     run_id: str
     # The run's artifact folder when the store is local (written directly), else None.
     folder: Path | None = None
+    # What the run's description says while it runs (set by Tracker.start_run); the final
+    # numbers logged so far, by name, for the description written when it ends.
+    config: RunConfig | None = None
+    note_head: str | None = None
+    final: dict[str, float] = field(default_factory=dict)
 
     def log_params(self, params: dict[str, str]) -> None:
         from mlflow.entities import Param
@@ -238,13 +315,16 @@ class RunLog:
     def log_final(self, metrics: dict[str, float]) -> None:
         """Final numbers, given by their names in a spec (``val_iou``, ``gflops``)."""
         self.log_metrics({names.metric_key(k): v for k, v in metrics.items()})
+        self.final.update(metrics)
 
     def log_result(self, result: TrainResult) -> None:
         """Final numbers of a run, its confusion matrices (per split, and per threshold of a
-        binary scan), the counts of each val and test image, and its normalisation."""
+        binary scan), the counts of each val and test image, its class balance and its
+        normalisation."""
         self.log_final(logged_metrics(result))
         matrices = {split: m.tolist() for split, m in result.matrices.items()}
         self.log_text(json.dumps(matrices), names.MATRICES_ARTIFACT)
+        self.log_text(json.dumps(class_balance(result)), names.BALANCE_ARTIFACT)
         scan = threshold_counts(result)
         if scan:
             self.log_text(json.dumps(scan), names.THRESHOLDS_ARTIFACT)
@@ -300,6 +380,9 @@ class RunLog:
         tags = {names.TAG_STATE: state}
         if reason:
             tags[names.TAG_REASON] = reason[:500]
+        if self.note_head is not None and self.config is not None:
+            tags[names.TAG_NOTE] = notes.run_note(self.note_head, self.config, state, reason,
+                                                  self.final)
         self.set_tags(tags)
         status = "FINISHED" if state != "FAIL" else ("KILLED" if killed else "FAILED")
         self.client.set_terminated(self.run_id, status=status)
