@@ -207,12 +207,15 @@ def test_synthetic_with_folders_is_an_error() -> None:
 def test_resolved_splits_validate_again_unchanged(train_test: Path) -> None:
     first = spec(train_test, split_dirs=dirs("train", "test"))
     again = DataSpec.model_validate(first.model_dump(mode="json"))
-    assert again == first and again.split_ratios == {"val": 0.15}
+    assert again == first and again.carve_ratios == {"val": 0.15}
+    # a run config holds the applied ratios explicitly; validated again, they stay
+    applied = DataSpec.model_validate({**first.model_dump(mode="json"), "split_ratios": {"val": 0.15}})
+    assert applied.carve_ratios == {"val": 0.15}
     # Configs saved by earlier versions carry the old default next to split folders, where it
     # never applied: they still load, with nothing carved.
     old = {"train": 0.7, "val": 0.15, "test": 0.15}
     saved = spec(train_test, split_dirs=dirs("train", "val", "test"), split_ratios=old)
-    assert saved.split_ratios is None
+    assert saved.carve_ratios == {}
     with pytest.raises(ValidationError, match="the test split is given twice"):
         spec(train_test, split_dirs=dirs("train", "test"), split_ratios=old)
 

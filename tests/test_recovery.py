@@ -160,7 +160,8 @@ def test_four_workers_share_twelve_trials_on_the_default_store(write_spec, store
     assert "locked" not in output.lower()
     assert len({f"[w{i}]" for i in range(4) if f"[w{i}]" in output}) >= 2  # work was shared
     trials = _study(store).get_trials(deepcopy=False)
-    assert [t.state for t in trials] == [TrialState.COMPLETE] * 12
+    reasons = {t.number: t.user_attrs for t in trials if t.state != TrialState.COMPLETE}
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 12, (reasons, output)
     runs = _trial_runs(store)
     assert len(runs) == 12
     assert sorted(int(r.data.tags[keys.TAG_TRIAL]) for r in runs) == list(range(12))
