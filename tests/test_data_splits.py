@@ -209,7 +209,8 @@ def test_resolved_splits_validate_again_unchanged(train_test: Path) -> None:
     again = DataSpec.model_validate(first.model_dump(mode="json"))
     assert again == first and again.carve_ratios == {"val": 0.15}
     # a run config holds the applied ratios explicitly; validated again, they stay
-    applied = DataSpec.model_validate({**first.model_dump(mode="json"), "split_ratios": {"val": 0.15}})
+    applied = DataSpec.model_validate({**first.model_dump(mode="json"),
+                                       "split_ratios": {"val": 0.15}})
     assert applied.carve_ratios == {"val": 0.15}
     # Configs saved by earlier versions carry the old default next to split folders, where it
     # never applied: they still load, with nothing carved.
