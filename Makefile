@@ -33,6 +33,7 @@ test: install
 
 lint: install
 	$(VENV)/bin/ruff check ablate tests benchmarks scripts
+	$(VENV)/bin/mypy
 
 bench: install
 	$(PY) benchmarks/overhead.py

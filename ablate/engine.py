@@ -197,7 +197,8 @@ class Engine:
                     continue
                 for i, label_map in enumerate(labels):
                     target = torch.as_tensor(originals[seen + i], device=self.device)
-                    full = resize_labels(label_map[None], tuple(target.shape))[0]
+                    height, width = target.shape
+                    full = resize_labels(label_map[None], (height, width))[0]
                     matrix.update(full, target.long())
             total += float(loss) * len(images)
             seen += len(images)

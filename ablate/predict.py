@@ -41,7 +41,8 @@ def default_palette(num_classes: int) -> list[tuple[int, int, int]]:
     import matplotlib
 
     cmap = matplotlib.colormaps["tab20"]
-    return [tuple(int(255 * c) for c in cmap(i % 20)[:3]) for i in range(num_classes)]
+    colours = [cmap(i % 20) for i in range(num_classes)]
+    return [(int(255 * r), int(255 * g), int(255 * b)) for r, g, b, _ in colours]
 
 
 def choose_run(tracker: Tracker, target: str) -> str:

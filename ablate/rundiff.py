@@ -102,7 +102,7 @@ class RunDiff:
                         f"identical ({len(self.a.environment)} entries)" if self.a.environment
                         else "not recorded on these runs")
         out.append("data: " + ("; ".join(
-            f"{s} same ({a[:12]})" if a == b else f"{s} DIFFERS ({_short(a)} vs {_short(b)})"
+            f"{s} same ({_short(a)})" if a == b else f"{s} DIFFERS ({_short(a)} vs {_short(b)})"
             for s, a, b in self.data) or "no digests recorded on these runs"))
         out.append(self.curves_line())
         out.append("final metrics (* differs; measured: a time, expected to differ):")

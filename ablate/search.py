@@ -35,10 +35,12 @@ def suggest(trial: optuna.Trial, search: dict[str, SearchParam]) -> dict[str, An
     values: dict[str, Any] = {}
     for path, p in search.items():
         if p.type == "float":
-            values[path] = trial.suggest_float(path, p.low, p.high, log=p.log, step=p.step)
+            low, high = p.range
+            values[path] = trial.suggest_float(path, low, high, log=p.log, step=p.step)
         elif p.type == "int":
+            low, high = p.range
             step = int(p.step) if p.step else 1
-            values[path] = trial.suggest_int(path, int(p.low), int(p.high), step=step, log=p.log)
+            values[path] = trial.suggest_int(path, int(low), int(high), step=step, log=p.log)
         elif p.type == "bool":
             values[path] = trial.suggest_categorical(path, [False, True])
         else:
@@ -57,7 +59,8 @@ def grid(search: dict[str, SearchParam]) -> dict[str, list[Any]]:
             space[path] = [_encode(c) for c in p.choices or []]
         else:
             step = p.step or 1
-            values = np.arange(p.low, p.high + step / 2, step)
+            low, high = p.range
+            values = np.arange(low, high + step / 2, step)
             space[path] = [int(v) if p.type == "int" else float(v) for v in values]
     return space
 

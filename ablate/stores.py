@@ -16,6 +16,7 @@ import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ablate.errors import AblateError
 
@@ -157,7 +158,7 @@ def _check_database_url(url: str, where: str, example: str) -> None:
             f"{where}: '{shown}' names the unknown database driver '{parsed.drivername}'{hint}; "
             f"expected e.g. {example}"
         ) from None
-    import_dbapi = getattr(dialect, "import_dbapi", None) or dialect.dbapi
+    import_dbapi: Any = getattr(dialect, "import_dbapi", None) or dialect.dbapi
     try:
         import_dbapi()
     except ImportError as err:

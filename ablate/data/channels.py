@@ -50,8 +50,7 @@ def sobel_magnitude(image: np.ndarray) -> np.ndarray:
     BORDER_REFLECT_101); a 1-pixel-wide or -high image is edge-padded instead.
     """
     g = grey(image)
-    mode = "reflect" if min(g.shape) > 1 else "edge"
-    p = np.pad(g, 1, mode=mode)
+    p = np.pad(g, 1, mode="reflect") if min(g.shape) > 1 else np.pad(g, 1, mode="edge")
     # Gx = [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]] (correlation); Gy is its transpose.
     left = p[:-2, :-2] + 2.0 * p[1:-1, :-2] + p[2:, :-2]
     right = p[:-2, 2:] + 2.0 * p[1:-1, 2:] + p[2:, 2:]

@@ -132,7 +132,7 @@ def _fingerprints(
 
 def _cap(spec: DataSpec, split: str) -> int | None:
     """``data.max_images`` for ``split`` (None: all)."""
-    return (spec.max_images or {}).get(split)
+    return {str(k): v for k, v in (spec.max_images or {}).items()}.get(split)
 
 
 def _pairs(spec: DataSpec) -> dict[str, list[Pair]]:

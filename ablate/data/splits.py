@@ -41,7 +41,7 @@ def folder_splits(root: Path, spec: DataSpec) -> dict[str, list[Pair]]:
         if split in dirs:
             out[split] = _folder(root, dirs[split].images, dirs[split].masks,
                                  f"data.split_dirs.{split}")
-    listed = by_lists(root, pool, lists, source)
+    listed = by_lists(root, pool, {str(k): v for k, v in lists.items()}, source)
     out.update(listed)
     if "train" in listed:
         train_source = listed["train"]

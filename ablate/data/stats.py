@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -64,7 +64,7 @@ def class_pixels(
 
 
 def split_class_pixels(
-    splits: dict[str, Sequence[Sample]], num_classes: int, ignore_index: int | None
+    splits: Mapping[str, Sequence[Sample]], num_classes: int, ignore_index: int | None
 ) -> dict[str, np.ndarray]:
     """Per split, the (num_classes,) int64 pixel count per class, ignored pixels excluded."""
     return {split: class_pixels(samples, num_classes, ignore_index)

@@ -52,5 +52,6 @@ def build_loss(
     if task == "multiclass" and ignore_index is not None and 0 <= ignore_index < num_classes:
         classes = [c for c in range(num_classes) if c != ignore_index]
     context = TermContext(spec, task, num_classes, ignore_index, classes, class_pixels)
-    terms = {name: TERMS[name].build(context) for name in weights}
-    return CompositeLoss(terms, weights, task, num_classes, ignore_index)
+    terms = {str(name): TERMS[name].build(context) for name in weights}
+    return CompositeLoss(terms, {str(k): w for k, w in weights.items()}, task, num_classes,
+                         ignore_index)

@@ -15,6 +15,8 @@ class WeightedBCE(nn.Module):
     Per pixel: ``-[pos_weight * y * log s(x) + neg_weight * (1 - y) * log(1 - s(x))]``.
     """
 
+    pos_ratio: torch.Tensor  # a buffer: moves with the module
+
     def __init__(
         self, pos_weight: float = 1.0, neg_weight: float = 1.0, ignore_index: int | None = None
     ) -> None:

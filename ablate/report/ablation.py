@@ -7,6 +7,8 @@ from __future__ import annotations
 import itertools
 import json
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -47,8 +49,8 @@ def ablation_section(study: StudyRuns, configs: pd.DataFrame, baseline: str | No
     over repeats, n, and (with a baseline) its comparison with the baseline."""
     obj = study.objective
     labels = [str(c) for c in configs.index]
-    data: dict[str, list[object]] = {"config": labels}
-    view: dict[str, list[object]] = {"config": labels}
+    data: dict[str, list[Any]] = {"config": labels}
+    view: dict[str, list[Any]] = {"config": labels}
     for comp in study.components:
         data[comp] = list(configs.get(COMP + comp, pd.Series(None, index=configs.index)))
         view[comp] = [yes_no(v) for v in data[comp]]
@@ -83,12 +85,12 @@ def steps_section(study: StudyRuns, configs: pd.DataFrame, rows: dict[Pair, Row]
     """Cumulative designs: each configuration against the one before it (what its last
     component adds)."""
     labels = [str(c) for c in configs.index]
-    chosen = [rows.get((after, before)) for before, after in itertools.pairwise(labels)]
-    chosen = [r for r in chosen if r is not None]
-    data: dict[str, list[object]] = {"config": [r.config for r in chosen],
+    found = [rows.get((after, before)) for before, after in itertools.pairwise(labels)]
+    chosen = [r for r in found if r is not None]
+    data: dict[str, list[Any]] = {"config": [r.config for r in chosen],
                                      "reference": [r.reference for r in chosen]}
     data["n"] = [r.n for r in chosen]
-    view: dict[str, list[object]] = {"config": data["config"],
+    view: dict[str, list[Any]] = {"config": data["config"],
                                      "predecessor": data["reference"], "n": data["n"]}
     _comparison_columns(data, view, list(chosen), "diff", data["config"], None)
     text = [f"Each configuration against the one before it in the design: what its last "
@@ -100,7 +102,7 @@ def steps_section(study: StudyRuns, configs: pd.DataFrame, rows: dict[Pair, Row]
                    empty="_fewer than two configurations after the baseline_")
 
 
-def _frame(data: dict[str, list[object]]) -> pd.DataFrame:
+def _frame(data: dict[str, list[Any]]) -> pd.DataFrame:
     """The numbers, counts as nullable integers (a blank stays blank, 3 stays 3)."""
     frame = pd.DataFrame(data)
     for column in ("n", "n_compared", "seeds_needed"):
@@ -121,8 +123,8 @@ def _intro(study: StudyRuns) -> str:
             "Components are shown as Y/N.")
 
 
-def _comparison_columns(data: dict[str, list[object]], view: dict[str, list[object]],
-                        rows: list[Row | None], diff_header: str, labels: list[str],
+def _comparison_columns(data: dict[str, list[Any]], view: dict[str, list[Any]],
+                        rows: Sequence[Row | None], diff_header: str, labels: list[str],
                         reference: str | None) -> None:
     """The numbers of each row's comparison (``None``: the reference itself, or none)."""
     def get(row: Row | None, name: str) -> object:
@@ -165,7 +167,7 @@ def _mde(value: float) -> str:
     return "∞" if math.isinf(value) else f"{value:.3g}"
 
 
-def _in_words(rows: list[Row | None]) -> list[str]:
+def _in_words(rows: Sequence[Row | None]) -> list[str]:
     lines = [f"- `{r.config}` vs `{r.reference}`: **{r.decision}**: {r.explanation}."
              for r in rows if r is not None]
     return ["\n".join(lines)] if lines else []

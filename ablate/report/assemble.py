@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -212,7 +213,7 @@ def write_report(
     compare: str | None = None,
     trials: list[int] | None = None,
     reader: str = "auto",
-    overrides: dict[str, object] | None = None,
+    overrides: Mapping[str, object] | None = None,
 ) -> tuple[str, list[Path]]:
     """Read ``name`` (and ``compare``) from MLflow and render the report. With ``out`` the text
     is written there (CSV: plus one ``<stem>_<table>.csv`` per table; md/LaTeX: plus the PNG

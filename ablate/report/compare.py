@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
 from ablate.report import stats
@@ -37,7 +39,7 @@ def compare_section(study: StudyRuns, other: StudyRuns) -> Section:
     metrics = list(dict.fromkeys([study.objective, other.objective, *SHARED]))
     metrics = [m for m in metrics
                if not _values(a_runs, m).empty and not _values(b_runs, m).empty]
-    rows = []
+    rows: list[dict[str, Any]] = []
     for metric in metrics:
         a, b = _values(a_runs, metric), _values(b_runs, metric)
         (am, asd, an), (bm, bsd, bn) = stats.summary(a), stats.summary(b)

@@ -38,8 +38,8 @@ def image_sections(study: StudyRuns, chosen: list[Chosen]) -> list[Section]:
     """The heading with the per-run intervals, and the paired comparison of the first two
     (nothing when none of the runs has per-image counts)."""
     score = "IoU" if study.task == "binary" else "mIoU"
-    loaded = [(item, _counts(study, item.run)) for item in chosen[:2]]
-    loaded = [(item, counts) for item, counts in loaded if counts is not None]
+    read = [(item, _counts(study, item.run)) for item in chosen[:2]]
+    loaded = [(item, counts) for item, counts in read if counts is not None]
     head = Section("Test-set sampling uncertainty", [
         f"How much one trained model's test {score} depends on which images the test split "
         f"holds: the {score} from counts summed over the test images, with a BCa bootstrap "

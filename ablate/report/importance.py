@@ -115,7 +115,8 @@ def rebuild(study: StudyRuns, configs: pd.DataFrame) -> Any:
                             else float(value) if kind == "float" else _choice(value))
         trials.append(optuna.trial.create_trial(
             params=params, distributions=distributions, value=float(row[objective])))
-    rebuilt = optuna.create_study(study_name=study.name, direction=study.direction)
+    rebuilt = optuna.create_study(study_name=study.name,
+                                  direction="maximize" if study.maximize else "minimize")
     rebuilt.add_trials(trials)
     return rebuilt
 

@@ -207,8 +207,15 @@ class SearchParam(_Strict):
             return [False, True]
         if self.type == "categorical":
             return list(self.choices or [])
-        cast = int if self.type == "int" else float
-        return [cast(self.low), cast(self.high)]
+        low, high = self.range
+        return [int(low), int(high)] if self.type == "int" else [low, high]
+
+    @property
+    def range(self) -> tuple[float, float]:
+        """``(low, high)`` of a float or int distribution (validated to be set)."""
+        if self.low is None or self.high is None:
+            raise ValueError(f"a {self.type} distribution has no low/high")
+        return self.low, self.high
 
 
 # ------------------------------------------------------------------------------------- configs

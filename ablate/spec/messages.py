@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import typing
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -39,7 +40,7 @@ def error_loc(loc: Any) -> str:
     return ".".join(str(p) for p in loc if not str(p).startswith(_NOT_KEYS))
 
 
-def error_msg(error: dict[str, Any]) -> str:
+def error_msg(error: Mapping[str, Any]) -> str:
     """A pydantic error message, with the offending value when short."""
     msg = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] not in ("value_error", "extra_forbidden", "missing") and "input" in error:

@@ -70,13 +70,13 @@ def fill_presets(data: Mapping[str, Any], spec_wrote_weights: bool | None = None
     if isinstance(augment, Mapping):
         toggles = AUGMENT_PRESETS.get(str(augment.get("preset") or "none"), ())
         out["augment"] = {**{name: True for name in toggles}, **augment}
-    loss = out.get("loss") if isinstance(out.get("loss"), Mapping) else {}
+    loss: Mapping[str, Any] = out["loss"] if isinstance(out.get("loss"), Mapping) else {}
     weights = loss.get("weights") or {}
     if not isinstance(weights, Mapping):
         return out  # not a mapping: validation reports it
     if spec_wrote_weights is None:
         spec_wrote_weights = bool(weights)
-    data_section = out.get("data") if isinstance(out.get("data"), Mapping) else {}
+    data_section: Mapping[str, Any] = out["data"] if isinstance(out.get("data"), Mapping) else {}
     task = str(data_section.get("task") or "binary")
     preset = loss.get("preset")
     if preset in LOSS_PRESETS:
@@ -142,7 +142,7 @@ def _leaves_of(annotation: Any, path: str) -> list[str]:
         return leaves(section, path + ".")
     mapping = _mapping(annotation)
     if mapping is not None and mapping[0] is not None:
-        keys, value = mapping
+        keys, value = mapping[0], mapping[1]
         return [leaf for key in keys for leaf in _leaves_of(value, f"{path}.{key}")]
     return [path]
 

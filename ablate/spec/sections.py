@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -150,7 +151,7 @@ class DataSpec(_Strict):
         by_key: dict[str, str] = {}
         for name in self.class_names or []:
             other = by_key.setdefault(slug(name), name)
-            if other != name or self.class_names.count(name) > 1:
+            if other != name or (self.class_names or []).count(name) > 1:
                 raise ValueError(
                     f"class_names '{other}' and '{name}' give the same metric key "
                     f"iou_{slug(name)}; give every class a distinct name"
@@ -203,7 +204,7 @@ class DataSpec(_Strict):
         """Check that every split has one source and that the ratios carve what is left."""
         dirs, lists = self.split_dirs or {}, self.split_lists or {}
         self._check_train_source(dirs)
-        own = [s for s in SPLITS if s != "train" and (s in dirs or s in lists)]
+        own: list[str] = [s for s in SPLITS if s != "train" and (s in dirs or s in lists)]
         for split in own:
             if split in dirs and split in lists:
                 raise ValueError(
@@ -237,16 +238,17 @@ class DataSpec(_Strict):
         (``_default_ratios``); the field itself keeps what the spec wrote."""
         dirs, lists = self.split_dirs or {}, self.split_lists or {}
         own = [s for s in SPLITS if s != "train" and (s in dirs or s in lists)]
-        ratios = self.split_ratios
-        if ratios == DEFAULT_RATIOS and "val" in own:
+        given = self.split_ratios
+        written = None if given is None else {str(k): v for k, v in given.items()}
+        if written == DEFAULT_RATIOS and "val" in own:
             # Specs and run configs saved before ratios could be combined with folders and
             # lists carry this default, which never applied to them: read it as unset.
-            ratios = None
-        if ratios is None:
-            ratios = _default_ratios(own, bool(lists))
-        return dict(ratios or {})
+            written = None
+        if written is None:
+            written = _default_ratios(own, bool(lists))
+        return dict(written or {})
 
-    def _check_train_source(self, dirs: dict[str, SplitDir]) -> None:
+    def _check_train_source(self, dirs: Mapping[Split, SplitDir]) -> None:
         if self.synthetic is not None:
             given = [k for k in ("images", "masks", "split_dirs", "split_lists")
                      if getattr(self, k) is not None]
@@ -310,7 +312,7 @@ DEFAULT_RATIOS = {"train": 0.7, "val": 0.15, "test": 0.15}
 DEFAULT_VAL_RATIO = 0.15
 
 
-def _default_ratios(own: list[str], any_list: bool) -> dict[str, float] | None:
+def _default_ratios(own: Sequence[str], any_list: bool) -> dict[str, float] | None:
     if not own and not any_list:
         return dict(DEFAULT_RATIOS)
     if "val" not in own:

@@ -90,8 +90,8 @@ def create_study(
         except sqlalchemy.exc.IntegrityError:
             raise optuna.exceptions.DuplicatedStudyError(name) from None
         checkpoint("after_study_row")
-        _add_trials(session, study.study_id, 0, queue)
         study_id = int(study.study_id)
+        _add_trials(session, study_id, 0, queue)
     return study_id
 
 

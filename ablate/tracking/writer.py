@@ -192,6 +192,7 @@ class Tracker:
         head = notes.run_head(name, config, values or {}, components,
                               tags.get(names.TAG_CONFIG) if components else None)
         tags[names.TAG_NOTE] = notes.run_note(head, config, "RUNNING")
+        assert experiment is not None  # created when missing
         run = self.client.create_run(experiment, run_name=name, tags=tags)
         log = self.run_log(run.info.run_id, run.info.artifact_uri)
         log.config, log.note_head = config, head
@@ -308,7 +309,7 @@ class RunLog:
         for i in range(0, len(items), _METRIC_BATCH):
             self.client.log_batch(self.run_id, metrics=items[i : i + _METRIC_BATCH])
 
-    def log_epoch(self, epoch: int, record: dict[str, float]) -> None:
+    def log_epoch(self, epoch: int, record: Mapping[str, float]) -> None:
         """Per-epoch curves, logged as soon as the epoch ends (a crash keeps them)."""
         self.log_metrics({names.epoch_key(k): v for k, v in record.items()}, step=epoch)
 

@@ -86,8 +86,9 @@ def _plant_image(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.nd
     image = soil[None, None, :] * (1.0 + texture)
     mask = np.zeros((size, size), np.uint8)
     for _ in range(int(rng.integers(4, 10))):  # clods: darker or lighter brown lumps
-        shape = _ellipse(size, *rng.uniform(0, size, 2), *rng.uniform(1.5, 4.0, 2),
-                         rng.uniform(0, np.pi))
+        cx, cy = rng.uniform(0, size, 2)
+        a, b = rng.uniform(1.5, 4.0, 2)
+        shape = _ellipse(size, cx, cy, a, b, rng.uniform(0, np.pi))
         if shape is not None:
             window, inside, _ = shape
             image[window][inside] *= rng.uniform(0.7, 1.25)
