@@ -102,3 +102,18 @@ def test_study_list_and_show(cli, write_spec, store):
     assert "tiny" in listing.output
     shown = cli("study", "show", "tiny", "--store", store)
     assert "COMPLETE" in shown.output and "optim.lr" in shown.output
+
+
+def test_epoch_lines_when_output_is_not_a_terminal(cli, write_spec, store):
+    """Output captured (not a tty): one line per epoch with trial, epoch i/n, both losses, the
+    objective and the elapsed seconds; --quiet leaves them out."""
+    spec = write_spec(spec_dict(trials=1, optim={"lr": 0.01, "epochs": 2}))
+    result = cli("study", "run", spec, "--store", store)
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if " epoch " in line]
+    assert len(lines) == 2, result.output
+    for i, line in enumerate(lines, start=1):
+        assert re.fullmatch(rf"trial 0 epoch {i}/2: train_loss \d+\.\d{{4}} val_loss "
+                            rf"\d+\.\d{{4}} val_iou \d+\.\d{{4}} \(\d+\.\d s\)", line), line
+    quiet = cli("study", "run", spec, "--store", store, "-n", "1", "--quiet")
+    assert quiet.exit_code == 0 and " epoch " not in quiet.output
