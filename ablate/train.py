@@ -52,7 +52,7 @@ def train(
     ``on_epoch(epoch, record)`` is called after each epoch with the train/val loss, the learning
     rate and the validation objective; it may raise (e.g. ``optuna.TrialPruned``) to stop.
     The objective is read on val only; test is evaluated once, on the final (best) weights.
-    Figures (curves, gallery) and, with ``eval.save_weights``, ``model.pt`` are written to
+    Figures (curves, gallery) and (unless ``eval.save_weights: none``) ``model.pt`` go to
     ``artifact_dir``. ``on_data(data)`` is called once the data is loaded (its fingerprints
     say which data the run sees).
     """
@@ -105,11 +105,12 @@ def train(
 
 def write_artifacts(engine: Engine, fitted: Fit, val_loader: torch.utils.data.DataLoader,
                     folder: Path) -> None:
-    """The curves and gallery figures, and the evaluated weights with ``eval.save_weights``."""
+    """The curves and gallery figures, and the evaluated weights unless ``eval.save_weights``
+    is ``none`` (a study keeps only some of them: :mod:`ablate.study.weights`)."""
     from ablate import plots
 
     folder.mkdir(parents=True, exist_ok=True)
     plots.curves(fitted.history, folder / "curves.png")
     plots.gallery(engine, val_loader, engine.config, folder / "gallery.png")
-    if engine.config.eval.save_weights:
+    if engine.config.eval.save_weights != "none":
         torch.save(engine.eval_model.state_dict(), folder / "model.pt")

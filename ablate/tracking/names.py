@@ -57,6 +57,9 @@ ENV_PREFIX = "ablate.env."
 DATA_PREFIX = "ablate.data."
 TAG_SPEC_PATH = "ablate.spec_path"  # parent: the spec file the study was created from
 TAG_RERUN_OF = "ablate.rerun_of"  # rerun: the id of the run it trains again
+# run: why its model.pt was deleted (eval.save_weights: best keeps the weights of the run
+# representing each configuration only)
+TAG_WEIGHTS = "ablate.weights"
 COMPONENT_PREFIX = "ablate.component."  # run: one tag per design component, Y or N
 TAG_BEST_RUN = "ablate.best_run"  # parent: run id of the best configuration's run
 TAG_BEST_CONFIG = "ablate.best_config"  # parent: label of the best configuration
@@ -159,7 +162,7 @@ def threshold_key(split: str, threshold: float, count: str) -> str:
 # -------------------------------------------------------------------------------- artifacts
 SPEC_ARTIFACT = "spec.yaml"  # parent: the study spec
 CONFIG_ARTIFACT = "config.yaml"  # run: the resolved configuration that trained it
-MODEL_ARTIFACT = "model.pt"  # run: the evaluated weights (eval.save_weights)
+MODEL_ARTIFACT = "model.pt"  # run: the evaluated weights (eval.save_weights, TAG_WEIGHTS)
 MATRICES_ARTIFACT = "confusion_matrices.json"  # run: full confusion matrix per split
 NORMALISATION_ARTIFACT = "normalisation.json"  # run: per-channel mean/std of the train split
 TRACEBACK_ARTIFACT = "traceback.txt"  # failed run
