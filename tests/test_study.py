@@ -104,16 +104,27 @@ def test_study_list_and_show(cli, write_spec, store):
     assert "COMPLETE" in shown.output and "optim.lr" in shown.output
 
 
-def test_epoch_lines_when_output_is_not_a_terminal(cli, write_spec, store):
+def test_epoch_lines_and_settings_that_did_not_apply(cli, write_spec, store):
     """Output captured (not a tty): one line per epoch with trial, epoch i/n, both losses, the
-    objective and the elapsed seconds; --quiet leaves them out."""
-    spec = write_spec(spec_dict(trials=1, optim={"lr": 0.01, "epochs": 2}))
+    objective and the elapsed seconds; --quiet leaves them out. CUDA-only settings on the CPU
+    are logged as what applied."""
+    spec = write_spec(spec_dict(trials=2, optim={"lr": 0.01, "epochs": 2}))
     result = cli("study", "run", spec, "--store", store)
     assert result.exit_code == 0, result.output
     lines = [line for line in result.output.splitlines() if " epoch " in line]
-    assert len(lines) == 2, result.output
-    for i, line in enumerate(lines, start=1):
-        assert re.fullmatch(rf"trial 0 epoch {i}/2: train_loss \d+\.\d{{4}} val_loss "
-                            rf"\d+\.\d{{4}} val_iou \d+\.\d{{4}} \(\d+\.\d s\)", line), line
+    assert len(lines) == 4, result.output
+    for i, line in enumerate(lines):
+        head = rf"trial {i // 2} epoch {i % 2 + 1}/2: "
+        assert re.fullmatch(head + r"train_loss \d+\.\d{4} val_loss \d+\.\d{4} "
+                            r"val_iou \d+\.\d{4} \(\d+\.\d s\)", line), line
     quiet = cli("study", "run", spec, "--store", store, "-n", "1", "--quiet")
     assert quiet.exit_code == 0 and " epoch " not in quiet.output
+
+    # on the CPU, optim.amp and optim.channels_last (default true) do not apply: said once per
+    # worker, logged as false with the reason as a tag
+    assert result.output.count("warning: optim.amp does not apply (CPU: mixed precision") == 1
+    assert result.output.count("warning: optim.channels_last does not apply") == 1
+    for run in _runs(store, "trial"):
+        assert run.data.params["optim.amp"] == run.data.params["optim.channels_last"] == "False"
+        assert run.data.tags[keys.ignored_tag("optim.amp")] == \
+            "CPU: mixed precision is CUDA-only"

@@ -60,6 +60,9 @@ TAG_RERUN_OF = "ablate.rerun_of"  # rerun: the id of the run it trains again
 # run: why its model.pt was deleted (eval.save_weights: best keeps the weights of the run
 # representing each configuration only)
 TAG_WEIGHTS = "ablate.weights"
+# run: a setting that did not apply on its device, switched off in its params and config
+# (ablate.ignored.optim.amp = "CPU: mixed precision is CUDA-only")
+IGNORED_PREFIX = "ablate.ignored."
 COMPONENT_PREFIX = "ablate.component."  # run: one tag per design component, Y or N
 TAG_BEST_RUN = "ablate.best_run"  # parent: run id of the best configuration's run
 TAG_BEST_CONFIG = "ablate.best_config"  # parent: label of the best configuration
@@ -178,6 +181,11 @@ GIT_DIFF_ARTIFACT = "git_diff.patch"  # run: uncommitted changes of the spec's w
 def env_tag(key: str) -> str:
     """The tag of one environment entry, e.g. ``ablate.env.torch``."""
     return ENV_PREFIX + key
+
+
+def ignored_tag(path: str) -> str:
+    """The tag saying why a setting did not apply, e.g. ``ablate.ignored.optim.amp``."""
+    return IGNORED_PREFIX + path
 
 
 def data_tag(split: str) -> str:
