@@ -18,7 +18,7 @@ from ablate.data import DataSplits, load_data, make_loaders
 from ablate.engine import Engine, TrainingError
 from ablate.evaluation import evaluate_splits, load_best
 from ablate.fit import EpochCallback, Fit, fit
-from ablate.models import count_flops, count_params, measure_latency, model_size_mb
+from ablate.models import count_flops, count_params, latency_stats, model_size_mb
 from ablate.result import TrainResult, efficiency
 from ablate.spec import RunConfig
 
@@ -78,6 +78,7 @@ def train(
     if artifact_dir is not None:
         write_artifacts(engine, fitted, loaders["val"], artifact_dir)
     gflops = flops / 1e9
+    latency = latency_stats(engine.eval_model, shape, device, config.eval.latency_repeats)
     return TrainResult(
         objective=objective,
         best_epoch=fitted.best_epoch,
@@ -95,8 +96,8 @@ def train(
         normalisation={"mean": list(data.mean), "std": list(data.std)},
         threshold_matrices=evaluation.threshold_matrices,
         model_size_mb=model_size_mb(engine.eval_model),
-        latency_ms=measure_latency(engine.eval_model, shape, device,
-                                   config.eval.latency_repeats),
+        latency_ms=latency[0],
+        latency_iqr_ms=latency[1],
         peak_memory_mb=(torch.cuda.max_memory_allocated(device) / 2**20
                         if device.type == "cuda" else None),
         image_counts=evaluation.images,

@@ -71,7 +71,7 @@ def test_two_trial_study_end_to_end(cli, write_spec, store, tmp_path):
     report = cli("report", "tiny", "--store", store, "--out", tmp_path / "r.md")
     assert report.exit_code == 0, report.output
     text = (tmp_path / "r.md").read_text()
-    for heading in ("## Ablation table", "## Efficiency ranking", "counts per split"):
+    for heading in ("## Ablation table", "## Efficiency", "counts per split"):
         assert heading in text
     # the counts per split come from the runs' confusion matrices (not metrics any more)
     assert re.search(r"^\| val +\| +[\d,]+ \| +[\d,]+ \| +[\d,]+ \| +[\d,]+ \|", text, re.M)

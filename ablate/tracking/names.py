@@ -96,7 +96,8 @@ FIGURE_KEYS = {
     "gflops": "model/gflops",
     "efficiency": "model/efficiency",
     "model_size_mb": "model/size_mb",
-    "latency_ms": "model/latency_ms",
+    "latency_ms": "model/latency_ms",  # median of the timed batch-1 passes
+    "latency_iqr_ms": "model/latency_iqr_ms",  # their interquartile range (p75 - p25)
     "train_seconds": "run/train_seconds",
     "images_per_second": "run/images_per_second",
     "best_epoch": "run/best_epoch",
@@ -106,7 +107,8 @@ FIGURE_KEYS = {
 FIGURES = tuple(FIGURE_KEYS)
 # Figures measured on the machine rather than computed from the data and weights: they differ
 # between two runs that are otherwise bit-identical (ablate rerun --check leaves them out).
-MEASURED = ("train_seconds", "images_per_second", "latency_ms", "peak_memory_mb")
+MEASURED = ("train_seconds", "images_per_second", "latency_ms", "latency_iqr_ms",
+            "peak_memory_mb")
 _FIGURE_NAMES = {key: name for name, key in FIGURE_KEYS.items()}
 COUNTS = ("tp", "fp", "fn", "tn")
 # A split's class balance (binary: positive_ratio; multiclass: frac_<class>): in
