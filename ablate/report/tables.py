@@ -84,10 +84,14 @@ def same_cost_section(study: StudyRuns, configs: pd.DataFrame) -> Section:
             + ("" if math.isnan(size) else f", {num(size)} MB") + "; no efficiency ranking or "
             "Pareto front (they would repeat the ablation table's order).")
     medians = latency["median"].dropna()
-    if not medians.empty:
-        text += (f" Latency: median {num(float(medians.median()), 3)} ms over configurations "
-                 f"(from {num(float(medians.min()), 3)} to {num(float(medians.max()), 3)} ms "
-                 "for the same model: the machine and its load, not the configuration).")
+    middle = float(medians.median()) if not medians.empty else math.nan
+    if medians.nunique() == 1:
+        iqr = float(latency["iqr"].median())
+        text += f" Latency: {latency_cell(middle, iqr)} ms."
+    elif not medians.empty:
+        text += (f" Latency: median {num(middle, 3)} ms over configurations (from "
+                 f"{num(float(medians.min()), 3)} to {num(float(medians.max()), 3)} ms for the "
+                 "same model: the machine and its load, not the configuration).")
     return Section("Efficiency", [text])
 
 
