@@ -45,9 +45,12 @@ LATENCY_TEXT = ("Latency: the median over a configuration's runs of each run's m
 
 def latency_cell(median: float, iqr: float) -> str:
     """``12.3 (IQR 0.8)``; the median alone when no spread was logged."""
+    def ms(value: float) -> str:
+        return f"{value:.3g}" if value < 100 else f"{value:,.0f}"
+
     if math.isnan(median):
         return num(median)
-    return num(median, 3) if math.isnan(iqr) else f"{num(median, 3)} (IQR {num(iqr, 2)})"
+    return ms(median) if math.isnan(iqr) else f"{ms(median)} (IQR {ms(iqr)})"
 
 
 def latency_by_config(study: StudyRuns, configs: pd.DataFrame) -> pd.DataFrame:
