@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -56,6 +57,14 @@ def validate(engine: Engine, loader: DataLoader, metric: str) -> tuple[float, fl
     return loss, float(values[metric])
 
 
+def epoch_line(description: str, epoch: int, epochs: int, record: dict[str, float],
+               metric: str, seconds: float) -> str:
+    """The one line per epoch written when stdout is not a terminal (a log file, CI)."""
+    return (f"{description} epoch {epoch + 1}/{epochs}: train_loss {record['train_loss']:.4f} "
+            f"val_loss {record['val_loss']:.4f} {metric} {record[metric]:.4f} "
+            f"({seconds:.1f} s)")
+
+
 def fit(
     engine: Engine,
     loaders: dict[str, DataLoader],
@@ -68,6 +77,7 @@ def fit(
     The weights of the best epoch by the objective on val are kept (a CPU copy of the
     evaluated weights: the moving average with EMA). ``on_epoch(epoch, record)`` sees the
     train/val loss, the learning rate and the objective; it may raise to stop (pruning).
+    ``progress``: a tqdm bar on a terminal, else one :func:`epoch_line` per epoch on stdout.
     """
     config: RunConfig = engine.config
     optimizer = build_optimizer(config.optim, engine.model)
@@ -80,6 +90,7 @@ def fit(
     bar = tqdm(range(config.optim.epochs), desc=description, unit="epoch", leave=False,
                disable=None if progress else True,  # None: no bar when not on a terminal
                dynamic_ncols=True)
+    lines = progress and not sys.stdout.isatty()
     for epoch in bar:
         lr = scheduler.lr
         tick = time.perf_counter()
@@ -90,6 +101,9 @@ def fit(
         record = {"train_loss": train_loss, "val_loss": val_loss, "lr": lr, f"val_{metric}": value}
         result.history.append(record)
         bar.set_postfix({"loss": f"{train_loss:.4f}", f"val_{metric}": f"{value:.4f}"})
+        if lines:
+            print(epoch_line(description, epoch, config.optim.epochs, record, f"val_{metric}",
+                             time.perf_counter() - started), flush=True)
         delta = config.optim.early_stopping_min_delta if result.best_value is not None else 0.0
         if improved(value, result.best_value, maximize, delta):
             result.best_value, result.best_epoch, stale = value, epoch, 0

@@ -257,13 +257,21 @@ def model_size_mb(model: nn.Module) -> float:
     return sum(t.numel() * t.element_size() for t in tensors) / 2**20
 
 
-@torch.no_grad()
 def measure_latency(
     model: nn.Module, input_shape: tuple[int, int, int], device: torch.device, repeats: int
 ) -> float:
     """Median wall time in ms of one batch-1 forward pass on ``device``, after warm-up."""
+    return latency_stats(model, input_shape, device, repeats)[0]
+
+
+@torch.no_grad()
+def latency_stats(
+    model: nn.Module, input_shape: tuple[int, int, int], device: torch.device, repeats: int
+) -> tuple[float, float]:
+    """Median and interquartile range (p75 - p25) in ms of ``repeats`` timed batch-1 forward
+    passes on ``device``, after three warm-up passes (NaN, NaN with no repeats)."""
     if repeats <= 0:
-        return float("nan")
+        return float("nan"), float("nan")
     model.eval()
     x = torch.zeros(1, *input_shape, device=device)
     timings = []
@@ -276,4 +284,5 @@ def measure_latency(
             torch.cuda.synchronize(device)
         if i >= 3:
             timings.append(time.perf_counter() - tick)
-    return 1000.0 * float(np.median(timings))
+    p25, median, p75 = np.percentile(np.asarray(timings) * 1000.0, [25, 50, 75])
+    return float(median), float(p75 - p25)

@@ -19,14 +19,42 @@ if TYPE_CHECKING:
     from ablate.spec import RunConfig
 
 
+def loss_scale(values: list[float]) -> tuple[str, tuple[float, float] | None]:
+    """How to show losses so that their trend is visible: ``("log", None)`` when they span
+    two orders of magnitude or more, ``("linear", (low, high))`` clipped to the bulk when a
+    few values (typically epoch 0) lie far outside it (more than 10 median absolute
+    deviations from the median), else ``("linear", None)``."""
+    finite = np.asarray([v for v in values if np.isfinite(v)], dtype=float)
+    if finite.size < 3:
+        return "linear", None
+    if finite.min() > 0 and finite.max() / finite.min() >= 100:
+        return "log", None
+    middle = float(np.median(finite))
+    spread = float(np.median(np.abs(finite - middle))) or abs(middle) * 0.1 or 1.0
+    inside = finite[np.abs(finite - middle) <= 10 * spread]
+    if inside.size == finite.size:
+        return "linear", None
+    margin = 0.1 * ((inside.max() - inside.min()) or spread)
+    return "linear", (float(inside.min() - margin), float(inside.max() + margin))
+
+
 def curves(history: list[dict[str, float]], path: Path) -> None:
-    """Loss curves (train, val) and the validation objective per epoch."""
+    """Loss curves (train, val), on a scale that shows their trend (:func:`loss_scale`), and
+    the validation objective per epoch."""
     epochs = np.arange(len(history))
     objective = next((k for k in (history[0] if history else {}) if k.startswith("val_")
                       and k != "val_loss"), None)
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
-    axes[0].plot(epochs, [h["train_loss"] for h in history], label="train loss")
-    axes[0].plot(epochs, [h["val_loss"] for h in history], label="val loss")
+    losses = {name: [h[name] for h in history] for name in ("train_loss", "val_loss")}
+    axes[0].plot(epochs, losses["train_loss"], label="train loss")
+    axes[0].plot(epochs, losses["val_loss"], label="val loss")
+    scale, limits = loss_scale(losses["train_loss"] + losses["val_loss"])
+    axes[0].set_yscale(scale)
+    if limits is not None:
+        axes[0].set_ylim(*limits)
+        axes[0].set_title("loss (y clipped: outlying epochs off the axis)", fontsize=9)
+    elif scale == "log":
+        axes[0].set_title("loss (log scale)", fontsize=9)
     axes[0].set_xlabel("epoch")
     axes[0].legend()
     if objective:

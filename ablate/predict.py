@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 from PIL import Image
 
@@ -18,7 +17,14 @@ from ablate.engine import Engine, resize_labels
 from ablate.errors import AblateError
 from ablate.metrics import ConfusionMatrix, compute_metrics, predict
 from ablate.spec import RunConfig
-from ablate.tracking import Tracker, checkpoint, run_config, run_metrics, trial_runs
+from ablate.tracking import (
+    Tracker,
+    checkpoint,
+    run_config,
+    run_metrics,
+    selection_table,
+    trial_runs,
+)
 from ablate.tracking import names as keys
 from ablate.train import resolve_device
 
@@ -55,23 +61,12 @@ def choose_run(tracker: Tracker, target: str) -> str:
     if not runs:
         raise AblateError(f"study '{target}' has no complete trial to predict with")
     tags = runs[0].data.tags
-    objective = keys.metric_key(tags.get(keys.TAG_OBJECTIVE, "val_iou"))
-    rows = []
-    for run in sorted(runs, key=lambda r: r.info.start_time):
-        trial = run.data.tags.get(keys.TAG_TRIAL, "")
-        rows.append({
-            "run_id": run.info.run_id,
-            "config": run.data.tags.get(keys.TAG_CONFIG) or f"trial-{trial}",
-            "objective": run.data.metrics.get(objective, float("nan")),
-            "order": int(trial) if trial.isdigit() else None,
-            "repeat": int(run.data.tags.get(keys.TAG_REPEAT, "0")),
-        })
-    # each (configuration, repeat) once: its latest complete run, as the report counts them
-    table = pd.DataFrame(rows).drop_duplicates(["config", "repeat"], keep="last")
+    objective = tags.get(keys.TAG_OBJECTIVE, "val_iou")
+    table = selection_table(runs, objective)
     choice = selection.best(table, tags.get(keys.TAG_DIRECTION) != "minimize")
     if choice is None:
         raise AblateError(f"study '{target}' has no complete trial with a tracked "
-                          f"{keys.metric_name(objective)}")
+                          f"{objective}")
     return str(table.loc[choice.row, "run_id"])
 
 

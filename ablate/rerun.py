@@ -40,17 +40,18 @@ def rerun_config(original: TrackedRun) -> RunConfig:
 def rerun(stores: Stores, ref: str, progress: bool = True) -> tuple[TrackedRun, TrackedRun]:
     """Train run ``ref`` (a run id or STUDY:TRIAL[:REPEAT]) again as a new tracked run;
     returns (original, rerun). Everything is checked before anything is written."""
+    from ablate.applied import device_applied, ignored_tags
     from ablate.study import preflight
     from ablate.tracked import train_tracked
 
     reader = Tracker(stores, write=False)
     original = tracked_run(reader, find_run(reader, ref))
-    config = localize(reader, rerun_config(original))
+    config, ignored = device_applied(localize(reader, rerun_config(original)))
     preflight(config)
     tracker = Tracker(stores)
     run = tracker.start_run(
         original.study, config, role=keys.ROLE_RERUN, name=f"rerun-{original.name}",
-        extra_tags={keys.TAG_RERUN_OF: original.run_id},
+        extra_tags={keys.TAG_RERUN_OF: original.run_id, **ignored_tags(ignored)},
     )
     spec_path = original.environment.get("spec_path")
     try:

@@ -82,7 +82,8 @@ class TrainResult:
     # binary: split -> threshold -> 2x2 confusion matrix (rows target, cols prediction)
     threshold_matrices: dict[str, dict[float, np.ndarray]] = field(default_factory=dict)
     model_size_mb: float = float("nan")
-    latency_ms: float = float("nan")
+    latency_ms: float = float("nan")  # median of the timed passes
+    latency_iqr_ms: float = float("nan")  # their interquartile range
     peak_memory_mb: float | None = None
     image_counts: ImageCounts | None = None  # val and test, per image
 
@@ -98,6 +99,7 @@ class TrainResult:
             "epochs_run": float(self.epochs_run),
             "model_size_mb": self.model_size_mb,
             "latency_ms": self.latency_ms,
+            "latency_iqr_ms": self.latency_iqr_ms,
         }
         if self.peak_memory_mb is not None:
             out["peak_memory_mb"] = self.peak_memory_mb

@@ -18,7 +18,7 @@ from ablate.data import DataSplits, load_data, make_loaders
 from ablate.engine import Engine, TrainingError
 from ablate.evaluation import evaluate_splits, load_best
 from ablate.fit import EpochCallback, Fit, fit
-from ablate.models import count_flops, count_params, measure_latency, model_size_mb
+from ablate.models import count_flops, count_params, latency_stats, model_size_mb
 from ablate.result import TrainResult, efficiency
 from ablate.spec import RunConfig
 
@@ -52,7 +52,7 @@ def train(
     ``on_epoch(epoch, record)`` is called after each epoch with the train/val loss, the learning
     rate and the validation objective; it may raise (e.g. ``optuna.TrialPruned``) to stop.
     The objective is read on val only; test is evaluated once, on the final (best) weights.
-    Figures (curves, gallery) and, with ``eval.save_weights``, ``model.pt`` are written to
+    Figures (curves, gallery) and (unless ``eval.save_weights: none``) ``model.pt`` go to
     ``artifact_dir``. ``on_data(data)`` is called once the data is loaded (its fingerprints
     say which data the run sees).
     """
@@ -78,6 +78,7 @@ def train(
     if artifact_dir is not None:
         write_artifacts(engine, fitted, loaders["val"], artifact_dir)
     gflops = flops / 1e9
+    latency = latency_stats(engine.eval_model, shape, device, config.eval.latency_repeats)
     return TrainResult(
         objective=objective,
         best_epoch=fitted.best_epoch,
@@ -95,8 +96,8 @@ def train(
         normalisation={"mean": list(data.mean), "std": list(data.std)},
         threshold_matrices=evaluation.threshold_matrices,
         model_size_mb=model_size_mb(engine.eval_model),
-        latency_ms=measure_latency(engine.eval_model, shape, device,
-                                   config.eval.latency_repeats),
+        latency_ms=latency[0],
+        latency_iqr_ms=latency[1],
         peak_memory_mb=(torch.cuda.max_memory_allocated(device) / 2**20
                         if device.type == "cuda" else None),
         image_counts=evaluation.images,
@@ -105,11 +106,12 @@ def train(
 
 def write_artifacts(engine: Engine, fitted: Fit, val_loader: torch.utils.data.DataLoader,
                     folder: Path) -> None:
-    """The curves and gallery figures, and the evaluated weights with ``eval.save_weights``."""
+    """The curves and gallery figures, and the evaluated weights unless ``eval.save_weights``
+    is ``none`` (a study keeps only some of them: :mod:`ablate.study.weights`)."""
     from ablate import plots
 
     folder.mkdir(parents=True, exist_ok=True)
     plots.curves(fitted.history, folder / "curves.png")
     plots.gallery(engine, val_loader, engine.config, folder / "gallery.png")
-    if engine.config.eval.save_weights:
+    if engine.config.eval.save_weights != "none":
         torch.save(engine.eval_model.state_dict(), folder / "model.pt")

@@ -178,7 +178,7 @@ class AblateTrial:
                 (ablate.train, "load_data", "data"),
                 (ablate.train, "make_loaders", "data"),
                 (ablate.train, "count_flops", "flops"),
-                (ablate.train, "measure_latency", "latency"),
+                (ablate.train, "latency_stats", "latency"),
                 (Engine, "train_epoch", "train_epochs"),
                 (Engine, "evaluate", "evaluate"),
                 (ablate.plots, "curves", "figures"),

@@ -171,8 +171,25 @@ def test_search_importance_and_figures(stores, tmp_path):
     assert {"augment.hflip", "optim.lr", "model.arch"} <= set(ablation.columns)
     assert set(ablation["augment.hflip"]) == {"Y", "N"}
     assert "diff vs" not in " ".join(ablation.columns)  # search: no baseline column
+    # 8 configurations for 3 searched values: shown, with a caveat (about 15 are needed)
+    caveat = _section(report, "Parameter importance").text[1]
+    assert caveat.startswith("Few configurations: 8 for 3 searched value(s); below about 15")
     few = assemble.build(load_runs(stores, "few"))
-    assert _section(few, "Parameter importance").text[0].startswith("Skipped: fANOVA needs")
+    skipped = _section(few, "Parameter importance").text[0]
+    assert skipped.startswith("Skipped: fANOVA needs at least 4 complete configurations")
+    assert "3 here" in skipped
+
+
+def test_configurations_of_equal_cost_get_one_line_not_a_ranking(stores):
+    """Every cumulative configuration has 1 GFLOP and 1 M params: no efficiency ranking or
+    Pareto front, one paragraph saying so."""
+    report = assemble.build(load_runs(stores, "cum"))
+    titles = [s.title for s in report.sections]
+    assert "Efficiency ranking" not in titles
+    assert not any(t.startswith("Pareto front") for t in titles)
+    (text,) = _section(report, "Efficiency").text
+    assert text.startswith("All 3 configuration(s) have the same cost: 1 GFLOPs")
+    assert "1 M params" in text
 
 
 def test_two_objectives_define_the_pareto_front(stores):

@@ -57,6 +57,7 @@ def _metrics(config: str, value: float) -> dict[str, float]:
     metrics.update({
         "val_iou": value, "test_iou": value - 0.02, "gflops": gflops, "params": 2.5e6,
         "efficiency": 100 * value / gflops, "model_size_mb": 10.0, "latency_ms": 5 * gflops,
+        "latency_iqr_ms": 0.25 * gflops,
     })
     if config == "+rot90":
         for (split, thr), counts in SCAN.items():
@@ -194,6 +195,12 @@ def test_pareto_front_and_efficiency(report):
     assert data.iloc[0]["config"] == "+hflip"  # 75 % / 1 GFLOP beats 80 % / 2 GFLOPs
     assert data.set_index("config").loc["+rot90", "% per GFLOP"] == pytest.approx(40.0)
     assert "one multiply-add counts as one FLOP" in " ".join(efficiency.text)
+    # latency: the median of the runs' medians with the spread of the timed passes
+    assert data.set_index("config").loc["+rot90", "latency (ms)"] == pytest.approx(10.0)
+    assert data.set_index("config").loc["+rot90", "latency IQR (ms)"] == pytest.approx(0.5)
+    view = efficiency.table.view.set_index("config")
+    assert view.loc["+rot90", "latency (ms)"] == "10 (IQR 0.5)"
+    assert "latency IQR (ms)" not in view.columns
 
 
 def test_split_tables_best_and_median_baseline_repeat(report):

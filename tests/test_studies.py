@@ -40,7 +40,7 @@ def test_study_smoke_profile_runs_and_reports(cli, store, tmp_path, monkeypatch,
     report = cli("report", study, "--store", store, "--out", tmp_path / "report.md")
     assert report.exit_code == 0, report.output
     text = (tmp_path / "report.md").read_text()
-    assert "## Ablation table" in text and "## Efficiency ranking" in text
+    assert "## Ablation table" in text and "## Efficiency" in text
     if name == "membrane_cumulative":  # 2 seeds decide nothing: MDE and seeds needed shown
         table = text.split("## Ablation table")[1].split("\n\n")[3]
         header = [cell.strip() for cell in table.splitlines()[0].split("|")]

@@ -71,7 +71,7 @@ def test_two_trial_study_end_to_end(cli, write_spec, store, tmp_path):
     report = cli("report", "tiny", "--store", store, "--out", tmp_path / "r.md")
     assert report.exit_code == 0, report.output
     text = (tmp_path / "r.md").read_text()
-    for heading in ("## Ablation table", "## Efficiency ranking", "counts per split"):
+    for heading in ("## Ablation table", "## Efficiency", "counts per split"):
         assert heading in text
     # the counts per split come from the runs' confusion matrices (not metrics any more)
     assert re.search(r"^\| val +\| +[\d,]+ \| +[\d,]+ \| +[\d,]+ \| +[\d,]+ \|", text, re.M)
@@ -102,3 +102,29 @@ def test_study_list_and_show(cli, write_spec, store):
     assert "tiny" in listing.output
     shown = cli("study", "show", "tiny", "--store", store)
     assert "COMPLETE" in shown.output and "optim.lr" in shown.output
+
+
+def test_epoch_lines_and_settings_that_did_not_apply(cli, write_spec, store):
+    """Output captured (not a tty): one line per epoch with trial, epoch i/n, both losses, the
+    objective and the elapsed seconds; --quiet leaves them out. CUDA-only settings on the CPU
+    are logged as what applied."""
+    spec = write_spec(spec_dict(trials=2, optim={"lr": 0.01, "epochs": 2}))
+    result = cli("study", "run", spec, "--store", store)
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if " epoch " in line]
+    assert len(lines) == 4, result.output
+    for i, line in enumerate(lines):
+        head = rf"trial {i // 2} epoch {i % 2 + 1}/2: "
+        assert re.fullmatch(head + r"train_loss \d+\.\d{4} val_loss \d+\.\d{4} "
+                            r"val_iou \d+\.\d{4} \(\d+\.\d s\)", line), line
+    quiet = cli("study", "run", spec, "--store", store, "-n", "1", "--quiet")
+    assert quiet.exit_code == 0 and " epoch " not in quiet.output
+
+    # on the CPU, optim.amp and optim.channels_last (default true) do not apply: said once per
+    # worker, logged as false with the reason as a tag
+    assert result.output.count("warning: optim.amp does not apply (CPU: mixed precision") == 1
+    assert result.output.count("warning: optim.channels_last does not apply") == 1
+    for run in _runs(store, "trial"):
+        assert run.data.params["optim.amp"] == run.data.params["optim.channels_last"] == "False"
+        assert run.data.tags[keys.ignored_tag("optim.amp")] == \
+            "CPU: mixed precision is CUDA-only"

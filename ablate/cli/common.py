@@ -30,7 +30,7 @@ SetOpt = Annotated[
     list[str] | None,
     typer.Option("--set", help="Override a spec value: key.path=value (YAML value). Repeatable."),
 ]
-QuietOpt = Annotated[bool, typer.Option(help="No progress bars.")]
+QuietOpt = Annotated[bool, typer.Option(help="No progress bars or per-epoch lines.")]
 StoreOpt = Annotated[
     str | None,
     typer.Option("--store", help="Folder of the embedded stores (env ABLATE_STORE)."),

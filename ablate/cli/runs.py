@@ -35,6 +35,7 @@ def train_cmd(
     tracking_uri: TrackingOpt = None,
 ) -> None:
     """Train SPEC once with no sampling (a baseline), tracked like a trial."""
+    from ablate.applied import device_applied, ignored_tags
     from ablate.models import check_models
     from ablate.spec import load_spec
     from ablate.study.preflight import check_sources, preflight
@@ -48,9 +49,11 @@ def train_cmd(
     preflight(config, spec.source)
     check_sources(spec, stores)
     tracker = Tracker(stores)
-    config = localize(tracker, config)
+    config, ignored = device_applied(localize(tracker, config))
+    for path, reason in ignored.items():
+        typer.echo(f"warning: {path} does not apply ({reason}); logged as false")
     run = tracker.start_run(spec.name, config, role="train", name=f"{spec.name}-train",
-                            source=str(spec_path))
+                            source=str(spec_path), extra_tags=ignored_tags(ignored))
     try:
         result = train_tracked(config, run, progress=not quiet, spec_path=spec.path)
     except BaseException as err:

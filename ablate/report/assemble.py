@@ -38,6 +38,8 @@ from ablate.report.tables import (
     pareto_axes,
     pareto_mask,
     pareto_section,
+    same_cost,
+    same_cost_section,
 )
 from ablate.stores import Stores
 
@@ -124,15 +126,10 @@ def build(
         report.sections.append(compare_section(study, other))
     if study.design == "factorial":
         report.sections += factorial_sections(study, settings)
-    front = pareto_mask(study, configs)
-    report.sections.append(efficiency_section(study, configs, front))
-    pareto = pareto_section(study, configs, front)
-    report.sections.append(pareto)
-    if figures is not None and front.any():
-        from ablate.report.plots import pareto_plot
-
-        path = pareto_plot(configs, front, pareto_axes(study), _png(figures, "pareto"))
-        pareto.figures.append((pareto.title, path))
+    if same_cost(study, configs):  # a ranking by cost would only repeat the ablation table
+        report.sections.append(same_cost_section(study, configs))
+    else:
+        report.sections += _cost_sections(study, configs, figures)
     chosen, notes = chosen_runs(study, configs, best, baseline, trials)
     report.sections += split_sections(study, chosen, notes)
     if chosen:
@@ -148,6 +145,19 @@ def build(
     report.footer = excluded_summary(study)
     report.figures = [p for s in report.sections for _, p in s.figures]
     return report
+
+
+def _cost_sections(study: StudyRuns, configs: pd.DataFrame, figures: Path | None,
+                   ) -> list[Section]:
+    """The efficiency ranking and the Pareto front (with its plot)."""
+    front = pareto_mask(study, configs)
+    pareto = pareto_section(study, configs, front)
+    if figures is not None and front.any():
+        from ablate.report.plots import pareto_plot
+
+        path = pareto_plot(configs, front, pareto_axes(study), _png(figures, "pareto"))
+        pareto.figures.append((pareto.title, path))
+    return [efficiency_section(study, configs, front), pareto]
 
 
 def _png(prefix: Path, name: str) -> Path:

@@ -24,6 +24,10 @@ from ablate.report.runs import COMP, VALUE, StudyRuns
 from ablate.report.sections import Section, Table, num
 
 MIN_TRIALS = 4
+# Configurations per searched value: below MIN_PER_VALUE the forest cannot tell the values
+# apart (the section says how many are needed); below STABLE_PER_VALUE the importances change
+# a lot with the trials, and the section says so.
+MIN_PER_VALUE, STABLE_PER_VALUE = 2, 5
 # Optuna's default forest (64 trees, depth 64) takes ~20 s on 1,000 trials; 32 trees of depth 6
 # take ~0.3 s and agree with it within 0.01 on the benchmark study.
 FANOVA = {"n_trees": 32, "max_depth": 6, "seed": 0}
@@ -125,9 +129,15 @@ def importance_section(study: StudyRuns, rebuilt: Any) -> Section:
     """fANOVA importance of each searched value for the objective, or one line why not."""
     title = "Parameter importance"
     count = len(rebuilt.get_trials(deepcopy=False)) if rebuilt is not None else 0
-    if count < MIN_TRIALS:
-        return Section(title, [f"Skipped: fANOVA needs at least {MIN_TRIALS} complete "
-                               f"configurations with every searched value known ({count} here)."])
+    values = len(study.search)
+    needed = max(MIN_TRIALS, MIN_PER_VALUE * values)
+    stable = max(10, STABLE_PER_VALUE * values)
+    if count < needed:
+        return Section(title, [
+            f"Skipped: fANOVA needs at least {needed} complete configurations with every "
+            f"searched value known ({MIN_PER_VALUE} per searched value, {values} searched; "
+            f"{count} here), and about {stable} for importances that do not change with a "
+            "few more trials."])
     try:
         from optuna.importance import FanovaImportanceEvaluator, get_param_importances
 
@@ -143,7 +153,10 @@ def importance_section(study: StudyRuns, rebuilt: Any) -> Section:
         f"{FANOVA['max_depth']}) of each searched value for `{study.objective}`, over {count} "
         "configurations (mean objective over repeats); the importances sum to 1. Parameters "
         "that never varied are left out."
-    ], Table("importance", data, view))
+    ] + ([f"Few configurations: {count} for {values} searched value(s); below about {stable} "
+          f"({STABLE_PER_VALUE} per searched value) the importances change a lot with the "
+          "trials: read them as a rough ranking."] if count < stable else []),
+        Table("importance", data, view))
 
 
 def history_frame(study: StudyRuns, configs: pd.DataFrame) -> pd.DataFrame:

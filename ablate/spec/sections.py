@@ -490,8 +490,18 @@ class EvalSpec(_Strict):
     # resized back with nearest neighbour (as `ablate predict` writes it) and compared with
     # the original mask. Off: at the model's input size (data.size), like the epoch curves.
     full_resolution: bool = True
-    save_weights: bool = False  # log the evaluated weights as model.pt (for init_from)
+    # The evaluated weights as model.pt: ``best`` keeps those of the run representing each
+    # configuration (what predict and init_from need), ``all`` every run's, ``none`` none.
+    save_weights: Literal["best", "all", "none"] = "best"
     latency_repeats: NonNegativeInt = 10  # timed batch-1 forward passes; 0 skips the figure
+
+    @field_validator("save_weights", mode="before")
+    @classmethod
+    def _weights_flag(cls, value: Any) -> Any:
+        # specs and config.yaml files written when this was a flag: true = all, false = none
+        if value is True:
+            return "all"
+        return "none" if value is False or value is None else value
 
     @field_validator("thresholds")
     @classmethod

@@ -14,6 +14,7 @@ from typing import Any
 import optuna
 import torch
 
+from ablate.applied import device_applied, ignored_tags
 from ablate.design import Configuration, configurations
 from ablate.errors import AblateError
 from ablate.faults import checkpoint
@@ -77,6 +78,7 @@ class TrialObjective:
         self.on_interrupt = on_interrupt
         self.design = {c.label: c for c in configurations(spec.design)}
         self.last_trial: int | None = None
+        self.warned: set[str] = set()  # settings already reported as not applying
         # the spec file whose git state each run records: this process's, or the creator's
         self.spec_path = spec.path or run_tags(tracker, parent_id).get(keys.TAG_SPEC_PATH) or None
 
@@ -100,16 +102,26 @@ class TrialObjective:
         results = []
         for repeat in repeats:
             config = self.spec.resolve({**chosen.values, "seed": self.spec.seed + repeat})
-            config = localize(self.tracker, config)
-            run = self._start_run(trial, config, chosen, repeat, len(repeats) > 1)
+            config, ignored = device_applied(localize(self.tracker, config))
+            self._warn(ignored)
+            run = self._start_run(trial, config, chosen, repeat, len(repeats) > 1, ignored)
             results.append(self._train_tracked(trial, config, run, prune=len(repeats) == 1))
         return self._value(trial, results)
 
+    def _warn(self, ignored: dict[str, str]) -> None:
+        """One line per setting that does not apply here, the first time only."""
+        for path, reason in ignored.items():
+            if path not in self.warned:
+                self.warned.add(path)
+                self.echo(f"warning: {path} does not apply ({reason}); runs log it as false "
+                          f"with the tag {keys.ignored_tag(path)}")
+
     def _start_run(
         self, trial: optuna.Trial, config: RunConfig, chosen: Configuration, repeat: int,
-        suffix: bool,
+        suffix: bool, ignored: dict[str, str],
     ) -> RunLog:
-        tags = {keys.TAG_CONFIG: chosen.label, keys.TAG_REPEAT: str(repeat)}
+        tags = {keys.TAG_CONFIG: chosen.label, keys.TAG_REPEAT: str(repeat),
+                **ignored_tags(ignored)}
         if chosen.components:
             tags[keys.TAG_COMPONENTS] = json.dumps(chosen.components)
         name = f"trial-{trial.number:03d}" + (f"-r{repeat}" if suffix else "")

@@ -21,6 +21,7 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from ablate.design import configurations
+from ablate.errors import AblateError
 from ablate.faults import checkpoint
 from ablate.search import build_pruner, build_sampler, grid_size
 from ablate.spec import StudySpec
@@ -47,6 +48,7 @@ from ablate.study.storage import (
     open_storage,
 )
 from ablate.study.tables import best_configuration
+from ablate.study.weights import keep_representatives
 from ablate.tracking import Tracker, probe_tracking_server
 
 Printer = Callable[[str], None]
@@ -227,6 +229,7 @@ def _loop(
             failures.append(frozen.number)
             line += f"; traceback in {log}"
         echo(line)
+        _keep_weights(study, tracker, spec, echo)
         if hook is not None:
             hook(study, frozen)
 
@@ -242,6 +245,7 @@ def _loop(
                 study.optimize(objective, n_trials=1, catch=(TrialFailed,),
                                callbacks=[on_trial_end])
         if action == "done":
+            _keep_weights(study, tracker, spec, echo, done=True)
             break
         if action == "wait":
             if not told:
@@ -258,6 +262,16 @@ def _loop(
             )
     sweep_runs(study, tracker, tracker.experiment_id(spec.name) or "")
     return ran
+
+
+def _keep_weights(study: optuna.Study, tracker: Tracker, spec: StudySpec, echo: Printer,
+                  done: bool = False) -> None:
+    """``eval.save_weights: best``: the weights of runs that do not represent their
+    configuration are deleted; a failure to delete is one warning line, never a failed trial."""
+    try:
+        keep_representatives(study, tracker, spec, done)
+    except AblateError as err:
+        echo(f"warning: {err}")
 
 
 def _interrupted(study: optuna.Study, tracker: Tracker, spec: StudySpec, last: int | None,

@@ -5,13 +5,14 @@
 - :mod:`~ablate.tracking.writer`: the study's experiment and parent run, one run per training;
 - :mod:`~ablate.tracking.reader` (+ :mod:`~ablate.tracking.sqlread`): runs read back in bulk;
 - :mod:`~ablate.tracking.recovery`: runs of dead workers closed as KILLED;
-- :mod:`~ablate.tracking.checkpoints`: logged weights fetched for ``init_from`` and predict.
+- :mod:`~ablate.tracking.checkpoints`: logged weights fetched for ``init_from`` and predict
+  (cached in the store folder), and discarded where a study keeps only some.
 
 ``import mlflow`` happens only when a store is opened, so the names cost nothing to import.
 """
 
 from ablate.tracking import names
-from ablate.tracking.checkpoints import checkpoint, localize
+from ablate.tracking.checkpoints import cache_dir, checkpoint, discard_weights, localize
 from ablate.tracking.client import probe_tracking_server
 from ablate.tracking.reader import (
     READERS,
@@ -24,6 +25,7 @@ from ablate.tracking.reader import (
     run_config,
     run_metrics,
     run_tags,
+    selection_table,
     tracked_run,
     trial_runs,
 )
@@ -44,7 +46,9 @@ __all__ = [
     "artifact_path",
     "RunLog",
     "Tracker",
+    "cache_dir",
     "checkpoint",
+    "discard_weights",
     "close_dead_run",
     "close_trial_runs",
     "fetch",
@@ -56,6 +60,7 @@ __all__ = [
     "run_config",
     "run_metrics",
     "run_tags",
+    "selection_table",
     "running_trial_runs",
     "tracked_run",
     "trial_runs",

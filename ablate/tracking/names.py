@@ -57,6 +57,12 @@ ENV_PREFIX = "ablate.env."
 DATA_PREFIX = "ablate.data."
 TAG_SPEC_PATH = "ablate.spec_path"  # parent: the spec file the study was created from
 TAG_RERUN_OF = "ablate.rerun_of"  # rerun: the id of the run it trains again
+# run: why its model.pt was deleted (eval.save_weights: best keeps the weights of the run
+# representing each configuration only)
+TAG_WEIGHTS = "ablate.weights"
+# run: a setting that did not apply on its device, switched off in its params and config
+# (ablate.ignored.optim.amp = "CPU: mixed precision is CUDA-only")
+IGNORED_PREFIX = "ablate.ignored."
 COMPONENT_PREFIX = "ablate.component."  # run: one tag per design component, Y or N
 TAG_BEST_RUN = "ablate.best_run"  # parent: run id of the best configuration's run
 TAG_BEST_CONFIG = "ablate.best_config"  # parent: label of the best configuration
@@ -90,7 +96,8 @@ FIGURE_KEYS = {
     "gflops": "model/gflops",
     "efficiency": "model/efficiency",
     "model_size_mb": "model/size_mb",
-    "latency_ms": "model/latency_ms",
+    "latency_ms": "model/latency_ms",  # median of the timed batch-1 passes
+    "latency_iqr_ms": "model/latency_iqr_ms",  # their interquartile range (p75 - p25)
     "train_seconds": "run/train_seconds",
     "images_per_second": "run/images_per_second",
     "best_epoch": "run/best_epoch",
@@ -100,7 +107,8 @@ FIGURE_KEYS = {
 FIGURES = tuple(FIGURE_KEYS)
 # Figures measured on the machine rather than computed from the data and weights: they differ
 # between two runs that are otherwise bit-identical (ablate rerun --check leaves them out).
-MEASURED = ("train_seconds", "images_per_second", "latency_ms", "peak_memory_mb")
+MEASURED = ("train_seconds", "images_per_second", "latency_ms", "latency_iqr_ms",
+            "peak_memory_mb")
 _FIGURE_NAMES = {key: name for name, key in FIGURE_KEYS.items()}
 COUNTS = ("tp", "fp", "fn", "tn")
 # A split's class balance (binary: positive_ratio; multiclass: frac_<class>): in
@@ -159,7 +167,7 @@ def threshold_key(split: str, threshold: float, count: str) -> str:
 # -------------------------------------------------------------------------------- artifacts
 SPEC_ARTIFACT = "spec.yaml"  # parent: the study spec
 CONFIG_ARTIFACT = "config.yaml"  # run: the resolved configuration that trained it
-MODEL_ARTIFACT = "model.pt"  # run: the evaluated weights (eval.save_weights)
+MODEL_ARTIFACT = "model.pt"  # run: the evaluated weights (eval.save_weights, TAG_WEIGHTS)
 MATRICES_ARTIFACT = "confusion_matrices.json"  # run: full confusion matrix per split
 NORMALISATION_ARTIFACT = "normalisation.json"  # run: per-channel mean/std of the train split
 TRACEBACK_ARTIFACT = "traceback.txt"  # failed run
@@ -175,6 +183,11 @@ GIT_DIFF_ARTIFACT = "git_diff.patch"  # run: uncommitted changes of the spec's w
 def env_tag(key: str) -> str:
     """The tag of one environment entry, e.g. ``ablate.env.torch``."""
     return ENV_PREFIX + key
+
+
+def ignored_tag(path: str) -> str:
+    """The tag saying why a setting did not apply, e.g. ``ablate.ignored.optim.amp``."""
+    return IGNORED_PREFIX + path
 
 
 def data_tag(split: str) -> str:

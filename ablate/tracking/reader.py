@@ -173,6 +173,33 @@ def trial_runs(tracker: Tracker, study: str, state: str | None = None) -> list[A
     return tracker.client.search_runs([experiment], filter_string=query, max_results=10_000)
 
 
+def selection_table(runs: list[Any], objective: str) -> pd.DataFrame:
+    """MLflow trial runs as the table of :mod:`ablate.selection` (``config``, ``objective``,
+    ``order``, ``repeat``) plus ``run_id``, ``trial`` and ``state``, oldest first; each
+    (configuration, repeat) once among complete runs: its latest, as the report counts them.
+    ``objective``: the objective's name (``val_iou``)."""
+    key = names.metric_key(objective)
+    rows = []
+    for run in sorted(runs, key=lambda r: r.info.start_time):
+        tags = run.data.tags
+        trial = tags.get(names.TAG_TRIAL, "")
+        rows.append({
+            "run_id": run.info.run_id,
+            "config": tags.get(names.TAG_CONFIG) or f"trial-{trial}",
+            "objective": run.data.metrics.get(key, float("nan")),
+            "order": int(trial) if trial.isdigit() else None,
+            "trial": int(trial) if trial.isdigit() else None,
+            "repeat": int(tags.get(names.TAG_REPEAT, "0")),
+            "state": tags.get(names.TAG_STATE, ""),
+            "weights": tags.get(names.TAG_WEIGHTS, ""),
+        })
+    table = pd.DataFrame(rows, columns=["run_id", "config", "objective", "order", "trial",
+                                        "repeat", "state", "weights"])
+    complete = table[table["state"] == "COMPLETE"]
+    latest = complete.drop_duplicates(["config", "repeat"], keep="last").index
+    return table[(table["state"] != "COMPLETE") | table.index.isin(latest)]
+
+
 def artifact_path(tracker: Tracker, run_id: str, name: str, dest: Path | None = None) -> Path:
     """A local path of a run's artifact ``name``: the file itself in a local store, else a
     download (into ``dest``, or a temporary folder). A missing one is a one-line error."""
