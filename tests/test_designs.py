@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import typing
 from collections import Counter
 
 import optuna
 from optuna.trial import TrialState
 
-from ablate.design import baseline_label, configurations
+from ablate.design import (
+    DESIGNS,
+    Configuration,
+    baseline_label,
+    configurations,
+    reference_pairs,
+    register,
+)
 from ablate.spec import DesignSpec, load_spec
 from ablate.tracking import names as keys
 from tests.conftest import spec_dict
@@ -50,6 +58,36 @@ def test_factorial_has_every_cell_once():
     assert len(configs) == 8
     assert len({tuple(c.components.values()) for c in configs}) == 8
     assert baseline_label(design) == "hflip=N,vflip=N,rot90=N"
+
+
+def test_every_fixed_design_kind_the_spec_accepts_is_registered():
+    kinds = typing.get_args(DesignSpec.model_fields["kind"].annotation)
+    assert set(kinds) == {"search", *DESIGNS}
+    search = DesignSpec.model_validate({"kind": "search"})
+    assert configurations(search) == [] and baseline_label(search) is None
+
+
+def test_cumulative_steps_are_also_compared_with_the_step_before():
+    labels = ["baseline", "+a", "+a+b"]
+    assert reference_pairs("cumulative", labels, "baseline") == [
+        ("+a", "baseline"), ("+a+b", "baseline"), ("+a+b", "+a")]
+    assert reference_pairs("one_at_a_time", ["baseline", "a", "b"], "baseline") == [
+        ("a", "baseline"), ("b", "baseline")]
+
+
+def test_a_registered_design_kind_is_used_by_name(monkeypatch):
+    monkeypatch.setattr("ablate.design.DESIGNS", dict(DESIGNS))  # registered for this test
+
+    @register("leave_one_out", baseline=lambda d: "all")
+    def _leave_one_out(design: DesignSpec) -> list[Configuration]:
+        names = [c.name for c in design.components]
+        return [Configuration("all")] + [Configuration(f"-{n}") for n in names]
+
+    base = DesignSpec.model_validate({"kind": "one_at_a_time", "components": TOGGLES[:2]})
+    design = base.model_copy(update={"kind": "leave_one_out"})
+    assert [c.label for c in configurations(design)] == ["all", "-hflip", "-vflip"]
+    assert baseline_label(design) == "all"
+    assert reference_pairs("leave_one_out", ["all", "-hflip"], "all") == [("-hflip", "all")]
 
 
 def test_design_values_are_validated(write_spec):
