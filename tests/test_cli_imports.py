@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import optuna
+import pytest
 import yaml
 from optuna.distributions import FloatDistribution
 
@@ -22,6 +23,8 @@ from ablate.stores import resolve_stores
 from ablate.study import create_study
 from ablate.tracking.fixtures import StoreWriter, binary_metrics
 from tests.conftest import REPO, TINY_SPEC
+
+pytestmark = pytest.mark.slow  # a fresh interpreter per run (~20 s)
 
 BANNED = ("torch", "torchvision", "segmentation_models_pytorch", "timm", "albumentations",
           "fvcore")

@@ -6,6 +6,7 @@ import typing
 from collections import Counter
 
 import optuna
+import pytest
 from optuna.trial import TrialState
 
 from ablate.design import (
@@ -103,6 +104,7 @@ def test_design_values_are_validated(write_spec):
         load_spec(write_spec(_design_spec(kind="cumulative")))
 
 
+@pytest.mark.slow
 def test_repeats_train_each_configuration_with_its_own_seed(cli, write_spec, store):
     spec = _design_spec(kind="one_at_a_time", components=["augment.hflip"], repeats=2)
     result = cli("study", "run", write_spec(spec), "--store", store, "--quiet")
@@ -114,6 +116,7 @@ def test_repeats_train_each_configuration_with_its_own_seed(cli, write_spec, sto
     assert all(r.data.params["seed"] == r.data.tags[keys.TAG_SEED] for r in runs)
 
 
+@pytest.mark.slow
 def test_factorial_with_two_workers_runs_each_cell_exactly_once(cli, write_spec, store):
     path = write_spec(_design_spec(kind="factorial", components=TOGGLES))
     assert cli("study", "create", path, "--store", store).exit_code == 0
@@ -130,6 +133,7 @@ def test_factorial_with_two_workers_runs_each_cell_exactly_once(cli, write_spec,
     assert report.exit_code == 0 and "### Main effects" in report.output
 
 
+@pytest.mark.slow
 def test_search_repeats_average_the_seeds(cli, write_spec, store):
     spec = spec_dict(trials=1, design={"kind": "search", "repeats": 2}, optim={"epochs": 1})
     result = cli("study", "run", write_spec(spec), "--store", store, "--quiet")
@@ -142,6 +146,7 @@ def test_search_repeats_average_the_seeds(cli, write_spec, store):
     assert abs(study.trials[0].value - mean) < 1e-9
 
 
+@pytest.mark.slow
 def test_multi_objective_study_trades_iou_against_gflops(cli, write_spec, store):
     spec = spec_dict(
         trials=3,

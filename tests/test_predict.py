@@ -5,11 +5,14 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import pytest
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
 from ablate.tracking import names as keys
 from tests.conftest import spec_dict
+
+pytestmark = pytest.mark.slow  # trains, or starts processes or servers
 
 
 def _multiclass_spec() -> dict:
