@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 TORCH  ?= torch==2.14.1 torchvision==0.29.1
 STORE  ?= ablate_store
 
-.PHONY: install quickstart test lint bench example-store standins clean
+.PHONY: install quickstart test test-fast lint bench example-store standins clean
 
 install: $(STAMP)
 
@@ -30,6 +30,10 @@ quickstart: install
 # and ABLATE_REQUIRE_SERVERS turns a missing server into a failure instead of a skip.
 test: install
 	ABLATE_REQUIRE_SERVERS=1 $(PY) -m pytest -q
+
+# The edit loop: every test but those marked slow (training, worker processes, servers).
+test-fast: install
+	$(PY) -m pytest -q -m "not slow"
 
 lint: install
 	$(VENV)/bin/ruff check ablate tests benchmarks scripts

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +21,9 @@ class Configuration:
     components: dict[str, bool] = field(default_factory=dict)
 
 
+DesignFn = Callable[[DesignSpec], list[Configuration]]
+
+
 def _make(design: DesignSpec, active: list[Component], label: str) -> Configuration:
     values = dict(design.baseline)
     for component in active:
@@ -29,39 +32,83 @@ def _make(design: DesignSpec, active: list[Component], label: str) -> Configurat
     return Configuration(label, values, {c.name: c.name in on for c in design.components})
 
 
-def configurations(design: DesignSpec) -> list[Configuration]:
-    """The configurations of a fixed design, baseline first; empty for a search design.
+@dataclass(frozen=True)
+class Design:
+    """A registered design kind: its configurations, the label of its reference, and whether
+    each configuration is also compared with the one listed before it."""
 
-    - one_at_a_time: the baseline, then each component alone;
-    - cumulative: the baseline, then components added in the listed order;
-    - factorial: every subset of the components (2^k cells).
-    """
+    configurations: DesignFn
+    baseline: Callable[[DesignSpec], str]
+    chained: bool = False
+
+
+# Every fixed design kind by the name ``design.kind`` gives it (``search`` runs none).
+# Adding one: a :func:`register`-ed function here, its name in the spec's ``design.kind``
+# vocabulary and its test.
+DESIGNS: dict[str, Design] = {}
+
+
+def _baseline(design: DesignSpec) -> str:
+    return BASELINE
+
+
+def register(
+    kind: str, baseline: Callable[[DesignSpec], str] = _baseline, chained: bool = False
+) -> Callable[[DesignFn], DesignFn]:
+    """Decorator: register a function ``DesignSpec -> configurations`` as design ``kind``."""
+
+    def add(build: DesignFn) -> DesignFn:
+        DESIGNS[kind] = Design(build, baseline, chained)
+        return build
+
+    return add
+
+
+@register("one_at_a_time")
+def _one_at_a_time(design: DesignSpec) -> list[Configuration]:
+    """The baseline, then each component alone."""
+    return [_make(design, [], BASELINE)] + [_make(design, [c], c.name)
+                                            for c in design.components]
+
+
+@register("cumulative", chained=True)
+def _cumulative(design: DesignSpec) -> list[Configuration]:
+    """The baseline, then the components added in the listed order."""
     comps = design.components
-    if design.kind == "one_at_a_time":
-        return [_make(design, [], BASELINE)] + [_make(design, [c], c.name) for c in comps]
-    if design.kind == "cumulative":
-        return [_make(design, [], BASELINE)] + [
-            _make(design, comps[: i + 1], "+" + "+".join(c.name for c in comps[: i + 1]))
-            for i in range(len(comps))
-        ]
-    if design.kind == "factorial":
-        cells = []
-        for mask in itertools.product((False, True), repeat=len(comps)):
-            active = [c for c, on in zip(comps, mask, strict=True) if on]
-            label = ",".join(f"{c.name}={'Y' if on else 'N'}" for c, on in zip(comps, mask,
-                                                                              strict=True))
-            cells.append(_make(design, active, label))
-        return cells
-    return []
+    return [_make(design, [], BASELINE)] + [
+        _make(design, comps[: i + 1], "+" + "+".join(c.name for c in comps[: i + 1]))
+        for i in range(len(comps))
+    ]
+
+
+def _all_off(design: DesignSpec) -> str:
+    return ",".join(f"{c.name}=N" for c in design.components)
+
+
+@register("factorial", baseline=_all_off)
+def _factorial(design: DesignSpec) -> list[Configuration]:
+    """Every subset of the components (2^k cells)."""
+    comps = design.components
+    cells = []
+    for mask in itertools.product((False, True), repeat=len(comps)):
+        active = [c for c, on in zip(comps, mask, strict=True) if on]
+        label = ",".join(f"{c.name}={'Y' if on else 'N'}"
+                         for c, on in zip(comps, mask, strict=True))
+        cells.append(_make(design, active, label))
+    return cells
+
+
+def configurations(design: DesignSpec) -> list[Configuration]:
+    """The configurations of a fixed design (:data:`DESIGNS`), baseline first; empty for a
+    search design."""
+    kind = DESIGNS.get(design.kind)
+    return [] if kind is None else kind.configurations(design)
 
 
 def baseline_label(design: DesignSpec) -> str | None:
-    """Label of the configuration the others are compared with."""
-    if design.kind in ("one_at_a_time", "cumulative"):
-        return BASELINE
-    if design.kind == "factorial":
-        return ",".join(f"{c.name}=N" for c in design.components)
-    return None
+    """Label of the configuration the others are compared with (None for a search)."""
+    kind = DESIGNS.get(design.kind)
+    return None if kind is None else kind.baseline(design)
 
 
 def reference_pairs(
@@ -74,7 +121,7 @@ def reference_pairs(
     if baseline is None:
         return []
     pairs = [(label, baseline) for label in labels if label != baseline]
-    if kind == "cumulative":
+    if kind in DESIGNS and DESIGNS[kind].chained:
         pairs += [(label, before) for before, label in itertools.pairwise(labels)
                   if before != baseline]
     return pairs

@@ -125,6 +125,13 @@ def cli(monkeypatch: pytest.MonkeyPatch):
     return invoke
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests against real servers are slow tests too (``make test-fast`` leaves both out)."""
+    for item in items:
+        if item.get_closest_marker("servers") is not None:
+            item.add_marker(pytest.mark.slow)
+
+
 # ------------------------------------------------------------------------------ real servers
 REQUIRE_SERVERS_ENV = "ABLATE_REQUIRE_SERVERS"  # set by `make test`: no server is a failure
 

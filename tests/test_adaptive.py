@@ -139,6 +139,7 @@ def adaptive_store(tmp_path_factory):
     return store, outputs
 
 
+@pytest.mark.slow
 def test_two_workers_never_train_a_configuration_seed_twice(adaptive_store):
     store, outputs = adaptive_store
     assert all("COMPLETE" in out for out in outputs)  # both workers trained
@@ -156,6 +157,7 @@ def test_two_workers_never_train_a_configuration_seed_twice(adaptive_store):
     assert by_config["baseline"] == by_config["frozen"]  # the reference at every seed needed
 
 
+@pytest.mark.slow
 def test_report_says_identical_for_noop_and_worse_for_frozen(adaptive_store, cli):
     store, _ = adaptive_store
     result = cli("report", "tiny", "--store", store, "--format", "json")
@@ -169,6 +171,7 @@ def test_report_says_identical_for_noop_and_worse_for_frozen(adaptive_store, cli
     assert "group-sequential paired t test" in markdown.output
 
 
+@pytest.mark.slow
 def test_runs_log_per_image_counts_summing_to_the_split_counts(adaptive_store):
     store, _ = adaptive_store
     run = _trial_runs(store)[0]

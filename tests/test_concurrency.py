@@ -16,12 +16,15 @@ import time
 from contextlib import closing
 from pathlib import Path
 
+import pytest
 import yaml
 
 from ablate.study.storage import RUN_ID_ATTR
 from tests import processes
 from tests.audit import audit
 from tests.test_kill_anywhere import kill_spec
+
+pytestmark = pytest.mark.slow  # trains, or starts processes or servers
 
 INTERRUPTED = 130
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import albumentations as A
 import numpy as np
 import pytest
 import torch
@@ -16,10 +17,12 @@ from ablate.data import (
     load_data,
     make_loaders,
     synthetic_samples,
+    transforms,
 )
 from ablate.data import io as data_io
+from ablate.data.transforms import AUGMENTATIONS, build_transforms
 from ablate.errors import DataError
-from ablate.spec import DataSpec, RunConfig, SyntheticSpec
+from ablate.spec import AugmentSpec, DataSpec, RunConfig, SyntheticSpec
 from tests.conftest import save_image
 
 MEMBRANE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "membrane"
@@ -358,6 +361,31 @@ def test_loaders_with_all_augmentations() -> None:
     sample = data.splits["val"][0]
     expected = (sample.image / 255.0 - np.array(data.mean)) / np.array(data.std)
     np.testing.assert_allclose(x[0].numpy(), expected.transpose(2, 0, 1), atol=1e-5)
+
+
+def test_every_augment_toggle_has_one_registered_builder() -> None:
+    toggles = {name for name, field in AugmentSpec.model_fields.items()
+               if field.annotation is bool}
+    # random_resized_crop replaces the resize; cutmix acts on batches (ablate.engine)
+    assert set(AUGMENTATIONS) == toggles - {"random_resized_crop", "cutmix"}
+
+
+def test_augmentations_enter_the_pipeline_in_registry_order() -> None:
+    cfg = config({"synthetic": {"num_images": 4, "size": 32}, "batch_size": 2},
+                 augment={"gauss_noise": True, "hflip": True, "rot90": True})
+    steps = build_transforms(cfg, train=True, in_channels=1, image_size=(32, 16)).transforms
+    # rot90 on a non-square sample: both flips at once, so the shape stays
+    assert [type(t).__name__ for t in steps] == ["HorizontalFlip", "Compose", "GaussNoise"]
+    assert build_transforms(cfg, train=False).transforms == []
+
+
+def test_a_registered_augmentation_is_used_by_its_toggle(monkeypatch) -> None:
+    monkeypatch.setattr(transforms, "AUGMENTATIONS", {})
+    transforms.register("hflip")(lambda c: A.Transpose(p=c.p))
+    cfg = config({"synthetic": {"num_images": 4, "size": 32}, "batch_size": 2},
+                 augment={"hflip": True, "vflip": True, "p": 0.25})
+    (step,) = build_transforms(cfg, train=True).transforms
+    assert isinstance(step, A.Transpose) and step.p == 0.25
 
 
 def test_different_sizes_need_data_size(tmp_path: Path) -> None:

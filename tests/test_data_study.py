@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import optuna
+import pytest
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
@@ -16,6 +17,8 @@ from ablate.data import load_data
 from ablate.spec import load_spec
 from ablate.tracking import names as keys
 from tests.conftest import spec_dict
+
+pytestmark = pytest.mark.slow  # trains, or starts processes or servers
 
 HEIGHT, WIDTH = 120, 160  # 4:3, resized 5x to 24x32
 

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import typing
 from collections import Counter
 
 import optuna
+import pytest
 from optuna.trial import TrialState
 
-from ablate.design import baseline_label, configurations
+from ablate.design import (
+    DESIGNS,
+    Configuration,
+    baseline_label,
+    configurations,
+    reference_pairs,
+    register,
+)
 from ablate.spec import DesignSpec, load_spec
 from ablate.tracking import names as keys
 from tests.conftest import spec_dict
@@ -52,6 +61,36 @@ def test_factorial_has_every_cell_once():
     assert baseline_label(design) == "hflip=N,vflip=N,rot90=N"
 
 
+def test_every_fixed_design_kind_the_spec_accepts_is_registered():
+    kinds = typing.get_args(DesignSpec.model_fields["kind"].annotation)
+    assert set(kinds) == {"search", *DESIGNS}
+    search = DesignSpec.model_validate({"kind": "search"})
+    assert configurations(search) == [] and baseline_label(search) is None
+
+
+def test_cumulative_steps_are_also_compared_with_the_step_before():
+    labels = ["baseline", "+a", "+a+b"]
+    assert reference_pairs("cumulative", labels, "baseline") == [
+        ("+a", "baseline"), ("+a+b", "baseline"), ("+a+b", "+a")]
+    assert reference_pairs("one_at_a_time", ["baseline", "a", "b"], "baseline") == [
+        ("a", "baseline"), ("b", "baseline")]
+
+
+def test_a_registered_design_kind_is_used_by_name(monkeypatch):
+    monkeypatch.setattr("ablate.design.DESIGNS", dict(DESIGNS))  # registered for this test
+
+    @register("leave_one_out", baseline=lambda d: "all")
+    def _leave_one_out(design: DesignSpec) -> list[Configuration]:
+        names = [c.name for c in design.components]
+        return [Configuration("all")] + [Configuration(f"-{n}") for n in names]
+
+    base = DesignSpec.model_validate({"kind": "one_at_a_time", "components": TOGGLES[:2]})
+    design = base.model_copy(update={"kind": "leave_one_out"})
+    assert [c.label for c in configurations(design)] == ["all", "-hflip", "-vflip"]
+    assert baseline_label(design) == "all"
+    assert reference_pairs("leave_one_out", ["all", "-hflip"], "all") == [("-hflip", "all")]
+
+
 def test_design_values_are_validated(write_spec):
     import pytest
 
@@ -65,6 +104,7 @@ def test_design_values_are_validated(write_spec):
         load_spec(write_spec(_design_spec(kind="cumulative")))
 
 
+@pytest.mark.slow
 def test_repeats_train_each_configuration_with_its_own_seed(cli, write_spec, store):
     spec = _design_spec(kind="one_at_a_time", components=["augment.hflip"], repeats=2)
     result = cli("study", "run", write_spec(spec), "--store", store, "--quiet")
@@ -76,6 +116,7 @@ def test_repeats_train_each_configuration_with_its_own_seed(cli, write_spec, sto
     assert all(r.data.params["seed"] == r.data.tags[keys.TAG_SEED] for r in runs)
 
 
+@pytest.mark.slow
 def test_factorial_with_two_workers_runs_each_cell_exactly_once(cli, write_spec, store):
     path = write_spec(_design_spec(kind="factorial", components=TOGGLES))
     assert cli("study", "create", path, "--store", store).exit_code == 0
@@ -92,6 +133,7 @@ def test_factorial_with_two_workers_runs_each_cell_exactly_once(cli, write_spec,
     assert report.exit_code == 0 and "### Main effects" in report.output
 
 
+@pytest.mark.slow
 def test_search_repeats_average_the_seeds(cli, write_spec, store):
     spec = spec_dict(trials=1, design={"kind": "search", "repeats": 2}, optim={"epochs": 1})
     result = cli("study", "run", write_spec(spec), "--store", store, "--quiet")
@@ -104,6 +146,7 @@ def test_search_repeats_average_the_seeds(cli, write_spec, store):
     assert abs(study.trials[0].value - mean) < 1e-9
 
 
+@pytest.mark.slow
 def test_multi_objective_study_trades_iou_against_gflops(cli, write_spec, store):
     spec = spec_dict(
         trials=3,

@@ -18,6 +18,8 @@ import ablate.train
 from ablate.tracking import names as keys
 from tests.conftest import artifacts_of, spec_dict
 
+pytestmark = pytest.mark.slow  # trains, or starts processes or servers
+
 # Each component sets a marker value that the injected loss recognises.
 NAN_LR, BOOM_DECAY = 0.0123, 0.0077
 

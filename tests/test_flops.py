@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 from torch import nn
 
 from ablate.models import count_flops
 
 
+@pytest.mark.slow
 def test_segformer_mit_b2_params(cli, write_spec):
     path = write_spec()
     result = cli(

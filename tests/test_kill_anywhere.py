@@ -20,6 +20,8 @@ from tests import processes
 from tests.audit import audit
 from tests.conftest import spec_dict
 
+pytestmark = pytest.mark.slow  # trains, or starts processes or servers
+
 KILLED = -signal.SIGKILL
 FAST = {"ABLATE_HEARTBEAT": "1"}  # a dead trial is stale after 3 s
 

@@ -12,6 +12,8 @@ from ablate.study.objective import release_memory
 from ablate.train import train
 from tests.conftest import spec_dict
 
+pytestmark = pytest.mark.slow  # trains, or starts processes or servers
+
 
 def _config(device: str) -> RunConfig:
     spec = spec_dict(device=device, optim={"epochs": 1}, eval={"gallery": 0,

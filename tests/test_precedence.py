@@ -260,6 +260,7 @@ def test_stored_spec_keeps_presets_as_presets(tmp_path):
     assert "hflip" not in spec.written()["augment"]
 
 
+@pytest.mark.slow
 def test_study_with_presets_logs_params_equal_to_searched_tags(cli, write_spec, store):
     spec = spec_dict(
         loss={"preset": "combined"},

@@ -6,11 +6,14 @@ import json
 import re
 
 import numpy as np
+import pytest
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
 from ablate.tracking import names as keys
 from tests.conftest import artifacts_of, spec_dict
+
+pytestmark = pytest.mark.slow  # trains, or starts processes or servers
 
 
 def _multiclass_spec() -> dict:

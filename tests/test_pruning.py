@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import optuna
+import pytest
 from optuna.trial import TrialState
 
 from ablate.data import load_data, make_loaders
@@ -23,6 +24,7 @@ def test_improvement_needs_more_than_min_delta():
     assert not improved(float("nan"), None, maximize=True, min_delta=0.0)
 
 
+@pytest.mark.slow
 def test_early_stopping_stops_after_patience_epochs(write_spec):
     # An improvement of 0.5 IoU per epoch is out of reach: epoch 0 stays the best, and with
     # patience 2 the loop stops after epochs 1 and 2 did not improve.
@@ -49,6 +51,7 @@ def test_pruners_are_built_as_specified():
     assert isinstance(build_pruner(PrunerSpec()), optuna.pruners.NopPruner)
 
 
+@pytest.mark.slow
 def test_median_pruner_prunes_a_worse_trial_and_tracks_it(cli, write_spec, store):
     # The baseline trains first; the "frozen" configuration barely moves, so its val IoU falls
     # below the baseline's at the same epoch and the median pruner (one start-up trial) stops
@@ -70,6 +73,7 @@ def test_median_pruner_prunes_a_worse_trial_and_tracks_it(cli, write_spec, store
     assert "pruned at epoch" in runs["frozen"].data.tags[keys.TAG_REASON]
 
 
+@pytest.mark.slow
 def test_grid_sampler_covers_every_cell_once(cli, write_spec, store):
     spec = spec_dict(
         trials=10,

@@ -32,6 +32,8 @@ from ablate.tracking.fixtures import sqlite_store
 from tests.conftest import REPO, spec_dict
 from tests.test_ui import UiProcess, free_port, get, post
 
+pytestmark = pytest.mark.slow  # trains, or starts processes or servers
+
 SPEC = spec_dict(description="A tiny study for the UI tests.")
 
 

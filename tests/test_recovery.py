@@ -13,12 +13,15 @@ from contextlib import closing
 from pathlib import Path
 
 import optuna
+import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
 from ablate.study.storage import RUN_ID_ATTR
 from ablate.tracking import names as keys
 from tests.conftest import REPO, spec_dict
+
+pytestmark = pytest.mark.slow  # trains, or starts processes or servers
 
 
 def _ablate(*args: object, env_extra: dict | None = None) -> subprocess.Popen:

@@ -26,6 +26,8 @@ from ablate.tracking import Tracker, tracked_run
 from ablate.tracking import names as keys
 from tests.conftest import save_image, spec_dict
 
+pytestmark = pytest.mark.slow  # trains, or starts processes or servers
+
 AUGMENT = {"hflip": True, "vflip": True, "rot90": True, "shift_scale_rotate": True,
            "gauss_noise": True, "random_resized_crop": True, "cutmix": True}
 

@@ -16,6 +16,8 @@ from ablate.study.workers import available_cores, threads_per_worker
 from tests.conftest import spec_dict
 from tests.test_recovery import _ablate, _study
 
+pytestmark = pytest.mark.slow  # trains, or starts processes or servers
+
 SMALL_DATA = {"synthetic": {"num_images": 8, "channels": 3, "size": 32, "seed": 1}}
 
 

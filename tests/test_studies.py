@@ -7,6 +7,8 @@ import pytest
 from ablate.data.standins import make_standin
 from tests.conftest import REPO, SHARED_DATA
 
+pytestmark = pytest.mark.slow  # trains, or starts processes or servers
+
 CAMVID = ["road_efficiency", "lightweight_efficiency", "architecture_comparison"]
 STANDINS = {"plants_multichannel": "plants", "satellite_binary": "satellite"}
 

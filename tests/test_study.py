@@ -7,10 +7,13 @@ import re
 from pathlib import Path
 
 import optuna
+import pytest
 from mlflow.tracking import MlflowClient
 
 from ablate.tracking import names as keys
 from tests.conftest import artifacts_of, spec_dict
+
+pytestmark = pytest.mark.slow  # trains, or starts processes or servers
 
 
 def _runs(store: Path, role: str) -> list:

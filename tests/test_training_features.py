@@ -3,6 +3,7 @@ unfreezing, custom models, fine-tuning from a run, presets."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
@@ -113,6 +114,7 @@ def test_presets_fill_in_only_what_is_not_written():
     assert type(config).model_validate(config.model_dump(mode="json")) == config
 
 
+@pytest.mark.slow
 def test_custom_model_trains_and_fine_tunes_from_its_run(cli, write_spec, store):
     spec = spec_dict(model={"custom": "tests.custom_models:TinyUNet", "width": 4},
                      eval={"save_weights": True})

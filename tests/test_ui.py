@@ -25,6 +25,8 @@ import pytest
 
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.slow  # trains, or starts processes or servers
+
 EXAMPLE = REPO / "mlruns.example"
 HANG_GUARD = 120.0  # seconds
 

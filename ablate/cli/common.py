@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import warnings
-from typing import Annotated, Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from ablate.errors import AblateError
-from ablate.stores import Stores, redact
+from ablate.stores import Stores, redact, resolve_stores
+
+R = TypeVar("R")
 
 app = typer.Typer(
     help="Experiment-tracked ablation studies for semantic segmentation.",
@@ -35,13 +40,52 @@ StoreOpt = Annotated[
     str | None,
     typer.Option("--store", help="Folder of the embedded stores (env ABLATE_STORE)."),
 ]
-StorageOpt = Annotated[
-    str | None, typer.Option("--storage", help="Optuna storage URL (env ABLATE_STORAGE).")
-]
+STORAGE_HELP = "Optuna storage URL (env ABLATE_STORAGE)."
 TrackingOpt = Annotated[
     str | None,
     typer.Option("--tracking-uri", help="MLflow tracking URI (env MLFLOW_TRACKING_URI)."),
 ]
+
+
+@dataclass(frozen=True)
+class StoreFlags:
+    """The store options as given on the command line; :meth:`resolve` applies the
+    environment and the default (``ablate.stores.resolve_stores``)."""
+
+    store: str | None = None
+    storage: str | None = None
+    tracking_uri: str | None = None
+
+    def resolve(self) -> Stores:
+        return resolve_stores(self.store, self.storage, self.tracking_uri)
+
+
+def store_options(
+    storage: bool = True, storage_help: str = STORAGE_HELP
+) -> Callable[[Callable[..., R]], Callable[..., R]]:
+    """Give a command the store options (``--store``, ``--tracking-uri`` and, with
+    ``storage``, ``--storage``), passed to it as one ``flags: StoreFlags`` argument."""
+    options = [("store", StoreOpt), ("tracking_uri", TrackingOpt)]
+    if storage:
+        storage_opt = Annotated[str | None, typer.Option("--storage", help=storage_help)]
+        options.insert(1, ("storage", storage_opt))
+
+    def decorate(func: Callable[..., R]) -> Callable[..., R]:
+        signature = inspect.signature(func, eval_str=True)
+        params = [p for p in signature.parameters.values() if p.name != "flags"]
+        params += [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                                     annotation=annotation) for name, annotation in options]
+
+        @functools.wraps(func)
+        def command(*args: Any, **kwargs: Any) -> R:
+            given = {name: kwargs.pop(name, None) for name, _ in options}
+            return func(*args, flags=StoreFlags(**given), **kwargs)
+
+        command.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in params}
+        return command
+
+    return decorate
 
 
 def clean_errors(func: Any) -> Any:

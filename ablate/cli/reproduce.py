@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from ablate.cli.common import QuietOpt, StoreOpt, TrackingOpt, app, clean_errors
-from ablate.stores import Stores, resolve_stores
+from ablate.cli.common import QuietOpt, StoreFlags, app, clean_errors, store_options
+from ablate.stores import Stores
 
 _RUN_HELP = "A run id, or STUDY:TRIAL (STUDY:TRIAL:REPEAT with repeats)."
 RunArg = Annotated[str, typer.Argument(metavar="RUN", help=_RUN_HELP)]
@@ -17,19 +17,20 @@ RunB = Annotated[str, typer.Argument(metavar="RUN_B", help=_RUN_HELP)]
 
 @app.command("diff")
 @clean_errors
+@store_options(storage=False)
 def diff_cmd(
     run_a: RunA,
     run_b: RunB,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
-    store: StoreOpt = None,
-    tracking_uri: TrackingOpt = None,
+    *,
+    flags: StoreFlags,
 ) -> None:
     """What differs between two runs: configuration keys, environment entries, the data
     digest of each split, and every final metric side by side with its difference."""
     from ablate.rundiff import compare
     from ablate.tracking import Tracker, find_run, tracked_run
 
-    tracker = Tracker(_existing(resolve_stores(store, None, tracking_uri)), write=False)
+    tracker = Tracker(_existing(flags.resolve()), write=False)
     runs = [tracked_run(tracker, find_run(tracker, ref)) for ref in (run_a, run_b)]
     diff = compare(*runs)
     typer.echo(diff.to_json() if as_json else "\n".join(diff.lines()))
@@ -37,21 +38,22 @@ def diff_cmd(
 
 @app.command("rerun")
 @clean_errors
+@store_options(storage=False)
 def rerun_cmd(
     run: RunArg,
     check: Annotated[bool, typer.Option(
         "--check", help="Compare every final metric with the original; exit 1 if any differs."
     )] = False,
     quiet: QuietOpt = False,
-    store: StoreOpt = None,
-    tracking_uri: TrackingOpt = None,
+    *,
+    flags: StoreFlags,
 ) -> None:
     """Train RUN again from its logged configuration (same seed, same data), tracked as a new
     run (role rerun, tagged with the original's id) in the same experiment."""
     from ablate.rerun import check as check_rerun
     from ablate.rerun import rerun
 
-    stores = _existing(resolve_stores(store, None, tracking_uri))
+    stores = _existing(flags.resolve())
     original, again = rerun(stores, run, progress=not quiet)
     typer.echo(f"rerun of {original.run_id} ({original.label}): run {again.run_id}")
     if not check:

@@ -8,31 +8,30 @@ from typing import Annotated
 
 import typer
 
+from ablate.cli.choices import Correction, Format, Reader, Split
 from ablate.cli.common import (
     ProfileOpt,
     QuietOpt,
     SetOpt,
-    StorageOpt,
-    StoreOpt,
-    TrackingOpt,
+    StoreFlags,
     app,
     browse_hint,
     clean_errors,
+    store_options,
 )
 from ablate.errors import AblateError
-from ablate.stores import resolve_stores
 
 
 @app.command("train")
 @clean_errors
+@store_options()
 def train_cmd(
     spec_path: Annotated[Path, typer.Argument(metavar="SPEC")],
     set_: SetOpt = None,
     profile: ProfileOpt = None,
     quiet: QuietOpt = False,
-    store: StoreOpt = None,
-    storage: StorageOpt = None,
-    tracking_uri: TrackingOpt = None,
+    *,
+    flags: StoreFlags,
 ) -> None:
     """Train SPEC once with no sampling (a baseline), tracked like a trial."""
     from ablate.applied import device_applied, ignored_tags
@@ -42,7 +41,7 @@ def train_cmd(
     from ablate.tracked import train_tracked
     from ablate.tracking import Tracker, localize
 
-    stores = resolve_stores(store, storage, tracking_uri)
+    stores = flags.resolve()
     spec = load_spec(spec_path, set_, profile)
     config = spec.resolve({})
     check_models(spec)
@@ -101,6 +100,8 @@ def flops_cmd(
 
 @app.command("report")
 @clean_errors
+@store_options(storage_help="Optuna storage URL (env ABLATE_STORAGE); accepted like study "
+                            "run's, checked, not read: the report reads MLflow.")
 def report_cmd(
     name: str,
     out: Annotated[
@@ -108,9 +109,9 @@ def report_cmd(
         typer.Option(help="Write the report here (figures and CSV tables go next to it)."),
     ] = None,
     fmt: Annotated[
-        str, typer.Option("--format", help="md, csv (one file per table), latex, json, or html "
-                                            "(one self-contained file, figures embedded).")
-    ] = "md",
+        Format, typer.Option("--format", help="csv: one file per table; html: one "
+                                               "self-contained file, figures embedded.")
+    ] = Format.md,
     compare: Annotated[
         str | None, typer.Option(help="Another study to set side by side (same store).")
     ] = None,
@@ -120,17 +121,17 @@ def report_cmd(
                           "(default: the best configuration and the baseline)."),
     ] = None,
     reader: Annotated[
-        str,
-        typer.Option(help="auto (SQL tables of a database store, else search_runs), "
-                          "mlflow (MlflowClient.search_runs) or sql."),
-    ] = "auto",
+        Reader,
+        typer.Option(help="auto: SQL tables of a database store, else search_runs; "
+                          "mlflow: MlflowClient.search_runs; sql."),
+    ] = Reader.auto,
     alpha: Annotated[
         float | None, typer.Option(help="Level of the decisions (default: the spec's "
                                         "report.alpha, 0.05).")
     ] = None,
     correction: Annotated[
-        str | None, typer.Option(help="holm, bh or none (default: the spec's "
-                                      "report.correction, holm).")
+        Correction | None, typer.Option(help="Multiple-comparison correction (default: the "
+                                             "spec's report.correction, holm).")
     ] = None,
     equivalence_margin: Annotated[
         float | None, typer.Option(help="Call a difference within ±margin equivalent (TOST).")
@@ -139,13 +140,8 @@ def report_cmd(
         float | None, typer.Option(help="Difference the 'seeds needed' figure is for "
                                         "(default: the observed one).")
     ] = None,
-    store: StoreOpt = None,
-    storage: Annotated[
-        str | None,
-        typer.Option("--storage", help="Optuna storage URL (env ABLATE_STORAGE); accepted like "
-                                       "study run's, checked, not read: the report reads MLflow."),
-    ] = None,
-    tracking_uri: TrackingOpt = None,
+    *,
+    flags: StoreFlags,
 ) -> None:
     """Report of a study read from MLflow: markdown (default), CSV, LaTeX, JSON or HTML.
 
@@ -153,13 +149,8 @@ def report_cmd(
     figures are written next to the file (<stem>_pareto.png, ...) and linked from it. HTML is
     one file with its figures embedded (base64 PNG), with or without --out. The decision
     settings default to the spec's report section as the study recorded it."""
-    from ablate.report import FORMATS, write_report
-    from ablate.tracking import READERS
+    from ablate.report import write_report
 
-    if fmt not in FORMATS:
-        raise AblateError(f"--format: unknown format '{fmt}'; use one of {', '.join(FORMATS)}")
-    if reader not in READERS:
-        raise AblateError(f"--reader: unknown reader '{reader}'; use one of {', '.join(READERS)}")
     chosen: list[int] | None = None
     if trials:
         try:
@@ -167,11 +158,11 @@ def report_cmd(
         except ValueError:
             message = f"--trials: expected trial numbers like 3,5, not '{trials}'"
             raise AblateError(message) from None
-    stores = resolve_stores(store, storage, tracking_uri)  # --storage: checked, not read
-    overrides = {"alpha": alpha, "correction": correction,
+    stores = flags.resolve()  # --storage: checked, not read
+    overrides = {"alpha": alpha, "correction": None if correction is None else str(correction),
                  "equivalence_margin": equivalence_margin, "target_effect": target_effect}
-    text, written = write_report(stores, name, out=out, fmt=fmt, compare=compare,
-                                 trials=chosen, reader=reader, overrides=overrides)
+    text, written = write_report(stores, name, out=out, fmt=str(fmt), compare=compare,
+                                 trials=chosen, reader=str(reader), overrides=overrides)
     if out is None:
         typer.echo(text)
         return
@@ -182,21 +173,22 @@ def report_cmd(
 
 @app.command("predict")
 @clean_errors
+@store_options(storage=False)
 def predict_cmd(
     target: Annotated[str, typer.Argument(metavar="RUN_OR_STUDY",
                                           help="An MLflow run id, or a study (its best run).")],
     out: Annotated[Path, typer.Option(help="Folder for labels/ and color/ PNGs.")],
-    split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
-    store: StoreOpt = None,
-    tracking_uri: TrackingOpt = None,
+    split: Annotated[Split, typer.Option(help="The split to predict.")] = Split.test,
+    *,
+    flags: StoreFlags,
 ) -> None:
     """Write a run's predictions as label PNGs (original size) and colourised copies, and
     print the metrics computed from those files."""
     from ablate.predict import predict_run
     from ablate.tracking import Tracker
 
-    tracker = Tracker(resolve_stores(store, None, tracking_uri), write=False)
-    result = predict_run(tracker, target, split, out)
+    tracker = Tracker(flags.resolve(), write=False)
+    result = predict_run(tracker, target, str(split), out)
     key = "miou" if "miou" in result.metrics else "iou"
     typer.echo(f"run {result.run_id}: wrote {result.files} label maps to {out / 'labels'} "
                f"and colourised copies to {out / 'color'}")

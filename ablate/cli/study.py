@@ -11,35 +11,33 @@ from ablate.cli.common import (
     ProfileOpt,
     QuietOpt,
     SetOpt,
-    StorageOpt,
-    StoreOpt,
-    TrackingOpt,
+    StoreFlags,
     browse_hint,
     clean_errors,
     echo_line,
     report_hint,
+    store_options,
     study_app,
 )
-from ablate.stores import resolve_stores
 
 
 @study_app.command("create")
 @clean_errors
+@store_options()
 def study_create(
     spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="Study spec (YAML).")],
     set_: SetOpt = None,
     profile: ProfileOpt = None,
     replace: Annotated[bool, typer.Option(help="Delete an existing study of that name.")] = False,
-    store: StoreOpt = None,
-    storage: StorageOpt = None,
-    tracking_uri: TrackingOpt = None,
+    *,
+    flags: StoreFlags,
 ) -> None:
     """Create an Optuna study from SPEC (the spec is stored with it)."""
     from ablate.spec import load_spec
     from ablate.study import budget, create_study
 
     spec = load_spec(spec_path, set_, profile)
-    stores = resolve_stores(store, storage, tracking_uri)
+    stores = flags.resolve()
     create_study(spec, stores, replace=replace)
     typer.echo(f"created study '{spec.name}' ({budget(spec)} trials planned)\n"
                f"{stores.describe()}")
@@ -49,6 +47,7 @@ def study_create(
 
 @study_app.command("run")
 @clean_errors
+@store_options()
 def study_run(
     target: Annotated[str, typer.Argument(metavar="NAME_OR_SPEC", help="Study name or spec.")],
     n_trials: Annotated[
@@ -69,9 +68,8 @@ def study_run(
         typer.Option(min=1, help="Torch threads per worker (default: cores // workers with "
                                  "--workers, else torch's default)."),
     ] = None,
-    store: StoreOpt = None,
-    storage: StorageOpt = None,
-    tracking_uri: TrackingOpt = None,
+    *,
+    flags: StoreFlags,
 ) -> None:
     """Run trials (creating the study first when given a spec file, or joining the study
     that spec created).
@@ -84,7 +82,7 @@ def study_run(
     from ablate.study.interrupts import INTERRUPTED
 
     _check_counts(n_trials, timeout, workers)
-    stores = resolve_stores(store, storage, tracking_uri)
+    stores = flags.resolve()
     if workers > 1 or gpus:
         gpu_list = [g.strip() for g in gpus.split(",") if g.strip()] if gpus else None
         try:
@@ -165,30 +163,25 @@ def best_line(best: Any) -> str:
 
 @study_app.command("list")
 @clean_errors
-def study_list(
-    store: StoreOpt = None, storage: StorageOpt = None, tracking_uri: TrackingOpt = None
-) -> None:
+@store_options()
+def study_list(*, flags: StoreFlags) -> None:
     """List the studies in the storage."""
     from ablate.study import list_studies
 
-    table = list_studies(resolve_stores(store, storage, tracking_uri))
+    table = list_studies(flags.resolve())
     typer.echo(table.to_string(index=False) if not table.empty else "no studies yet")
 
 
 @study_app.command("show")
 @clean_errors
-def study_show(
-    name: str,
-    store: StoreOpt = None,
-    storage: StorageOpt = None,
-    tracking_uri: TrackingOpt = None,
-) -> None:
+@store_options()
+def study_show(name: str, *, flags: StoreFlags) -> None:
     """Show a study's trials: state, objective, searched values, reason; and the best
     configuration by the rule the report and predict use."""
     from ablate.study import study_table
     from ablate.study.tables import best_configuration, load_study
 
-    stores = resolve_stores(store, storage, tracking_uri)
+    stores = flags.resolve()
     table = study_table(stores, name)
     typer.echo(table.to_string(index=False) if not table.empty else f"study '{name}' has no trials")
     study = load_study(stores, name)

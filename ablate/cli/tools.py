@@ -7,21 +7,15 @@ from typing import Annotated, Any
 
 import typer
 
-from ablate.cli.common import (
-    StoreOpt,
-    TrackingOpt,
-    app,
-    clean_errors,
-    data_app,
-)
+from ablate.cli.choices import Standin
+from ablate.cli.common import StoreFlags, app, clean_errors, data_app, store_options
 from ablate.errors import AblateError
-from ablate.stores import resolve_stores
 
 
 @data_app.command("make")
 @clean_errors
 def data_make(
-    kind: Annotated[str, typer.Argument(help="plants or satellite")],
+    kind: Annotated[Standin, typer.Argument(help="The stand-in to write.")],
     out: Annotated[Path, typer.Argument(metavar="DIR")],
     num_images: Annotated[int | None, typer.Option(help="Number of images.")] = None,
     size: Annotated[int | None, typer.Option(help="Side of the square images.")] = None,
@@ -39,7 +33,7 @@ def data_make(
     if size is not None:
         kwargs["size"] = size
     try:
-        info = make_standin(kind, out, **kwargs)
+        info = make_standin(str(kind), out, **kwargs)
     except (ValueError, FileExistsError) as err:
         raise AblateError(f"ablate data make {kind} {out}: {err}") from None
     typer.echo(f"wrote a {kind} stand-in to {out}; a data section for it:")
@@ -48,11 +42,12 @@ def data_make(
 
 @app.command("ui")
 @clean_errors
+@store_options(storage=False)
 def ui_cmd(
-    store: StoreOpt = None,
-    tracking_uri: TrackingOpt = None,
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to serve on.")] = 5000,
+    *,
+    flags: StoreFlags,
 ) -> None:
     """Browse the store's runs in the MLflow UI (one lean server; Ctrl-C stops it).
 
@@ -60,4 +55,4 @@ def ui_cmd(
     """
     from ablate.ui import serve
 
-    serve(resolve_stores(store, None, tracking_uri), host, port, echo=typer.echo)
+    serve(flags.resolve(), host, port, echo=typer.echo)

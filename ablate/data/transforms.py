@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import albumentations as A
 import cv2
 
@@ -41,6 +44,77 @@ def image_interpolation(mode: str, source: tuple[int, int], target: tuple[int, i
     return INTERPOLATION[mode]
 
 
+@dataclass(frozen=True)
+class AugmentContext:
+    """What an augmentation may depend on: the run's probability ``p``, the border fill of
+    geometric transforms, the (H, W) a train sample leaves the pipeline with (None: the images
+    keep their own sizes) and the image channels."""
+
+    p: float
+    border: dict[str, int]
+    out_size: tuple[int, int] | None
+    in_channels: int
+
+
+# Every train-time augmentation by its ``augment.<name>`` toggle, in pipeline order (the order
+# of registration). Adding one: a :func:`register`-ed builder here, the toggle in the spec's
+# ``AugmentSpec`` and its test. random_resized_crop (it replaces the resize) and cutmix (on
+# batches) are applied where they act, not here.
+AugmentBuilder = Callable[[AugmentContext], A.BasicTransform]
+AUGMENTATIONS: dict[str, AugmentBuilder] = {}
+
+
+def register(name: str) -> Callable[[AugmentBuilder], AugmentBuilder]:
+    """Decorator: register ``build`` as the augmentation toggled by ``augment.<name>``."""
+
+    def add(build: AugmentBuilder) -> AugmentBuilder:
+        AUGMENTATIONS[name] = build
+        return build
+
+    return add
+
+
+@register("hflip")
+def _hflip(c: AugmentContext) -> A.BasicTransform:
+    return A.HorizontalFlip(p=c.p)
+
+
+@register("vflip")
+def _vflip(c: AugmentContext) -> A.BasicTransform:
+    return A.VerticalFlip(p=c.p)
+
+
+@register("rot90")
+def _rot90(c: AugmentContext) -> A.BasicTransform:
+    if c.out_size is not None and c.out_size[0] == c.out_size[1]:
+        return A.RandomRotate90(p=c.p)
+    # A quarter turn would change the shape of a non-square sample and break batching.
+    return A.Compose([A.HorizontalFlip(p=1), A.VerticalFlip(p=1)], p=c.p)
+
+
+@register("shift_scale_rotate")
+def _shift_scale_rotate(c: AugmentContext) -> A.BasicTransform:
+    return A.Affine(**AFFINE, interpolation=cv2.INTER_LINEAR, **c.border, p=c.p)
+
+
+@register("color_jitter")
+def _color_jitter(c: AugmentContext) -> A.BasicTransform:
+    if c.in_channels == 3:
+        return A.ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2, hue=0.05, p=c.p)
+    # saturation and hue only exist for RGB
+    return A.RandomBrightnessContrast(brightness_limit=0.2, contrast_limit=0.2, p=c.p)
+
+
+@register("blur")
+def _blur(c: AugmentContext) -> A.BasicTransform:
+    return A.GaussianBlur(blur_limit=(3, 5), p=c.p)
+
+
+@register("gauss_noise")
+def _gauss_noise(c: AugmentContext) -> A.BasicTransform:
+    return A.GaussNoise(std_range=NOISE_STD, p=c.p)
+
+
 def build_transforms(
     config: RunConfig,
     train: bool,
@@ -52,8 +126,9 @@ def build_transforms(
     ``image_size`` is the common (H, W) of the images if they share one: random_resized_crop
     crops to data.size, else to it, else to data.crop; rot90 needs to know whether the output is
     square.
-    Every split gets data.size; only train gets data.crop and the augmentations. Every
-    resize interpolates images as data.resize says and masks by nearest neighbour.
+    Every split gets data.size; only train gets data.crop and the augmentations switched on
+    (:data:`AUGMENTATIONS`, in their order). Every resize interpolates images as data.resize
+    says and masks by nearest neighbour.
     """
     data, aug, p = config.data, config.augment, config.augment.p
     fill_mask = data.ignore_index if data.ignore_index is not None else 0
@@ -76,26 +151,6 @@ def build_transforms(
         height, width = data.crop
         steps.append(A.PadIfNeeded(min_height=height, min_width=width, **border))
         steps.append(A.RandomCrop(height=height, width=width))
-    if aug.hflip:
-        steps.append(A.HorizontalFlip(p=p))
-    if aug.vflip:
-        steps.append(A.VerticalFlip(p=p))
-    if aug.rot90:
-        out = data.crop or data.size or image_size
-        if out is not None and out[0] == out[1]:
-            steps.append(A.RandomRotate90(p=p))
-        else:
-            # A quarter turn would change the shape of a non-square sample and break batching.
-            steps.append(A.Compose([A.HorizontalFlip(p=1), A.VerticalFlip(p=1)], p=p))
-    if aug.shift_scale_rotate:
-        steps.append(A.Affine(**AFFINE, interpolation=cv2.INTER_LINEAR, **border, p=p))
-    if aug.color_jitter:
-        if in_channels == 3:
-            steps.append(A.ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2, hue=0.05, p=p))
-        else:  # saturation and hue only exist for RGB
-            steps.append(A.RandomBrightnessContrast(brightness_limit=0.2, contrast_limit=0.2, p=p))
-    if aug.blur:
-        steps.append(A.GaussianBlur(blur_limit=(3, 5), p=p))
-    if aug.gauss_noise:
-        steps.append(A.GaussNoise(std_range=NOISE_STD, p=p))
+    context = AugmentContext(p, border, data.crop or data.size or image_size, in_channels)
+    steps += [build(context) for name, build in AUGMENTATIONS.items() if getattr(aug, name)]
     return A.Compose(steps)

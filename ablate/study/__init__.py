@@ -1,26 +1,78 @@
-"""Studies: create an Optuna study from a spec, and run its trials through ``train()``."""
+"""Studies: create an Optuna study from a spec, and run its trials through ``train()``.
 
-from ablate.study.create import (
-    check_spec,
-    create_study,
-    join_or_create,
-    preflight,
-    prepare,
-    resolve_target,
-)
-from ablate.study.objective import TrialFailed, TrialObjective
-from ablate.study.queue import Entry, design_entries, queue_once
-from ablate.study.runner import TooManyFailures, budget, run_study, work
-from ablate.study.storage import (
-    REASON_ATTR,
-    RUN_ID_ATTR,
-    SPEC_ATTR,
-    load_stored_spec,
-    open_storage,
-    study_names,
-)
-from ablate.study.tables import list_studies, study_table
-from ablate.study.workers import run_workers
+The names below load on first use (PEP 562), so that reading a study (``study list``,
+``study show``) imports neither torch nor the model libraries that running one needs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+# public name -> the submodule that defines it
+_EXPORTS = {
+    "check_spec": "create",
+    "create_study": "create",
+    "join_or_create": "create",
+    "preflight": "create",
+    "prepare": "create",
+    "resolve_target": "create",
+    "TrialFailed": "objective",
+    "TrialObjective": "objective",
+    "Entry": "queue",
+    "design_entries": "queue",
+    "queue_once": "queue",
+    "TooManyFailures": "runner",
+    "budget": "runner",
+    "run_study": "runner",
+    "work": "runner",
+    "REASON_ATTR": "storage",
+    "RUN_ID_ATTR": "storage",
+    "SPEC_ATTR": "storage",
+    "load_stored_spec": "storage",
+    "open_storage": "storage",
+    "study_names": "storage",
+    "list_studies": "tables",
+    "study_table": "tables",
+    "run_workers": "workers",
+}
+
+if TYPE_CHECKING:
+    from ablate.study.create import (
+        check_spec,
+        create_study,
+        join_or_create,
+        preflight,
+        prepare,
+        resolve_target,
+    )
+    from ablate.study.objective import TrialFailed, TrialObjective
+    from ablate.study.queue import Entry, design_entries, queue_once
+    from ablate.study.runner import TooManyFailures, budget, run_study, work
+    from ablate.study.storage import (
+        REASON_ATTR,
+        RUN_ID_ATTR,
+        SPEC_ATTR,
+        load_stored_spec,
+        open_storage,
+        study_names,
+    )
+    from ablate.study.tables import list_studies, study_table
+    from ablate.study.workers import run_workers
+
+
+def __getattr__(name: str) -> object:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ablate.study' has no attribute '{name}'")
+    value = getattr(importlib.import_module(f"ablate.study.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
 
 __all__ = [
     "Entry",

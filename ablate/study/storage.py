@@ -9,14 +9,16 @@ import logging
 import os
 import zlib
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 
 from ablate.errors import AblateError
 from ablate.faults import checkpoint
-from ablate.spec import StudySpec, spec_from_dict
 from ablate.stores import Stores, local_sqlite_missing, opening, redact, sqlite_path
+
+if TYPE_CHECKING:
+    from ablate.spec import StudySpec
 
 # Optuna study / trial user attributes
 SPEC_ATTR = "ablate_spec"
@@ -115,6 +117,8 @@ def study_names(stores: Stores) -> list[str]:
 
 def load_stored_spec(stores: Stores, name: str, overrides: list[str] | None = None) -> StudySpec:
     """The spec stored with study ``name`` (with ``--set`` overrides applied)."""
+    from ablate.spec import spec_from_dict  # pydantic models: only for readers of the spec
+
     names = study_names(stores)
     if name not in names:
         known = ", ".join(names[:8]) or "none yet"
