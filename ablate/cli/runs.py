@@ -98,48 +98,60 @@ def flops_cmd(
 # ------------------------------------------------------------------------------ reading back
 
 
+# The report's options, declared once here so that the command's signature stays short.
+ReportOut = Annotated[
+    Path | None,
+    typer.Option(help="Write the report here (figures and CSV tables go next to it)."),
+]
+ReportFormat = Annotated[
+    Format, typer.Option("--format", help="csv: one file per table; html: one "
+                                           "self-contained file, figures embedded.")
+]
+CompareOpt = Annotated[
+    str | None, typer.Option(help="Another study to set side by side (same store).")
+]
+TrialsOpt = Annotated[
+    str | None,
+    typer.Option(help="Trial numbers for the per-split tables, e.g. 3,5 "
+                      "(default: the best configuration and the baseline)."),
+]
+ReaderOpt = Annotated[
+    Reader,
+    typer.Option(help="auto: SQL tables of a database store, else search_runs; "
+                      "mlflow: MlflowClient.search_runs; sql."),
+]
+AlphaOpt = Annotated[
+    float | None, typer.Option(help="Level of the decisions (default: the spec's "
+                                    "report.alpha, 0.05).")
+]
+CorrectionOpt = Annotated[
+    Correction | None, typer.Option(help="Multiple-comparison correction (default: the "
+                                         "spec's report.correction, holm).")
+]
+MarginOpt = Annotated[
+    float | None, typer.Option(help="Call a difference within ±margin equivalent (TOST).")
+]
+EffectOpt = Annotated[
+    float | None, typer.Option(help="Difference the 'seeds needed' figure is for "
+                                    "(default: the observed one).")
+]
+
+
 @app.command("report")
 @clean_errors
 @store_options(storage_help="Optuna storage URL (env ABLATE_STORAGE); accepted like study "
                             "run's, checked, not read: the report reads MLflow.")
 def report_cmd(
     name: str,
-    out: Annotated[
-        Path | None,
-        typer.Option(help="Write the report here (figures and CSV tables go next to it)."),
-    ] = None,
-    fmt: Annotated[
-        Format, typer.Option("--format", help="csv: one file per table; html: one "
-                                               "self-contained file, figures embedded.")
-    ] = Format.md,
-    compare: Annotated[
-        str | None, typer.Option(help="Another study to set side by side (same store).")
-    ] = None,
-    trials: Annotated[
-        str | None,
-        typer.Option(help="Trial numbers for the per-split tables, e.g. 3,5 "
-                          "(default: the best configuration and the baseline)."),
-    ] = None,
-    reader: Annotated[
-        Reader,
-        typer.Option(help="auto: SQL tables of a database store, else search_runs; "
-                          "mlflow: MlflowClient.search_runs; sql."),
-    ] = Reader.auto,
-    alpha: Annotated[
-        float | None, typer.Option(help="Level of the decisions (default: the spec's "
-                                        "report.alpha, 0.05).")
-    ] = None,
-    correction: Annotated[
-        Correction | None, typer.Option(help="Multiple-comparison correction (default: the "
-                                             "spec's report.correction, holm).")
-    ] = None,
-    equivalence_margin: Annotated[
-        float | None, typer.Option(help="Call a difference within ±margin equivalent (TOST).")
-    ] = None,
-    target_effect: Annotated[
-        float | None, typer.Option(help="Difference the 'seeds needed' figure is for "
-                                        "(default: the observed one).")
-    ] = None,
+    out: ReportOut = None,
+    fmt: ReportFormat = Format.md,
+    compare: CompareOpt = None,
+    trials: TrialsOpt = None,
+    reader: ReaderOpt = Reader.auto,
+    alpha: AlphaOpt = None,
+    correction: CorrectionOpt = None,
+    equivalence_margin: MarginOpt = None,
+    target_effect: EffectOpt = None,
     *,
     flags: StoreFlags,
 ) -> None:
@@ -151,13 +163,7 @@ def report_cmd(
     settings default to the spec's report section as the study recorded it."""
     from ablate.report import write_report
 
-    chosen: list[int] | None = None
-    if trials:
-        try:
-            chosen = [int(t) for t in trials.replace(" ", "").split(",") if t]
-        except ValueError:
-            message = f"--trials: expected trial numbers like 3,5, not '{trials}'"
-            raise AblateError(message) from None
+    chosen = _trial_numbers(trials)
     stores = flags.resolve()  # --storage: checked, not read
     overrides = {"alpha": alpha, "correction": None if correction is None else str(correction),
                  "equivalence_margin": equivalence_margin, "target_effect": target_effect}
@@ -197,3 +203,13 @@ def predict_cmd(
     if logged is not None:
         line += f" (logged {split}_{key}: {logged:.6f})"
     typer.echo(line)
+
+
+def _trial_numbers(trials: str | None) -> list[int] | None:
+    """``--trials 3,5`` as numbers (None: not given)."""
+    if not trials:
+        return None
+    try:
+        return [int(t) for t in trials.replace(" ", "").split(",") if t]
+    except ValueError:
+        raise AblateError(f"--trials: expected trial numbers like 3,5, not '{trials}'") from None

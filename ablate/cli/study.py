@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -19,6 +19,9 @@ from ablate.cli.common import (
     store_options,
     study_app,
 )
+
+if TYPE_CHECKING:
+    from ablate.stores import Stores
 
 
 @study_app.command("create")
@@ -45,29 +48,37 @@ def study_create(
                "machines: each runs trials until the study is done)")
 
 
+# study run's own options (the shared ones are in ablate.cli.common).
+TrialCountOpt = Annotated[
+    int | None, typer.Option("-n", "--n-trials", help="Run this many more trials.")
+]
+TimeoutOpt = Annotated[float | None, typer.Option(help="Stop starting trials after S s.")]
+WorkersOpt = Annotated[
+    int, typer.Option(help="Worker processes on this machine (shared storage).")
+]
+GpusOpt = Annotated[
+    str | None, typer.Option(help="Comma-separated GPU ids: worker i sees one of them.")
+]
+ThreadsOpt = Annotated[
+    int | None,
+    typer.Option(min=1, help="Torch threads per worker (default: cores // workers with "
+                             "--workers, else torch's default)."),
+]
+
+
 @study_app.command("run")
 @clean_errors
 @store_options()
 def study_run(
     target: Annotated[str, typer.Argument(metavar="NAME_OR_SPEC", help="Study name or spec.")],
-    n_trials: Annotated[
-        int | None, typer.Option("-n", "--n-trials", help="Run this many more trials.")
-    ] = None,
-    timeout: Annotated[float | None, typer.Option(help="Stop starting trials after S s.")] = None,
+    n_trials: TrialCountOpt = None,
+    timeout: TimeoutOpt = None,
     set_: SetOpt = None,
     profile: ProfileOpt = None,
     quiet: QuietOpt = False,
-    workers: Annotated[
-        int, typer.Option(help="Worker processes on this machine (shared storage).")
-    ] = 1,
-    gpus: Annotated[
-        str | None, typer.Option(help="Comma-separated GPU ids: worker i sees one of them.")
-    ] = None,
-    threads: Annotated[
-        int | None,
-        typer.Option(min=1, help="Torch threads per worker (default: cores // workers with "
-                                 "--workers, else torch's default)."),
-    ] = None,
+    workers: WorkersOpt = 1,
+    gpus: GpusOpt = None,
+    threads: ThreadsOpt = None,
     *,
     flags: StoreFlags,
 ) -> None:
@@ -78,25 +89,15 @@ def study_run(
     refreshed: the ablation table in the experiment's and the study run's descriptions, the
     study run's summary metrics and its report.html artifact."""
     from ablate.publish import Publisher
-    from ablate.study import TooManyFailures, run_study, run_workers
+    from ablate.study import TooManyFailures, run_study
     from ablate.study.interrupts import INTERRUPTED
 
     _check_counts(n_trials, timeout, workers)
     stores = flags.resolve()
     if workers > 1 or gpus:
         gpu_list = [g.strip() for g in gpus.split(",") if g.strip()] if gpus else None
-        try:
-            code = run_workers(target, stores, workers, gpu_list, n_trials, timeout, set_,
-                               profile, threads, echo_line)
-        except KeyboardInterrupt:
-            typer.echo(f"interrupted: the workers' trials are queued again; `ablate study run "
-                       f"{target}{stores.flags()}` resumes", err=True)
-            raise typer.Exit(INTERRUPTED) from None
-        typer.echo(f"{workers} worker(s) finished (exit code {code})")
-        name = _study_name(target, set_, profile)
-        Publisher(stores, name, echo_line).publish()
-        typer.echo(browse_hint(stores, name))
-        typer.echo(report_hint(stores, name))
+        code = run_workers_cmd(target, stores, workers, gpu_list, n_trials, timeout, set_,
+                               profile, threads)
         raise typer.Exit(code)
     publisher = Publisher(stores, echo=echo_line)
     try:
@@ -113,6 +114,32 @@ def study_run(
     _print_best(study)
     typer.echo(browse_hint(stores, study.study_name))
     typer.echo(report_hint(stores, study.study_name))
+
+
+def run_workers_cmd(
+    target: str, stores: Stores, workers: int, gpus: list[str] | None, n_trials: int | None,
+    timeout: float | None, overrides: list[str] | None, profile: str | None,
+    threads: int | None,
+) -> int:
+    """``study run --workers N``: the worker processes, then the study's summary and hints;
+    returns their exit code."""
+    from ablate.publish import Publisher
+    from ablate.study import run_workers
+    from ablate.study.interrupts import INTERRUPTED
+
+    try:
+        code = run_workers(target, stores, workers, gpus, n_trials, timeout, overrides,
+                           profile, threads, echo_line)
+    except KeyboardInterrupt:
+        typer.echo(f"interrupted: the workers' trials are queued again; `ablate study run "
+                   f"{target}{stores.flags()}` resumes", err=True)
+        raise typer.Exit(INTERRUPTED) from None
+    typer.echo(f"{workers} worker(s) finished (exit code {code})")
+    name = _study_name(target, overrides, profile)
+    Publisher(stores, name, echo_line).publish()
+    typer.echo(browse_hint(stores, name))
+    typer.echo(report_hint(stores, name))
+    return code
 
 
 def _study_name(target: str, overrides: list[str] | None, profile: str | None) -> str:
