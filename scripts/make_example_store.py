@@ -12,6 +12,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,22 +24,26 @@ def main() -> None:
         shutil.rmtree(EXAMPLE)
     ablate = Path(sys.executable).parent / "ablate"
     subprocess.run(
+        # no model weights: the committed store stays small (eval.save_weights shows it)
         [str(ablate), "study", "run", "studies/quickstart.yaml", "--store", str(EXAMPLE),
-         "--quiet"],
+         "--quiet", "--set", "eval.save_weights=none"],
         check=True, cwd=REPO,
     )
-    with sqlite3.connect(EXAMPLE / "mlflow.db") as db:
+    with closing(sqlite3.connect(EXAMPLE / "mlflow.db")) as db:
         local = db.execute("SELECT count(*) FROM runs WHERE artifact_uri NOT LIKE "
                            "'mlflow-artifacts:%'").fetchone()[0]
     if local:
         raise SystemExit(f"{local} run(s) in {EXAMPLE} have absolute artifact URIs")
-    for path in EXAMPLE.glob("*.db"):  # each one self-contained file to commit
-        with sqlite3.connect(path) as db:
+    # each database one self-contained file to commit (WAL stores: every connection closed
+    # first, or the journal mode cannot change)
+    for path in EXAMPLE.glob("*.db"):
+        with closing(sqlite3.connect(path, timeout=60)) as db:
             db.execute("PRAGMA journal_mode=DELETE")
-    with sqlite3.connect(EXAMPLE / "mlflow.db") as db:
+    with closing(sqlite3.connect(EXAMPLE / "mlflow.db", timeout=60)) as db:
         db.execute("VACUUM")
     for leftover in list(EXAMPLE.glob("*.lock")) + list(EXAMPLE.glob("*.db-*")):
         leftover.unlink()
+    shutil.rmtree(EXAMPLE / "logs", ignore_errors=True)  # the run's log: empty, machine-local
     subprocess.run(
         [str(ablate), "report", "quickstart", "--store", str(EXAMPLE),
          "--out", str(EXAMPLE / "report.md")],
