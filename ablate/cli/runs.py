@@ -39,7 +39,7 @@ def train_cmd(
     from ablate.spec import load_spec
     from ablate.study.preflight import check_sources, preflight
     from ablate.tracked import train_tracked
-    from ablate.tracking import Tracker, localize
+    from ablate.tracking import Tracker, localize, names
 
     stores = flags.resolve()
     spec = load_spec(spec_path, set_, profile)
@@ -49,8 +49,10 @@ def train_cmd(
     check_sources(spec, stores)
     tracker = Tracker(stores)
     config, ignored = device_applied(localize(tracker, config))
+    written = set(names.flatten(spec.written()))  # a default that does not apply: no warning
     for path, reason in ignored.items():
-        typer.echo(f"warning: {path} does not apply ({reason}); logged as false")
+        if path in written:
+            typer.echo(f"warning: {path} does not apply ({reason}); logged as false")
     run = tracker.start_run(spec.name, config, role="train", name=f"{spec.name}-train",
                             source=str(spec_path), extra_tags=ignored_tags(ignored))
     try:
