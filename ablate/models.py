@@ -251,6 +251,42 @@ def count_flops(model: nn.Module, input_shape: tuple[int, int, int]) -> float:
     return total
 
 
+# Figures of a model's shape, not its weights, taken once per process: FLOPs by shape key,
+# batch-1 latency by shape key + device, memory format and repeats.
+_FLOPS: dict[tuple, float] = {}
+_LATENCY: dict[tuple, float] = {}
+
+
+def shape_key(spec: ModelSpec, input_shape: tuple[int, int, int], classes: int) -> tuple:
+    """What a model's compute depends on: the model section without its weight sources, the
+    input (C, H, W) and the output channels."""
+    return (spec.model_dump_json(exclude={"encoder_weights", "init_from"}),
+            tuple(int(v) for v in input_shape), int(classes))
+
+
+def model_flops(spec: ModelSpec, model: nn.Module, input_shape: tuple[int, int, int],
+                classes: int) -> float:
+    """:func:`count_flops` of ``model`` (built from ``spec``), counted once per distinct
+    architecture, input shape and output channels in this process (a study's trials mostly
+    share one)."""
+    key = shape_key(spec, input_shape, classes)
+    if key not in _FLOPS:
+        _FLOPS[key] = count_flops(model, input_shape)
+    return _FLOPS[key]
+
+
+def model_latency(spec: ModelSpec, model: nn.Module, input_shape: tuple[int, int, int],
+                  classes: int, device: torch.device, repeats: int,
+                  memory_format: torch.memory_format = torch.contiguous_format) -> float:
+    """:func:`measure_latency` of ``model``, measured once per distinct model shape, device,
+    memory format and repeat count in this process: the later trials of a study report the
+    first one's figure (the weights do not change the work of a forward pass)."""
+    key = (*shape_key(spec, input_shape, classes), str(device), str(memory_format), repeats)
+    if key not in _LATENCY:
+        _LATENCY[key] = measure_latency(model, input_shape, device, repeats)
+    return _LATENCY[key]
+
+
 def model_size_mb(model: nn.Module) -> float:
     """Size of the weights and buffers in MiB, as stored in memory."""
     tensors = list(model.parameters()) + list(model.buffers())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from ablate.data import DataSplits, load_data, make_loaders
 from ablate.engine import Engine, TrainingError
 from ablate.evaluation import evaluate_splits, load_best
 from ablate.fit import EpochCallback, Fit, fit
-from ablate.models import count_flops, count_params, measure_latency, model_size_mb
+from ablate.models import count_params, model_flops, model_latency, model_size_mb
 from ablate.result import TrainResult, efficiency
 from ablate.spec import RunConfig
 
@@ -67,16 +68,23 @@ def train(
     engine = Engine(config, data, device)
     images, _ = next(iter(loaders["val"]))
     shape = (int(images.shape[1]), int(images.shape[2]), int(images.shape[3]))
-    params, flops = count_params(engine.model), count_flops(engine.model, shape)
+    params = count_params(engine.model)
+    flops = model_flops(config.model, engine.model, shape, config.data.out_channels)
     engine.model.to(memory_format=engine.memory_format)
     engine.start_ema()
 
     fitted = fit(engine, loaders, on_epoch, progress, description)
     load_best(engine, fitted.best_state)
-    evaluation = evaluate_splits(engine, data, loaders)
+    # The figures are drawn on another thread while the splits are evaluated; train() returns
+    # (and the run can be closed) only once they are written.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ablate-figures") as pool:
+        drawn = (pool.submit(draw_figures, *prepare_artifacts(engine, fitted, loaders["val"],
+                                                               artifact_dir))
+                 if artifact_dir is not None else None)
+        evaluation = evaluate_splits(engine, data, loaders)
+    if drawn is not None:
+        drawn.result()  # a figure that failed fails the run, as before
     objective = float(evaluation.metrics["val"][config.objective.metric.removeprefix("val_")])
-    if artifact_dir is not None:
-        write_artifacts(engine, fitted, loaders["val"], artifact_dir)
     gflops = flops / 1e9
     return TrainResult(
         objective=objective,
@@ -95,21 +103,33 @@ def train(
         normalisation={"mean": list(data.mean), "std": list(data.std)},
         threshold_matrices=evaluation.threshold_matrices,
         model_size_mb=model_size_mb(engine.eval_model),
-        latency_ms=measure_latency(engine.eval_model, shape, device,
-                                   config.eval.latency_repeats),
+        latency_ms=model_latency(config.model, engine.eval_model, shape,
+                                 config.data.out_channels, device, config.eval.latency_repeats,
+                                 engine.memory_format),
         peak_memory_mb=(torch.cuda.max_memory_allocated(device) / 2**20
                         if device.type == "cuda" else None),
         image_counts=evaluation.images,
     )
 
 
-def write_artifacts(engine: Engine, fitted: Fit, val_loader: torch.utils.data.DataLoader,
-                    folder: Path) -> None:
-    """The curves and gallery figures, and the evaluated weights with ``eval.save_weights``."""
+def prepare_artifacts(engine: Engine, fitted: Fit, val_loader: torch.utils.data.DataLoader,
+                      folder: Path) -> tuple[list[dict[str, float]], list, RunConfig, Path]:
+    """What the figures need from the model (the gallery's predictions), and the evaluated
+    weights as ``model.pt`` with ``eval.save_weights``: the arguments of :func:`draw_figures`."""
     from ablate import plots
 
     folder.mkdir(parents=True, exist_ok=True)
-    plots.curves(fitted.history, folder / "curves.png")
-    plots.gallery(engine, val_loader, engine.config, folder / "gallery.png")
+    rows = plots.gallery_rows(engine, val_loader, engine.config)
     if engine.config.eval.save_weights:
         torch.save(engine.eval_model.state_dict(), folder / "model.pt")
+    return fitted.history, rows, engine.config, folder
+
+
+def draw_figures(history: list[dict[str, float]], rows: list, config: RunConfig,
+                 folder: Path) -> None:
+    """The curves and gallery figures (no model needed: safe off the main thread)."""
+    from ablate import plots
+
+    plots.curves(history, folder / "curves.png")
+    plots.draw_gallery(rows, config, folder / "gallery.png")
+
