@@ -64,7 +64,7 @@ def train(
     data = load_data(config.data)
     if on_data is not None:
         on_data(data)
-    loaders = make_loaders(data, config, config.seed)
+    loaders = make_loaders(data, config, config.seed, device)
     engine = Engine(config, data, device)
     images, _ = next(iter(loaders["val"]))
     shape = (int(images.shape[1]), int(images.shape[2]), int(images.shape[3]))
