@@ -70,6 +70,7 @@ class Clock:
         self.parts: dict[str, float] = defaultdict(float)
         self.calls: dict[str, list[float]] = defaultdict(list)
         self.other_load: float | None = None  # cores other processes used meanwhile
+        self.cpu: float = 0.0  # CPU seconds of this process (all threads) during the run
 
     @contextmanager
     def part(self, name: str) -> Iterator[None]:
@@ -108,6 +109,7 @@ class OtherLoad:
 
     def __init__(self) -> None:
         self.cores: float | None = None
+        self.own = 0.0  # this process's CPU seconds meanwhile
 
     @staticmethod
     def _busy_seconds() -> float | None:
@@ -124,6 +126,7 @@ class OtherLoad:
 
     def __exit__(self, *exc: object) -> None:
         busy, wall = self._busy_seconds(), time.perf_counter() - self._wall
+        self.own = _own_cpu() - self._own
         if busy is not None and self._busy is not None and wall > 0:
             other = (busy - self._busy) - (_own_cpu() - self._own)
             self.cores = max(0.0, other / wall)
@@ -451,6 +454,7 @@ def report(
     used = {side: chosen(runs[side], repeats) for side in SIDES}
     total = {side: statistics.median(t for t, _ in used[side]) for side in SIDES}
     fastest = {side: min(t for t, _ in runs[side]) for side in SIDES}
+    cpu = {side: statistics.median(c.cpu for _, c in used[side]) for side in SIDES}
     parts = {side: median_parts(used[side]) for side in SIDES}
     width = max(len(label) for _, label in ROWS) + 2
     counts = "/".join(str(len(used[side])) for side in SIDES)
@@ -471,11 +475,15 @@ def report(
         + f"{total['ablate'] - total['fair']:>+8.2f}",
         f"{'fastest run (least disturbed)':<{width}}" + "".join(f"{fastest[s]:>8.2f}"
                                                                 for s in SIDES),
+        f"{'CPU seconds of the process':<{width}}" + "".join(f"{cpu[s]:>8.2f}" for s in SIDES)
+        + f"{cpu['ablate'] - cpu['fair']:>+8.2f}",
         "",
         f"ratio ablate / fair loop (validates each epoch): {total['ablate'] / total['fair']:.2f}x"
         f"   (fastest runs: {fastest['ablate'] / fastest['fair']:.2f}x)",
         f"ratio ablate / bare loop (no validation):       {total['ablate'] / total['bare']:.2f}x"
         f"   (fastest runs: {fastest['ablate'] / fastest['bare']:.2f}x)",
+        f"CPU-time ratios (less sensitive to other processes): ablate / fair "
+        f"{cpu['ablate'] / cpu['fair']:.2f}x, ablate / bare {cpu['ablate'] / cpu['bare']:.2f}x",
         "",
         *(f"{side + ' runs:':<13}{runs_text(runs[side], used[side])}" for side in SIDES),
         f"figures drawn on a thread while the final evaluation runs (not in the sum): "
@@ -594,7 +602,7 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     seconds, clock, ious = bare_run(config, validate=side == "fair")
                     checks[f"{side}_val"] = ious.get("val", math.nan)
-            clock.other_load = load.cores
+            clock.other_load, clock.cpu = load.cores, load.own
             return seconds, clock
 
         runs: dict[str, list[tuple[float, Clock]]] = {side: [] for side in SIDES}
