@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="runs of each (median)")
     args = parser.parse_args(argv)
+    warnings.simplefilter("ignore")  # optuna's experimental-feature notes
     from ablate.spec import load_spec
     from ablate.stores import resolve_stores
     from ablate.study import create_study
