@@ -222,10 +222,13 @@ class Engine:
         bincount).
         """
         ignore = self.config.data.ignore_index
+        threshold = self.config.eval.threshold
         counts = ConfusionMatrix(self.num_classes, ignore, self.device, per_image=per_image)
-        scanned = {t: ConfusionMatrix(2, ignore, self.device) for t in scan}
-        # (threshold, counts) pairs: the run's threshold, then the scan (which may repeat it)
-        targets = [(self.config.eval.threshold, counts), *scanned.items()]
+        # the scan's entry at the run's own threshold is the run's counts, counted once
+        scanned = {t: counts if t == threshold and self.num_classes == 2
+                   else ConfusionMatrix(2, ignore, self.device) for t in scan}
+        # (threshold, counts) pairs: the run's threshold, then the rest of the scan
+        targets = [(threshold, counts), *((t, m) for t, m in scanned.items() if m is not counts)]
         total, seen = 0.0, 0
         for images, masks in loader:
             images, masks = self.to_device(images, masks)
