@@ -39,9 +39,19 @@ lint: install
 	$(VENV)/bin/ruff check ablate tests benchmarks scripts
 	$(VENV)/bin/mypy
 
+# Speed figures, each a ratio against a baseline measured in the same run, with the machine's
+# core count and load. BENCH_RUNS=1000,10000 adds the 10,000-run report (its store takes a
+# while to write); BENCH_EPOCHS / BENCH_REPEATS trade the overhead figure's precision for time.
+BENCH_RUNS    ?= 1000
+BENCH_EPOCHS  ?= 2
+BENCH_REPEATS ?= 2
 bench: install
-	$(PY) benchmarks/overhead.py
-	$(PY) benchmarks/report_scale.py
+	@$(PY) -c "import os; print(f'cpus {os.cpu_count()}, load average', *(f'{v:.2f}' for v in os.getloadavg()))"
+	$(PY) benchmarks/study_list.py --repeats 3
+	$(PY) benchmarks/overhead.py --epochs $(BENCH_EPOCHS) --repeats $(BENCH_REPEATS) --retries 1
+	$(PY) benchmarks/enqueue.py --repeats 1
+	$(PY) benchmarks/report_scale.py --runs $(BENCH_RUNS) --repeats 2
+	$(PY) benchmarks/data_pipeline.py
 	$(PY) benchmarks/ui.py
 
 # Synthetic stand-ins for the plants and satellite studies (see studies/README.md).

@@ -6,13 +6,14 @@ import math
 from contextlib import nullcontext
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ablate.data import DataSplits
 from ablate.losses import build_loss
-from ablate.metrics import ConfusionMatrix, predict
+from ablate.metrics import ConfusionMatrix, predict, predict_scores
 from ablate.models import build_model
 from ablate.optim import EncoderFreezer
 from ablate.spec import RunConfig
@@ -54,6 +55,15 @@ def resize_labels(labels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         return labels
     resized = torch.nn.functional.interpolate(labels[:, None].float(), size=size, mode="nearest")
     return resized[:, 0].to(labels.dtype)
+
+
+def resize_scores(scores: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(B, H, W) probabilities or class ids resized to ``size`` with nearest neighbour."""
+    if tuple(scores.shape[-2:]) == tuple(size):
+        return scores
+    if scores.is_floating_point():
+        return torch.nn.functional.interpolate(scores[:, None], size=size, mode="nearest")[:, 0]
+    return resize_labels(scores, size)
 
 
 class Engine:
@@ -168,6 +178,37 @@ class Engine:
                 out = (out + model(images.flip(-1)).float().flip(-1)) / 2
         return out
 
+    def scores(self, logits: torch.Tensor) -> torch.Tensor:
+        """(B, H, W) what labels are read from: probabilities (binary, thresholded later) or
+        class ids (multiclass)."""
+        if self.task == "binary":
+            return predict_scores(logits)
+        return predict(logits, self.task)
+
+    def labels(self, scores: torch.Tensor, threshold: float) -> torch.Tensor:
+        """Class ids from :meth:`scores` (``sigmoid > threshold`` as :func:`predict`)."""
+        return (scores > threshold).long() if self.task == "binary" else scores
+
+    def scored(self, logits: torch.Tensor, masks: torch.Tensor,
+               originals: list | None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """(scores, target) pairs to count: the batch as it is, or with ``originals`` (its
+        masks at original size) the scores resized back to them, one resize per run of images
+        of the same size (nearest neighbour picks pixels, so resizing scores and thresholding
+        gives the labels that thresholding and resizing gives)."""
+        scores = self.scores(logits)
+        if originals is None:
+            return [(scores, masks)]
+        out, start = [], 0
+        while start < len(originals):
+            shape = tuple(np.shape(originals[start]))
+            end = start + 1
+            while end < len(originals) and tuple(np.shape(originals[end])) == shape:
+                end += 1
+            target = torch.as_tensor(np.stack(originals[start:end]), device=self.device).long()
+            out.append((resize_scores(scores[start:end], shape), target))
+            start = end
+        return out
+
     @torch.no_grad()
     def evaluate(
         self, loader: Any, scan: tuple[float, ...] = (), originals: list | None = None,
@@ -181,25 +222,22 @@ class Engine:
         bincount).
         """
         ignore = self.config.data.ignore_index
+        threshold = self.config.eval.threshold
         counts = ConfusionMatrix(self.num_classes, ignore, self.device, per_image=per_image)
-        scanned = {t: ConfusionMatrix(2, ignore, self.device) for t in scan}
-        # (threshold, counts) pairs: the run's threshold, then the scan (which may repeat it)
-        targets = [(self.config.eval.threshold, counts), *scanned.items()]
+        # the scan's entry at the run's own threshold is the run's counts, counted once
+        scanned = {t: counts if t == threshold and self.num_classes == 2
+                   else ConfusionMatrix(2, ignore, self.device) for t in scan}
+        # (threshold, counts) pairs: the run's threshold, then the rest of the scan
+        targets = [(threshold, counts), *((t, m) for t, m in scanned.items() if m is not counts)]
         total, seen = 0.0, 0
         for images, masks in loader:
             images, masks = self.to_device(images, masks)
             logits = self.logits(images)
             loss, _ = self.loss_fn(logits, masks)
-            for threshold, matrix in targets:
-                labels = predict(logits, self.task, threshold)
-                if originals is None:
-                    matrix.update(labels, masks)
-                    continue
-                for i, label_map in enumerate(labels):
-                    target = torch.as_tensor(originals[seen + i], device=self.device)
-                    height, width = target.shape
-                    full = resize_labels(label_map[None], (height, width))[0]
-                    matrix.update(full, target.long())
+            batch = originals[seen:seen + len(images)] if originals is not None else None
+            for scores, target in self.scored(logits, masks, batch):
+                for threshold, matrix in targets:
+                    matrix.update(self.labels(scores, threshold), target)
             total += float(loss) * len(images)
             seen += len(images)
         return total / max(seen, 1), counts, scanned

@@ -38,6 +38,7 @@ def eval_loaders(data: DataSplits, engine: Engine,
         batch_size=batch,
         shuffle=False,
         num_workers=config.data.num_workers,
+        pin_memory=engine.device.type == "cuda",
     )
     out = {"train": train_eval, "val": loaders["val"]}
     if "test" in loaders:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ablate.models import build_model, count_flops, count_params
+from ablate.models import build_model, count_params, model_flops
 from ablate.spec import RunConfig
 
 
@@ -30,6 +30,6 @@ def model_cost(config: RunConfig) -> dict[str, Any]:
     model = build_model(config.model, shape[0], config.data.out_channels)
     return {
         "params": count_params(model),
-        "gflops": count_flops(model, shape) / 1e9,
+        "gflops": model_flops(config.model, model, shape, config.data.out_channels) / 1e9,
         "input": list(shape),
     }

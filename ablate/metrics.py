@@ -11,7 +11,7 @@ import torch
 
 from ablate.scores import TASKS, matrix_scores
 
-__all__ = ["ConfusionMatrix", "compute_metrics", "predict"]
+__all__ = ["ConfusionMatrix", "compute_metrics", "predict", "predict_scores"]
 
 
 class ConfusionMatrix:
@@ -115,13 +115,19 @@ def predict(logits: torch.Tensor, task: str, threshold: float = 0.5) -> torch.Te
     if logits.ndim != 4:
         raise ValueError(f"logits must be (B, C, H, W), got shape {tuple(logits.shape)}")
     if task == "binary":
-        if logits.shape[1] != 1:
-            raise ValueError(f"binary logits must have 1 channel, got {logits.shape[1]}")
-        # float32 so that fp16 (AMP) logits are thresholded the same way as fp32 ones.
-        return (logits[:, 0].float().sigmoid() > threshold).long()
+        return (predict_scores(logits) > threshold).long()
     if task == "multiclass":
         return logits.argmax(dim=1)
     raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+
+
+def predict_scores(logits: torch.Tensor) -> torch.Tensor:
+    """Binary (B, 1, H, W) logits as (B, H, W) float32 probabilities (``predict`` thresholds
+    them)."""
+    if logits.ndim != 4 or logits.shape[1] != 1:
+        raise ValueError(f"binary logits must be (B, 1, H, W), got shape {tuple(logits.shape)}")
+    # float32 so that fp16 (AMP) logits are thresholded the same way as fp32 ones.
+    return logits[:, 0].float().sigmoid()
 
 
 def compute_metrics(

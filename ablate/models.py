@@ -251,17 +251,33 @@ def count_flops(model: nn.Module, input_shape: tuple[int, int, int]) -> float:
     return total
 
 
+# FLOPs depend on a model's shape, not its weights: counted once per shape key per process.
+# (Latency is measured on every run: it is a timing, not a property of the shape.)
+_FLOPS: dict[tuple, float] = {}
+
+
+def shape_key(spec: ModelSpec, input_shape: tuple[int, int, int], classes: int) -> tuple:
+    """What a model's compute depends on: the model section without its weight sources, the
+    input (C, H, W) and the output channels."""
+    return (spec.model_dump_json(exclude={"encoder_weights", "init_from"}),
+            tuple(int(v) for v in input_shape), int(classes))
+
+
+def model_flops(spec: ModelSpec, model: nn.Module, input_shape: tuple[int, int, int],
+                classes: int) -> float:
+    """:func:`count_flops` of ``model`` (built from ``spec``), counted once per distinct
+    architecture, input shape and output channels in this process (a study's trials mostly
+    share one)."""
+    key = shape_key(spec, input_shape, classes)
+    if key not in _FLOPS:
+        _FLOPS[key] = count_flops(model, input_shape)
+    return _FLOPS[key]
+
+
 def model_size_mb(model: nn.Module) -> float:
     """Size of the weights and buffers in MiB, as stored in memory."""
     tensors = list(model.parameters()) + list(model.buffers())
     return sum(t.numel() * t.element_size() for t in tensors) / 2**20
-
-
-def measure_latency(
-    model: nn.Module, input_shape: tuple[int, int, int], device: torch.device, repeats: int
-) -> float:
-    """Median wall time in ms of one batch-1 forward pass on ``device``, after warm-up."""
-    return latency_stats(model, input_shape, device, repeats)[0]
 
 
 @torch.no_grad()

@@ -1,18 +1,21 @@
-"""Figures logged with each run: training curves and a prediction gallery (PNG)."""
+"""Figures logged with each run: training curves and a prediction gallery (PNG).
+
+Figures are built with :class:`matplotlib.figure.Figure` (no pyplot state), so that they may
+be drawn off the main thread while it goes on evaluating.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import matplotlib
+import numpy as np
+import torch
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+from ablate.metrics import predict
 
-from ablate.metrics import predict  # noqa: E402
+GalleryRow = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # image, mask, prediction (CPU)
 
 if TYPE_CHECKING:
     from ablate.engine import Engine
@@ -44,7 +47,8 @@ def curves(history: list[dict[str, float]], path: Path) -> None:
     epochs = np.arange(len(history))
     objective = next((k for k in (history[0] if history else {}) if k.startswith("val_")
                       and k != "val_loss"), None)
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    fig = Figure(figsize=(9, 3.2))
+    axes = fig.subplots(1, 2)
     losses = {name: [h[name] for h in history] for name in ("train_loss", "val_loss")}
     axes[0].plot(epochs, losses["train_loss"], label="train loss")
     axes[0].plot(epochs, losses["val_loss"], label="val loss")
@@ -63,7 +67,6 @@ def curves(history: list[dict[str, float]], path: Path) -> None:
         axes[1].set_xlabel("epoch")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)
 
 
 def _display(image: torch.Tensor) -> np.ndarray:
@@ -76,12 +79,12 @@ def _display(image: torch.Tensor) -> np.ndarray:
 
 
 @torch.no_grad()
-def gallery(engine: Engine, loader: Any, config: RunConfig, path: Path) -> None:
-    """Image | ground truth | prediction for the first ``eval.gallery`` validation images."""
+def gallery_rows(engine: Engine, loader: Any, config: RunConfig) -> list[GalleryRow]:
+    """Image, ground truth and prediction of the first ``eval.gallery`` validation images."""
     count = config.eval.gallery
+    rows: list[GalleryRow] = []
     if count == 0:
-        return
-    rows: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        return rows
     for images, masks in loader:
         images_d, _ = engine.to_device(images, masks)
         logits = engine.logits(images_d)
@@ -89,9 +92,16 @@ def gallery(engine: Engine, loader: Any, config: RunConfig, path: Path) -> None:
         rows.extend(zip(images, masks, preds, strict=True))
         if len(rows) >= count:
             break
-    rows = rows[:count]
+    return rows[:count]
+
+
+def draw_gallery(rows: list[GalleryRow], config: RunConfig, path: Path) -> None:
+    """Image | ground truth | prediction, one row per image (nothing without rows)."""
+    if not rows:
+        return
     vmax = max(config.data.num_classes - 1, 1)
-    fig, axes = plt.subplots(len(rows), 3, figsize=(7.5, 2.5 * len(rows)), squeeze=False)
+    fig = Figure(figsize=(7.5, 2.5 * len(rows)))
+    axes = fig.subplots(len(rows), 3, squeeze=False)
     for row, (image, mask, pred) in zip(axes, rows, strict=True):
         shown = mask.clone()
         if config.data.ignore_index is not None:
@@ -107,4 +117,8 @@ def gallery(engine: Engine, loader: Any, config: RunConfig, path: Path) -> None:
         ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
-    plt.close(fig)
+
+
+def gallery(engine: Engine, loader: Any, config: RunConfig, path: Path) -> None:
+    """The gallery figure of the first ``eval.gallery`` validation images."""
+    draw_gallery(gallery_rows(engine, loader, config), config, path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +17,9 @@ import torch
 
 from ablate.data import DataSplits, load_data, make_loaders
 from ablate.engine import Engine, TrainingError
-from ablate.evaluation import evaluate_splits, load_best
+from ablate.evaluation import Evaluation, evaluate_splits, load_best
 from ablate.fit import EpochCallback, Fit, fit
-from ablate.models import count_flops, count_params, latency_stats, model_size_mb
+from ablate.models import count_params, latency_stats, model_flops, model_size_mb
 from ablate.result import TrainResult, efficiency
 from ablate.spec import RunConfig
 
@@ -63,20 +64,16 @@ def train(
     data = load_data(config.data)
     if on_data is not None:
         on_data(data)
-    loaders = make_loaders(data, config, config.seed)
+    loaders = make_loaders(data, config, config.seed, device)
     engine = Engine(config, data, device)
-    images, _ = next(iter(loaders["val"]))
-    shape = (int(images.shape[1]), int(images.shape[2]), int(images.shape[3]))
-    params, flops = count_params(engine.model), count_flops(engine.model, shape)
+    shape, params, flops = measure_model(engine, loaders["val"])
     engine.model.to(memory_format=engine.memory_format)
     engine.start_ema()
 
     fitted = fit(engine, loaders, on_epoch, progress, description)
     load_best(engine, fitted.best_state)
-    evaluation = evaluate_splits(engine, data, loaders)
+    evaluation = evaluate_and_draw(engine, fitted, data, loaders, artifact_dir)
     objective = float(evaluation.metrics["val"][config.objective.metric.removeprefix("val_")])
-    if artifact_dir is not None:
-        write_artifacts(engine, fitted, loaders["val"], artifact_dir)
     gflops = flops / 1e9
     latency = latency_stats(engine.eval_model, shape, device, config.eval.latency_repeats)
     return TrainResult(
@@ -104,14 +101,53 @@ def train(
     )
 
 
-def write_artifacts(engine: Engine, fitted: Fit, val_loader: torch.utils.data.DataLoader,
-                    folder: Path) -> None:
-    """The curves and gallery figures, and the evaluated weights unless ``eval.save_weights``
-    is ``none`` (a study keeps only some of them: :mod:`ablate.study.weights`)."""
+def measure_model(
+    engine: Engine, val_loader: torch.utils.data.DataLoader
+) -> tuple[tuple[int, int, int], int, float]:
+    """The model's input shape (C, H, W) as the val loader gives it, its parameter count and
+    its FLOPs at that shape (fvcore: one multiply-add = one FLOP)."""
+    images, _ = next(iter(val_loader))
+    shape = (int(images.shape[1]), int(images.shape[2]), int(images.shape[3]))
+    config = engine.config
+    flops = model_flops(config.model, engine.model, shape, config.data.out_channels)
+    return shape, count_params(engine.model), flops
+
+
+def evaluate_and_draw(engine: Engine, fitted: Fit, data: DataSplits,
+                      loaders: dict[str, torch.utils.data.DataLoader],
+                      artifact_dir: Path | None) -> Evaluation:
+    """Every split evaluated on the best weights while the figures are drawn on another
+    thread; returns once both are done (so the run is closed only after the figures are
+    written; a figure that failed fails the run)."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ablate-figures") as pool:
+        drawn = (pool.submit(draw_figures, *prepare_artifacts(engine, fitted, loaders["val"],
+                                                               artifact_dir))
+                 if artifact_dir is not None else None)
+        evaluation = evaluate_splits(engine, data, loaders)
+    if drawn is not None:
+        drawn.result()
+    return evaluation
+
+
+def prepare_artifacts(engine: Engine, fitted: Fit, val_loader: torch.utils.data.DataLoader,
+                      folder: Path) -> tuple[list[dict[str, float]], list, RunConfig, Path]:
+    """What the figures need from the model (the gallery's predictions), and the evaluated
+    weights as ``model.pt`` unless ``eval.save_weights`` is ``none`` (a study keeps only some
+    of them: :mod:`ablate.study.weights`): the arguments of :func:`draw_figures`."""
     from ablate import plots
 
     folder.mkdir(parents=True, exist_ok=True)
-    plots.curves(fitted.history, folder / "curves.png")
-    plots.gallery(engine, val_loader, engine.config, folder / "gallery.png")
+    rows = plots.gallery_rows(engine, val_loader, engine.config)
     if engine.config.eval.save_weights != "none":
         torch.save(engine.eval_model.state_dict(), folder / "model.pt")
+    return fitted.history, rows, engine.config, folder
+
+
+def draw_figures(history: list[dict[str, float]], rows: list, config: RunConfig,
+                 folder: Path) -> None:
+    """The curves and gallery figures (no model needed: safe off the main thread)."""
+    from ablate import plots
+
+    plots.curves(history, folder / "curves.png")
+    plots.draw_gallery(rows, config, folder / "gallery.png")
+

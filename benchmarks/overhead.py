@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import functools
 import gc
+import json
 import math
 import os
 import random
@@ -69,6 +70,7 @@ class Clock:
         self.parts: dict[str, float] = defaultdict(float)
         self.calls: dict[str, list[float]] = defaultdict(list)
         self.other_load: float | None = None  # cores other processes used meanwhile
+        self.cpu: float = 0.0  # CPU seconds of this process (all threads) during the run
 
     @contextmanager
     def part(self, name: str) -> Iterator[None]:
@@ -107,6 +109,7 @@ class OtherLoad:
 
     def __init__(self) -> None:
         self.cores: float | None = None
+        self.own = 0.0  # this process's CPU seconds meanwhile
 
     @staticmethod
     def _busy_seconds() -> float | None:
@@ -123,6 +126,7 @@ class OtherLoad:
 
     def __exit__(self, *exc: object) -> None:
         busy, wall = self._busy_seconds(), time.perf_counter() - self._wall
+        self.own = _own_cpu() - self._own
         if busy is not None and self._busy is not None and wall > 0:
             other = (busy - self._busy) - (_own_cpu() - self._own)
             self.cores = max(0.0, other / wall)
@@ -133,6 +137,7 @@ def _own_cpu() -> float:
     return t.user + t.system
 
 
+BACKGROUND = "figures_drawn"  # on another thread, overlapping the final evaluation
 BUSY_CORES = 0.25  # other processes using more than this many cores on average: disturbed
 RETRY_BUDGET_S = 120.0  # no disturbed run is redone once the timed runs have taken this long
 
@@ -165,7 +170,7 @@ class AblateTrial:
         self.number = 0
 
     def run(self, config: Any) -> tuple[float, Clock, Any]:
-        import ablate.plots
+        import ablate.environment
         import ablate.tracking.checkpoints
         import ablate.train
         from ablate.engine import Engine
@@ -177,18 +182,22 @@ class AblateTrial:
             for owner, attr, name in (
                 (ablate.train, "load_data", "data"),
                 (ablate.train, "make_loaders", "data"),
-                (ablate.train, "count_flops", "flops"),
+                (ablate.train, "model_flops", "flops"),
                 (ablate.train, "latency_stats", "latency"),
                 (Engine, "train_epoch", "train_epochs"),
                 (Engine, "evaluate", "evaluate"),
-                (ablate.plots, "curves", "figures"),
-                (ablate.plots, "gallery", "figures"),
-                (ablate.tracking.checkpoints, "localize", "tracking"),
-                (Tracker, "start_run", "tracking"),
+                (ablate.train, "prepare_artifacts", "figures"),
+                (ablate.train, "draw_figures", BACKGROUND),
+                (ablate.tracking.checkpoints, "localize", "setup"),
+                (Tracker, "start_run", "setup"),
+                (ablate.environment, "collect", "setup"),
+                (ablate.environment, "git_diff", "setup"),
+                (RunLog, "log_environment", "setup"),
+                (RunLog, "log_data", "setup"),
                 (RunLog, "log_epoch", "tracking"),
                 (RunLog, "log_result", "tracking"),
-                (RunLog, "log_artifacts", "tracking"),
-                (RunLog, "end", "tracking"),
+                (RunLog, "log_artifacts", "artifacts"),
+                (RunLog, "end", "artifacts"),
             ):
                 stack.enter_context(timed_attr(owner, attr, clock, name))
             gc.collect()
@@ -251,8 +260,13 @@ def bare_differences(config: Any) -> list[str]:
     return out
 
 
-def bare_run(config: Any) -> tuple[float, Clock, dict[str, float]]:
-    """The same training written as a plain PyTorch loop (what a notebook would hold)."""
+def bare_run(config: Any, validate: bool) -> tuple[float, Clock, dict[str, float]]:
+    """The same training written as a plain PyTorch loop (what a notebook would hold).
+
+    ``validate``: the careful notebook (the *fair* loop): val IoU from confusion counts after
+    every epoch, a copy of the best epoch's weights, val and test evaluated on them at the end.
+    Without it: train all epochs, then evaluate val and test once on the last weights.
+    """
     import segmentation_models_pytorch as smp
 
     from ablate.data import load_data, make_loaders
@@ -306,24 +320,11 @@ def bare_run(config: Any) -> tuple[float, Clock, dict[str, float]]:
         with autocast():
             return model(images).float()
 
-    with clock.part("train_epochs"):
-        for _ in range(config.optim.epochs):
-            model.train()
-            for images, masks in loaders["train"]:
-                loss, _ = loss_fn(forward(images), masks.to(device, non_blocking=True))
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-            scheduler.step()
-
-    ious: dict[str, float] = {}
-    with clock.part("final_eval"), torch.no_grad():
-        model.eval()
-        for split in ("val", "test"):
-            if split not in loaders:
-                continue
-            counts = torch.zeros(num_classes * num_classes, dtype=torch.int64, device=device)
+    def split_iou(split: str) -> float:
+        """IoU over the whole split from its confusion counts (as ablate reports it)."""
+        counts = torch.zeros(num_classes * num_classes, dtype=torch.int64, device=device)
+        with torch.no_grad():
+            model.eval()
             for images, masks in loaders[split]:
                 logits = forward(images)
                 if task == "binary":
@@ -337,10 +338,35 @@ def bare_run(config: Any) -> tuple[float, Clock, dict[str, float]]:
                 counts += torch.bincount(
                     (target * num_classes + pred).reshape(-1), minlength=num_classes**2
                 )
-            m = counts.reshape(num_classes, num_classes).cpu().double()
-            tp = m.diag()
-            iou = tp / (m.sum(0) + m.sum(1) - tp)  # per class; NaN where a class is absent
-            ious[split] = float(iou[1]) if task == "binary" else float(np.nanmean(iou.numpy()))
+        m = counts.reshape(num_classes, num_classes).cpu().double()
+        tp = m.diag()
+        iou = tp / (m.sum(0) + m.sum(1) - tp)  # per class; NaN where a class is absent
+        return float(iou[1]) if task == "binary" else float(np.nanmean(iou.numpy()))
+
+    best_iou, best_state = -math.inf, None
+    for _ in range(config.optim.epochs):
+        with clock.part("train_epochs"):
+            model.train()
+            for images, masks in loaders["train"]:
+                loss, _ = loss_fn(forward(images), masks.to(device, non_blocking=True))
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            scheduler.step()
+        if validate:
+            # the careful notebook: val IoU each epoch, a CPU copy of the best weights
+            with clock.part("epoch_val"):
+                iou = split_iou("val")
+                if iou > best_iou:
+                    best_iou = iou
+                    best_state = {k: v.detach().to("cpu", copy=True)
+                                  for k, v in model.state_dict().items()}
+
+    with clock.part("final_eval"):
+        if best_state is not None:
+            model.load_state_dict(best_state)
+        ious = {split: split_iou(split) for split in ("val", "test") if split in loaders}
     sync(device)
     return time.perf_counter() - tick, clock, ious
 
@@ -374,34 +400,37 @@ def bare_optimiser(optim: Any, model: torch.nn.Module) -> tuple[Any, Any]:
 
 # ------------------------------------------------------------------------------------- report
 
+SIDES = ("bare", "fair", "ablate")
+
 ROWS = (
     ("data", "data (load_data + make_loaders)"),
+    ("setup", "run set-up (start_run, environment, data inputs)"),
     ("flops", "FLOP count (fvcore)"),
-    ("latency", "batch-1 latency measurement"),
     ("train_epochs", "training epochs"),
     ("epoch_val", "per-epoch val evaluation"),
+    ("tracking", "MLflow metrics and JSON artifacts"),
     ("final_eval", "final evaluation"),
-    ("figures", "figures (curves + gallery)"),
-    ("tracking", "MLflow tracking"),
+    ("figures", "figures: gallery predictions (+ model.pt)"),
+    ("latency", "batch-1 latency measurement"),
+    ("artifacts", "artifact files (figures) + end of run"),
     ("other", "other (build, seed, best-state copy...)"),
 )
-
-ABLATE_ONLY = ("flops", "latency", "epoch_val", "figures", "tracking")
 
 
 def median_parts(runs: list[tuple[float, Clock]]) -> dict[str, float]:
     out: dict[str, float] = {}
     for key, _ in ROWS:
         if key == "other":
-            values = [total - sum(c.parts.values()) for total, c in runs]
+            values = [total - sum(v for k, v in c.parts.items() if k != BACKGROUND)
+                      for total, c in runs]
         else:
             values = [c.parts.get(key, 0.0) for _, c in runs]
         out[key] = statistics.median(values)
     return out
 
 
-def fmt(value: float | None) -> str:
-    return "-" if value is None or value == 0.0 else f"{value:.2f}"
+def fmt(value: float) -> str:
+    return "-" if value == 0.0 else f"{value:.2f}"
 
 
 def clean(runs: list[tuple[float, Clock]]) -> list[tuple[float, Clock]]:
@@ -422,47 +451,55 @@ def report(
     checks: dict[str, float],
     config: Any,
 ) -> None:
-    bare, ablate = chosen(runs["bare"], repeats), chosen(runs["ablate"], repeats)
-    bare_total = statistics.median(t for t, _ in bare)
-    ablate_total = statistics.median(t for t, _ in ablate)
-    full_res = config.eval.full_resolution
-    bare_min = min(t for t, _ in runs["bare"])
-    ablate_min = min(t for t, _ in runs["ablate"])
-    b, a = median_parts(bare), median_parts(ablate)
+    used = {side: chosen(runs[side], repeats) for side in SIDES}
+    total = {side: statistics.median(t for t, _ in used[side]) for side in SIDES}
+    fastest = {side: min(t for t, _ in runs[side]) for side in SIDES}
+    cpu = {side: statistics.median(c.cpu for _, c in used[side]) for side in SIDES}
+    parts = {side: median_parts(used[side]) for side in SIDES}
     width = max(len(label) for _, label in ROWS) + 2
-    head = (
-        f"seconds (median of {len(bare)} runs)"
-        if len(bare) == len(ablate)
-        else f"seconds (median, {len(bare)}/{len(ablate)} runs)"
-    )
+    counts = "/".join(str(len(used[side])) for side in SIDES)
+    head = f"seconds (median, {counts} runs)"
     lines = [
         "",
-        f"{head:<{width}}{'bare':>9}{'ablate':>9}{'extra':>9}",
-        "-" * (width + 27),
+        f"{head:<{width}}{'bare':>8}{'fair':>8}{'ablate':>8}{'extra':>8}",
+        "-" * (width + 32),
     ]
     for key, label in ROWS:
-        bare_v = None if key in ABLATE_ONLY else b[key]
-        extra = a[key] - (bare_v or 0.0)
-        lines.append(f"{label:<{width}}{fmt(bare_v):>9}{fmt(a[key]):>9}{extra:>+9.2f}")
+        values = [parts[side][key] for side in SIDES]
+        extra = parts["ablate"][key] - parts["fair"][key]
+        lines.append(f"{label:<{width}}" + "".join(f"{fmt(v):>8}" for v in values)
+                     + f"{extra:>+8.2f}")
     lines += [
-        "-" * (width + 27),
-        f"{'total wall time':<{width}}{bare_total:>9.2f}{ablate_total:>9.2f}"
-        f"{ablate_total - bare_total:>+9.2f}",
-        f"{'ratio ablate / bare':<{width}}{ablate_total / bare_total:>18.2f}x",
-        f"{'fastest run (least disturbed)':<{width}}{bare_min:>9.2f}{ablate_min:>9.2f}"
-        f"{ablate_min - bare_min:>+9.2f}   ratio {ablate_min / bare_min:.2f}x",
+        "-" * (width + 32),
+        f"{'total wall time':<{width}}" + "".join(f"{total[s]:>8.2f}" for s in SIDES)
+        + f"{total['ablate'] - total['fair']:>+8.2f}",
+        f"{'fastest run (least disturbed)':<{width}}" + "".join(f"{fastest[s]:>8.2f}"
+                                                                for s in SIDES),
+        f"{'CPU seconds of the process':<{width}}" + "".join(f"{cpu[s]:>8.2f}" for s in SIDES)
+        + f"{cpu['ablate'] - cpu['fair']:>+8.2f}",
         "",
-        f"bare runs:   {runs_text(runs['bare'], bare)}",
-        f"ablate runs: {runs_text(runs['ablate'], ablate)}",
-        f"once per study, not in the ablate column: MLflow store set-up "
-        f"(create DB + experiment + parent run) {setup_seconds:.2f} s",
-        "final evaluation: bare = val + test; ablate = train + val + test on the best-epoch "
-        "weights" + (", at the masks' original resolution" if full_res else ""),
-        f"same training check: last-epoch val IoU ablate {checks['ablate_last_val']:.4f}, "
-        f"bare {checks['bare_val']:.4f} (ablate's objective, final evaluation: "
-        f"{checks['ablate_objective']:.4f}); bare test IoU {checks['bare_test']:.4f}",
+        f"ratio ablate / fair loop (validates each epoch): {total['ablate'] / total['fair']:.2f}x"
+        f"   (fastest runs: {fastest['ablate'] / fastest['fair']:.2f}x)",
+        f"ratio ablate / bare loop (no validation):       {total['ablate'] / total['bare']:.2f}x"
+        f"   (fastest runs: {fastest['ablate'] / fastest['bare']:.2f}x)",
+        f"CPU-time ratios (less sensitive to other processes): ablate / fair "
+        f"{cpu['ablate'] / cpu['fair']:.2f}x, ablate / bare {cpu['ablate'] / cpu['bare']:.2f}x",
+        "",
+        *(f"{side + ' runs:':<13}{runs_text(runs[side], used[side])}" for side in SIDES),
+        f"figures drawn on a thread while the final evaluation runs (not in the sum): "
+        f"{statistics.median(c.parts.get(BACKGROUND, 0.0) for _, c in used['ablate']):.2f} s",
+        f"once per study, in no column: MLflow store set-up (create DB + experiment + parent "
+        f"run) {setup_seconds:.2f} s",
+        "final evaluation: bare = val + test on the last weights; fair = val + test on the best "
+        "epoch's weights; ablate = train + val + test on them (3-threshold scan, per-image "
+        "counts" + (", at the masks' original resolution)" if config.eval.full_resolution
+                    else ")"),
+        f"same training check: val IoU on the best weights ablate "
+        f"{checks['ablate_objective']:.4f}, fair {checks['fair_val']:.4f}; last-epoch val IoU "
+        f"ablate {checks['ablate_last_val']:.4f}, bare {checks['bare_val']:.4f}",
+        f"cpus {os.cpu_count()}, load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}",
     ]
-    loads = [c.other_load for _, c in bare + ablate if c.other_load is not None]
+    loads = [c.other_load for side in SIDES for _, c in used[side] if c.other_load is not None]
     if loads and max(loads) > BUSY_CORES:
         lines.append(
             f"warning: other processes used up to {max(loads):.1f} of {os.cpu_count()} CPU cores "
@@ -480,7 +517,7 @@ def runs_text(runs: list[tuple[float, Clock]], used: list[tuple[float, Clock]]) 
         seconds, clock = run
         notes = []
         if clock.other_load is not None and clock.other_load > BUSY_CORES:
-            notes.append(f"other processes busy: {clock.other_load:.1f} cores")
+            notes.append(f"others busy: {clock.other_load:.1f} cores")
         if not any(run is u for u in used):
             notes.append("not in the medians")
         parts.append(f"{seconds:.2f}" + (f" ({'; '.join(notes)})" if notes else ""))
@@ -490,21 +527,28 @@ def runs_text(runs: list[tuple[float, Clock]], used: list[tuple[float, Clock]]) 
 # --------------------------------------------------------------------------------------- main
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spec", type=Path, default=DEFAULT_SPEC, help="study spec (YAML)")
     parser.add_argument("--epochs", type=int, default=None, help="epochs (default: the spec's)")
-    parser.add_argument("--repeats", type=int, default=2, help="timed runs of each (default 2)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs of each (default 3)")
     parser.add_argument(
         "--retries",
         type=int,
-        default=3,
-        help="rounds of re-runs for runs disturbed by other processes (default 3)",
+        default=2,
+        help="rounds of re-runs for runs disturbed by other processes (default 2)",
     )
+    parser.add_argument("--metrics", type=Path, default=None,
+                        help="write the ablate trial's final metrics as JSON here (a check "
+                             "that a change leaves every logged number as it was)")
     args = parser.parse_args(argv)
     if args.repeats < 1 or (args.epochs is not None and args.epochs < 1) or args.retries < 0:
         parser.error("--repeats and --epochs must be at least 1, --retries at least 0")
+    return args
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=UserWarning)
     from ablate.spec import load_spec
@@ -523,14 +567,13 @@ def main(argv: list[str] | None = None) -> int:
         f"batch {config.data.batch_size}), {config.optim.epochs} epoch(s), "
         f"{args.repeats} repeat(s) each\n"
         f"device {device}, torch {torch.__version__}, torch threads {torch.get_num_threads()}, "
-        f"cpus {os.cpu_count()}\n"
-        "bare loop reuses ablate.data.load_data/make_loaders and ablate.losses.build_loss "
-        "(identical inputs and loss terms); both seeded with seed "
-        f"{config.seed}",
+        f"cpus {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}\n"
+        "bare/fair loops reuse ablate.data.load_data/make_loaders and ablate.losses.build_loss "
+        f"(identical inputs and loss terms); all seeded with seed {config.seed}",
         flush=True,
     )
     if differences:
-        print(f"note: the bare loop leaves out {', '.join(differences)}", flush=True)
+        print(f"note: the plain loops leave out {', '.join(differences)}", flush=True)
 
     with tempfile.TemporaryDirectory(prefix="ablate-bench-") as tmp:
         tick = time.perf_counter()
@@ -539,36 +582,37 @@ def main(argv: list[str] | None = None) -> int:
 
         log("warm-up: 1 epoch of each ...")
         tick = time.perf_counter()
-        bare_run(warm)
-        trial.run(warm)
+        bare_run(warm, validate=True)
+        _, first, _ = trial.run(warm)
+        once = {k: first.parts.get(k, 0.0) for k in ("flops", "latency")}
         log(f"warm-up done in {time.perf_counter() - tick:.1f} s")
 
         checks: dict[str, float] = {}
+        final: dict[str, float] = {}
 
         def timed(side: str) -> tuple[float, Clock]:
             with OtherLoad() as load:
-                if side == "bare":
-                    seconds, clock, ious = bare_run(config)
-                    checks["bare_val"] = ious.get("val", math.nan)
-                    checks["bare_test"] = ious.get("test", math.nan)
-                else:
+                if side == "ablate":
                     seconds, clock, result = trial.run(config)
                     key = config.objective.metric
                     checks["ablate_last_val"] = result.history[-1].get(key, math.nan)
                     checks["ablate_objective"] = result.objective
-            clock.other_load = load.cores
+                    final.clear()
+                    final.update(result_numbers(result))
+                else:
+                    seconds, clock, ious = bare_run(config, validate=side == "fair")
+                    checks[f"{side}_val"] = ious.get("val", math.nan)
+            clock.other_load, clock.cpu = load.cores, load.own
             return seconds, clock
 
-        runs: dict[str, list[tuple[float, Clock]]] = {"bare": [], "ablate": []}
+        runs: dict[str, list[tuple[float, Clock]]] = {side: [] for side in SIDES}
         started = time.perf_counter()
         for i in range(args.repeats):
-            # Alternate the order so that neither side always runs first.
-            for side in ("bare", "ablate") if i % 2 == 0 else ("ablate", "bare"):
+            # Rotate the order so that no side always runs first.
+            for side in SIDES[i % 3:] + SIDES[:i % 3]:
                 runs[side].append(timed(side))
-            log(
-                f"repeat {i + 1}/{args.repeats}: bare {runs['bare'][-1][0]:.2f} s, "
-                f"ablate {runs['ablate'][-1][0]:.2f} s"
-            )
+            log(f"repeat {i + 1}/{args.repeats}: "
+                + ", ".join(f"{side} {runs[side][-1][0]:.2f} s" for side in SIDES))
         # A run that shared the CPU with other processes is redone (a few times, within a time
         # budget), so that the medians come from undisturbed runs where the machine allows.
         for _ in range(args.retries):
@@ -580,7 +624,33 @@ def main(argv: list[str] | None = None) -> int:
                 runs[side].append(timed(side))
 
     report(runs, args.repeats, setup_seconds, checks, config)
+    print(f"paid once per model shape per worker process (here by the warm-up trial, in no "
+          f"column): FLOP count {once['flops']:.2f} s, latency measurement "
+          f"{once['latency']:.2f} s", flush=True)
+    if args.metrics is not None:
+        args.metrics.write_text(json.dumps(final, indent=1, sort_keys=True))
+        print(f"final metrics of the last ablate trial: {args.metrics}")
     return 0
+
+
+def result_numbers(result: Any) -> dict[str, Any]:
+    """Every number a trial logs but its timings (seconds, images/s, latency): the final
+    metrics, the epoch curves, the confusion matrices (per split, per scanned threshold) and
+    each val/test image's counts."""
+    from ablate.tracking.writer import logged_metrics
+
+    timing = ("seconds", "per_second", "latency", "peak_memory")
+    out: dict[str, Any] = {k: float(v) for k, v in logged_metrics(result).items()
+                           if not any(t in k for t in timing)}
+    out["history"] = [{k: float(v) for k, v in record.items()} for record in result.history]
+    out["matrices"] = {split: m.tolist() for split, m in result.matrices.items()}
+    out["thresholds"] = {split: {f"{t:g}": m.tolist() for t, m in scan.items()}
+                         for split, scan in result.threshold_matrices.items()}
+    if result.image_counts is not None:
+        out["images"] = {split: np.asarray(c).tolist()
+                         for split, c in result.image_counts.counts.items()}
+    out["best_epoch"] = result.best_epoch
+    return out
 
 
 if __name__ == "__main__":

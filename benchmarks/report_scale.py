@@ -1,6 +1,7 @@
 """How long `ablate report` takes on a large study: N trial runs in a local SQLite MLflow store.
 
     .venv/bin/python benchmarks/report_scale.py                      # 1,000 runs, temporary store
+    .venv/bin/python benchmarks/report_scale.py --runs 1000,10000    # both sizes, cost per run
     .venv/bin/python benchmarks/report_scale.py --runs 1000 --keep /tmp/scale   # keep (and reuse)
 
 The store is filled through ``MlflowClient`` (one ``create_run`` and a few ``log_batch`` calls
@@ -8,7 +9,7 @@ per run) in the tracking contract of a real search study: a binary task, 7 searc
 (3 floats, an int, a categorical, 2 bool toggles), ~80 params, ~110 final metrics (3 splits,
 a 3-threshold scan, model figures) and 5 epochs of curves per run; ~4 % of the trials fail
 (half of them retried), ~4 % are pruned. With ``--keep DIR`` an existing store of the same size
-in DIR is reused instead of regenerated.
+in DIR/runsN is reused instead of regenerated.
 
 It then times, on an otherwise idle machine: the in-process report (read + tables + PNG plots,
 imports excluded) and the CLI subprocess wall time ``ablate report NAME --out FILE`` (imports
@@ -133,31 +134,29 @@ def _store_size(tracking_uri: str) -> int:
     return len(client.search_runs([experiment.experiment_id], max_results=50_000)) - 1
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--runs", type=int, default=1000, help="trial runs in the store")
-    parser.add_argument("--keep", type=Path, help="store folder to keep (reused if it matches)")
-    parser.add_argument("--repeats", type=int, default=3, help="timed repeats (median)")
-    args = parser.parse_args()
-    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+TARGETS = {1000: 2.0, 10000: 10.0}  # seconds, `ablate report` as a fresh process
 
-    folder = args.keep or Path(tempfile.mkdtemp(prefix="ablate_scale_"))
+
+def prepare(folder: Path, runs: int) -> str:
+    """The tracking URI of a store in ``folder`` holding ``runs`` trial runs (reused if it
+    does, else written anew)."""
     folder.mkdir(parents=True, exist_ok=True)
     uri = f"sqlite:///{folder.absolute() / 'mlflow.db'}"
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    if load > 0.5:
-        print(f"warning: load average {load:.1f}: other processes compete for the CPU")
     existing = _store_size(uri) if (folder / "mlflow.db").exists() else -1
-    if existing == args.runs:
+    if existing == runs:
         print(f"reusing the store in {folder} ({existing} trial runs)")
-    else:
-        if (folder / "mlflow.db").exists():
-            (folder / "mlflow.db").unlink()
-        print(f"filling {uri} with {args.runs} trial runs ...")
-        started = time.perf_counter()
-        fill(uri, args.runs)
-        print(f"filled in {time.perf_counter() - started:.1f} s")
+        return uri
+    if (folder / "mlflow.db").exists():
+        (folder / "mlflow.db").unlink()
+    print(f"filling {uri} with {runs} trial runs ...")
+    started = time.perf_counter()
+    fill(uri, runs)
+    print(f"filled in {time.perf_counter() - started:.1f} s")
+    return uri
 
+
+def in_process(folder: Path, uri: str, repeats: int) -> dict[str, float]:
+    """Median seconds of each stage of the report, in this process (imports excluded)."""
     from ablate.report import assemble
     from ablate.report.runs import load_runs
     from ablate.stores import resolve_stores
@@ -166,7 +165,7 @@ def main() -> None:
     out = folder / "report" / f"{STUDY}.md"
     stages: dict[str, list[float]] = {"read (sql)": [], "build (tables, fANOVA, plots)": [],
                                       "render + write": [], "total": [], "total cpu": []}
-    for _ in range(args.repeats):
+    for _ in range(repeats):
         wall, cpu = time.perf_counter(), time.process_time()
         study = load_runs(stores, STUDY, reader="sql")
         read = time.perf_counter()
@@ -177,38 +176,83 @@ def main() -> None:
         for key, value in zip(stages, (read - wall, built - read, done - built, done - wall,
                                        time.process_time() - cpu), strict=True):
             stages[key].append(value)
-    started = time.perf_counter()
-    load_runs(stores, STUDY, reader="mlflow")
-    search_runs = time.perf_counter() - started
+    return {key: statistics.median(values) for key, values in stages.items()}
 
-    cli, cli_cpu = [], []
+
+def cli_report(folder: Path, uri: str, reader: str) -> tuple[float, float]:
+    """Wall and CPU seconds of ``ablate report`` as a fresh process, imports included."""
     ablate = Path(sys.executable).parent / "ablate"
     command = [str(ablate)] if ablate.exists() else [sys.executable, "-m", "ablate.cli"]
-    for reader in ["auto"] * args.repeats + ["mlflow"]:
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        started = time.perf_counter()
-        subprocess.run(command + ["report", STUDY, "--tracking-uri", uri, "--out", str(out),
-                                  "--reader", reader], check=True, stdout=subprocess.DEVNULL)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        elapsed = time.perf_counter() - started
-        used = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-        if reader == "auto":
-            cli.append(elapsed)
-            cli_cpu.append(used)
-        else:
-            cli_mlflow = (elapsed, used)
+    out = folder / "report" / f"{STUDY}.md"
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    subprocess.run(command + ["report", STUDY, "--tracking-uri", uri, "--out", str(out),
+                              "--reader", reader], check=True, stdout=subprocess.DEVNULL)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    used = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return time.perf_counter() - started, used
+
+
+def measure(folder: Path, runs: int, repeats: int, mlflow_reader: bool) -> float:
+    """Print the report's timings on ``runs`` runs; return the CLI's median wall time."""
+    uri = prepare(folder, runs)
+    stages = in_process(folder, uri, repeats)
+    cli = [cli_report(folder, uri, "auto") for _ in range(repeats)]
+    out = folder / "report" / f"{STUDY}.md"
     plots = sorted(p.name for p in out.parent.glob(f"{STUDY}_*.png"))
-    print(f"report on {args.runs} trial runs ({out}; figures: {', '.join(plots)})")
-    print(f"in-process, median of {args.repeats} (s):")
-    for key, values in stages.items():
-        print(f"  {key:32s} {statistics.median(values):6.2f}")
-    print(f"  {'read via search_runs instead':32s} {search_runs:6.2f}  (mlflow already imported)")
+    print(f"report on {runs} trial runs ({out}; figures: {', '.join(plots)})")
+    print(f"in-process, median of {repeats} (s):")
+    for key, value in stages.items():
+        print(f"  {key:32s} {value:6.2f}")
+    walls = [w for w, _ in cli]
     print(f"CLI `ablate report {STUDY} --out FILE` in a subprocess, imports included (s):")
-    print(f"  wall {statistics.median(cli):.2f} (runs: {', '.join(f'{t:.2f}' for t in cli)}), "
-          f"cpu {statistics.median(cli_cpu):.2f}")
-    print(f"  with --reader mlflow: wall {cli_mlflow[0]:.2f}, cpu {cli_mlflow[1]:.2f}")
-    if args.keep is None:
-        shutil.rmtree(folder, ignore_errors=True)
+    print(f"  wall {statistics.median(walls):.2f} (runs: {', '.join(f'{t:.2f}' for t in walls)}), "
+          f"cpu {statistics.median(c for _, c in cli):.2f}")
+    if mlflow_reader:
+        started = time.perf_counter()
+        from ablate.report.runs import load_runs
+        from ablate.stores import resolve_stores
+
+        load_runs(resolve_stores(store=folder, tracking_uri=uri), STUDY, reader="mlflow")
+        print(f"  read via search_runs instead (in-process): {time.perf_counter() - started:.2f}")
+        wall, cpu = cli_report(folder, uri, "mlflow")
+        print(f"  CLI with --reader mlflow: wall {wall:.2f}, cpu {cpu:.2f}")
+    return statistics.median(walls)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", default="1000",
+                        help="trial runs in the store; a comma-separated list measures each "
+                             "(e.g. 1000,10000)")
+    parser.add_argument("--keep", type=Path,
+                        help="folder to keep the stores in (one per size, reused if it matches)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed repeats (median)")
+    parser.add_argument("--mlflow-reader", action="store_true",
+                        help="also time the report read through MLflow's search_runs")
+    args = parser.parse_args()
+    sizes = [int(v) for v in str(args.runs).split(",") if v.strip()]
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    load = " ".join(f"{v:.2f}" for v in os.getloadavg())
+    print(f"ablate report scale: cpus {os.cpu_count()}, load average {load}")
+    root = args.keep or Path(tempfile.mkdtemp(prefix="ablate_scale_"))
+    walls: dict[int, float] = {}
+    try:
+        for runs in sizes:
+            walls[runs] = measure(root / f"runs{runs}", runs, args.repeats, args.mlflow_reader)
+    finally:
+        if args.keep is None:
+            shutil.rmtree(root, ignore_errors=True)
+    print("summary: `ablate report` as a fresh process (imports included)")
+    smallest = min(walls)
+    for runs, wall in walls.items():
+        target = TARGETS.get(runs)
+        goal = f"target < {target:.0f} s: {'met' if wall < target else 'NOT met'}" if target else ""
+        print(f"  {runs:6d} runs: {wall:6.2f} s, {1000 * wall / runs:6.2f} ms per run, "
+              f"{wall / walls[smallest]:5.2f}x the {smallest}-run time for "
+              f"{runs / smallest:.0f}x the runs  {goal}")
+    load = " ".join(f"{v:.2f}" for v in os.getloadavg())
+    print(f"  load average at the end {load}")
 
 
 if __name__ == "__main__":

@@ -336,6 +336,18 @@ def test_synthetic_multiclass_through_load_data() -> None:
 # ---------------------------------------------------------------------------------- loaders
 
 
+def test_loaders_pin_memory_only_for_cuda() -> None:
+    cfg = config({"task": "binary", "synthetic": {"num_images": 8, "size": 16}, "batch_size": 2,
+                  "num_workers": 1})
+    data = load_data(cfg.data)
+    for device, pinned in ((None, False), (torch.device("cpu"), False),
+                           (torch.device("cuda"), True)):
+        loaders = make_loaders(data, cfg, seed=0, device=device)
+        assert {split: loader.pin_memory for split, loader in loaders.items()} == dict.fromkeys(
+            loaders, pinned)
+        assert all(loader.persistent_workers for loader in loaders.values())
+
+
 def test_loaders_with_all_augmentations() -> None:
     cfg = config(
         {"synthetic": {"num_images": 10, "size": 32, "channels": 3}, "batch_size": 3,

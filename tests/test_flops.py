@@ -33,3 +33,19 @@ def test_conv_flops_count_multiply_adds():
     # every output pixel: 2 * 3 * 3 multiply-adds per output channel
     assert count_flops(conv, (2, 8, 8)) == 4 * 8 * 8 * 2 * 3 * 3
     assert torch.is_grad_enabled()
+
+
+def test_model_flops_counted_once_per_shape():
+    from ablate.models import _FLOPS, build_model, model_flops
+    from ablate.spec import ModelSpec
+
+    spec = ModelSpec(arch="Unet", encoder="resnet18", decoder_channels=[16, 8, 8, 8, 8])
+    model = build_model(spec, 1, 1)
+    first = model_flops(spec, model, (1, 32, 32), 1)
+    assert first == count_flops(build_model(spec, 1, 1), (1, 32, 32))
+    cached = len(_FLOPS)
+    # another trial of the same shape (other weights) reads the count; a new size counts anew
+    assert model_flops(spec, build_model(spec, 1, 1), (1, 32, 32), 1) == first
+    assert len(_FLOPS) == cached
+    assert model_flops(spec, model, (1, 64, 64), 1) == 4 * first
+    assert len(_FLOPS) == cached + 1

@@ -163,3 +163,39 @@ def test_local_encoder_weights_widen_the_first_convolution(tmp_path):
     assert torch.equal(new[:, :3], old)
     assert torch.allclose(new[:, 3], old.mean(dim=1)) and torch.allclose(new[:, 4], new[:, 3])
     assert torch.equal(five.encoder.layer1[0].conv1.weight, rgb.encoder.layer1[0].conv1.weight)
+
+
+def test_full_resolution_counts_equal_per_image_resizing():
+    """Scores resized once per run of same-size originals count what thresholding each
+    prediction and resizing it image by image counts (mixed sizes in one batch)."""
+    from ablate.engine import resize_labels
+    from ablate.metrics import ConfusionMatrix, predict
+
+    config = _config(data={"batch_size": 4})
+    engine, loaders = _engine(config)
+    loader = loaders["val"]
+    n = len(loader.dataset)
+    generator = torch.Generator().manual_seed(1)
+    sizes = [(20, 24), (20, 24), (31, 17), (20, 24), (9, 40)]
+    originals = [torch.randint(0, 2, sizes[i % len(sizes)], generator=generator).numpy()
+                 for i in range(n)]
+    scan = (0.25, 0.5, 0.75)
+    _, counts, scanned = engine.evaluate(loader, scan, originals, per_image=True)
+
+    expected = {t: ConfusionMatrix(2, per_image=True) for t in (0.5, *scan)}
+    seen = 0
+    with torch.no_grad():
+        for images, _ in loader:
+            logits = engine.logits(images)
+            for threshold, matrix in expected.items():
+                labels = predict(logits, "binary", threshold)
+                for i, label_map in enumerate(labels):
+                    target = torch.as_tensor(originals[seen + i]).long()
+                    full = resize_labels(label_map[None], tuple(target.shape))[0]
+                    matrix.update(full, target)
+            seen += len(images)
+    assert torch.equal(counts.matrix, expected[0.5].matrix)
+    assert (counts.image_matrices == expected[0.5].image_matrices).all()
+    assert len(counts.image_matrices) == n
+    for threshold in scan:
+        assert torch.equal(scanned[threshold].matrix, expected[threshold].matrix)

@@ -81,10 +81,12 @@ def make_dataset(
     return SegmentationDataset(samples, transform, data.mean, data.std, data.derived, seed)
 
 
-def make_loaders(data: DataSplits, config: RunConfig, seed: int) -> dict[str, DataLoader]:
+def make_loaders(data: DataSplits, config: RunConfig, seed: int,
+                 device: torch.device | None = None) -> dict[str, DataLoader]:
     """One loader per split; train is augmented and shuffled from ``seed`` and the epoch alone,
     so the batches do not depend on ``data.num_workers`` (:mod:`ablate.data.seeding`); train
-    drops its last partial batch each epoch if ``data.drop_last``."""
+    drops its last partial batch each epoch if ``data.drop_last``. For a CUDA ``device``
+    batches come in pinned memory (asynchronous copies); workers persist across epochs."""
     spec = config.data
     train = data.splits["train"]
     if spec.drop_last and spec.batch_size > len(train):
@@ -111,6 +113,7 @@ def make_loaders(data: DataSplits, config: RunConfig, seed: int) -> dict[str, Da
             # the loader draws its workers' base seed from here, never from torch's global RNG
             generator=torch.Generator().manual_seed(seed),
             persistent_workers=spec.num_workers > 0,
+            pin_memory=device is not None and device.type == "cuda",
         )
     return loaders
 

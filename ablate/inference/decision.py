@@ -28,9 +28,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from scipy import stats
-
 from ablate.inference import power
+from ablate.inference.lazy import stats
 from ablate.inference.multiple import Correction, adjust
 from ablate.inference.onesample import EXACT_UP_TO
 from ablate.inference.paired import Comparison

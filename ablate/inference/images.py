@@ -24,8 +24,8 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special
 
+from ablate.inference.lazy import special
 from ablate.inference.onesample import EXACT_UP_TO, LEVEL, RESAMPLES, SEED
 
 _CHUNK = 1000  # resamples per block (memory: CHUNK x images weights)

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+
+from ablate.inference.lazy import stats
 
 LEVEL = 0.95
 RESAMPLES = 10_000  # bootstrap resamples and Monte Carlo sign flips

@@ -16,9 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from ablate.inference import onesample
+from ablate.inference.lazy import stats
 from ablate.inference.onesample import LEVEL, RESAMPLES, SEED
 
 

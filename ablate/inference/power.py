@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from scipy import optimize, stats
+from ablate.inference.lazy import optimize, stats
 
 POWER = 0.8
 CAP = 1000  # seeds needed beyond this are reported as "> 1000"

@@ -49,10 +49,10 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
-from scipy import stats
 
 from ablate.inference import power
 from ablate.inference.decision import ALPHA, Decision
+from ablate.inference.lazy import stats
 
 Spending = Literal["obrien-fleming", "pocock"]
 PATHS = 2**20
