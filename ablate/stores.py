@@ -15,6 +15,7 @@ import shlex
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -124,11 +125,11 @@ def _check_file_store(uri: str) -> None:
     """MLflow 3 refuses to open file stores (``file://``, plain paths) unless told to."""
     if not (uri.startswith("file:") or "://" not in uri):
         return
-    try:
-        from mlflow.environment_variables import MLFLOW_ALLOW_FILE_STORE
-    except ImportError:  # MLflow 2 still writes file stores
+    # read without importing mlflow (only ablate.tracking does): its major version, and its
+    # MLFLOW_ALLOW_FILE_STORE switch as MLflow parses booleans ("true"/"1")
+    if int(metadata.version("mlflow").split(".")[0]) < 3:  # MLflow 2 still writes file stores
         return
-    if not MLFLOW_ALLOW_FILE_STORE.get():
+    if os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").strip().lower() not in ("true", "1"):
         raise AblateError(
             f"--tracking-uri / MLFLOW_TRACKING_URI: '{uri}' is a file store, which this MLflow "
             "no longer opens; use a database, e.g. sqlite:///path/mlflow.db (`mlflow "
