@@ -41,7 +41,7 @@ def rerun(stores: Stores, ref: str, progress: bool = True) -> tuple[TrackedRun, 
     """Train run ``ref`` (a run id or STUDY:TRIAL[:REPEAT]) again as a new tracked run;
     returns (original, rerun). Everything is checked before anything is written."""
     from ablate.applied import device_applied, ignored_tags
-    from ablate.study import preflight
+    from ablate.study.preflight import preflight
     from ablate.tracked import train_tracked
 
     reader = Tracker(stores, write=False)

@@ -14,6 +14,7 @@ from mlflow.tracking import MlflowClient
 from PIL import Image
 
 from ablate.data import load_data
+from ablate.scores import matrix_scores
 from ablate.spec import load_spec
 from ablate.tracking import names as keys
 from tests.conftest import spec_dict
@@ -87,13 +88,16 @@ def test_study_on_an_issue_12_data_set(cli, write_spec, store, tmp_path):
     experiment = client.get_experiment_by_name("em")
     [run] = client.search_runs([experiment.experiment_id],
                                filter_string=f"tags.`{keys.TAG_ROLE}` = 'trial'")
-    metrics = run.data.metrics
+    folder = store / "artifacts" / "em" / run.info.run_id / "artifacts"
+    matrices = json.loads((folder / keys.MATRICES_ARTIFACT).read_text())
+    counts = {split: matrix_scores(np.asarray(m), "binary", ["positive"])
+              for split, m in matrices.items()}
     # Counted at the original 120x160, per split; positives are the test masks' values >= 128.
     for split, count in (("train", 9), ("val", 3), ("test", 4)):
-        total = sum(metrics[f"{split}/{c}"] for c in ("tp", "fp", "fn", "tn"))
+        total = sum(counts[split][c] for c in ("tp", "fp", "fn", "tn"))
         assert total == count * HEIGHT * WIDTH, split
     positives = sum(int((m >= 128).sum()) for m in test_masks.values())
-    assert metrics["test/tp"] + metrics["test/fn"] == positives
+    assert counts["test"]["tp"] + counts["test"]["fn"] == positives
 
     flops = cli("flops", path, "--json")
     assert flops.exit_code == 0, flops.output

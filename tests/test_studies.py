@@ -27,15 +27,10 @@ def test_study_smoke_profile_runs_and_reports(cli, store, tmp_path, monkeypatch,
         if not (SHARED_DATA / "camvid").is_dir():
             pytest.skip("../shared/data/camvid not available")
         args += ["--profile", "smoke"]
-    else:  # studies without a profile: shrink them with --set
+    else:
         if not (SHARED_DATA / "membrane").is_dir():
             pytest.skip("../shared/data/membrane not available")
-        study = name
-        args += ["--set", "optim.epochs=1", "--set", "data.size=[64,64]",
-                 "--set", "eval.latency_repeats=1"]
-        args += ["--set", "trials=2"] if name == "quickstart" else ["--set", "design.repeats=2",
-                                                                     "--set", "data.max_images="
-                                                                     "{train: 8, val: 4}"]
+        args += ["--profile", "smoke"]
     result = cli(*args)
     assert result.exit_code == 0, result.output
     assert "COMPLETE" in result.output

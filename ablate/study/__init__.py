@@ -1,7 +1,9 @@
 """Studies: create an Optuna study from a spec, and run its trials through ``train()``.
 
 The names below load on first use (PEP 562), so that reading a study (``study list``,
-``study show``) imports neither torch nor the model libraries that running one needs.
+``study show``) imports neither torch nor the model libraries that running one needs. The
+checks before anything is written are in :mod:`ablate.study.preflight` (a submodule, so not
+re-exported here under the same name).
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ _EXPORTS = {
     "check_spec": "create",
     "create_study": "create",
     "join_or_create": "create",
-    "preflight": "create",
     "prepare": "create",
     "resolve_target": "create",
     "TrialFailed": "objective",
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
         check_spec,
         create_study,
         join_or_create,
-        preflight,
         prepare,
         resolve_target,
     )
@@ -90,7 +90,6 @@ __all__ = [
     "list_studies",
     "load_stored_spec",
     "open_storage",
-    "preflight",
     "prepare",
     "queue_once",
     "resolve_target",
