@@ -7,7 +7,8 @@ module only records what the device lets it do, where the run starts.
 
 from __future__ import annotations
 
-from ablate.spec import RunConfig, set_dotted
+from ablate.design import configurations
+from ablate.spec import RunConfig, StudySpec, set_dotted
 from ablate.tracking import names
 from ablate.train import resolve_device
 
@@ -39,3 +40,17 @@ def device_applied(config: RunConfig) -> tuple[RunConfig, dict[str, str]]:
 def ignored_tags(ignored: dict[str, str]) -> dict[str, str]:
     """The tags that record the settings switched off."""
     return {names.ignored_tag(path): reason for path, reason in ignored.items()}
+
+
+def given_paths(spec: StudySpec) -> set[str]:
+    """The dotted paths a person gave: written in the spec, searched, or set by a design
+    component. Only these are worth a warning when they do not apply; a default that does
+    not apply is still logged as false and tagged."""
+    components = {path for c in configurations(spec.design) for path in c.values}
+    return set(names.flatten(spec.written())) | set(spec.search) | components
+
+
+def warning_lines(ignored: dict[str, str], given: set[str]) -> list[str]:
+    """One line per setting in ``ignored`` that a person gave (see :func:`given_paths`)."""
+    return [f"warning: {path} does not apply ({reason}); runs log it as false with the tag "
+            f"{names.ignored_tag(path)}" for path, reason in ignored.items() if path in given]

@@ -51,6 +51,7 @@ def _folders(**sources: Any) -> dict[str, Any]:
     return raw
 
 
+CARVED = _folders(split_ratios={"val": 0.2, "test": 0.2}, group_pattern="^(.*)_")
 # Each split has one source (data.synthetic, or a folder or list per split, or a share carved
 # by split_ratios from the train source), so the leaves of each source kind are walked on a
 # spec that uses that kind: there, a different value is a valid one.
@@ -58,10 +59,8 @@ BASES: dict[str, dict[str, Any]] = {
     "data.split_dirs.": _folders(images=None, masks=None, split_dirs={
         s: {"images": f"{s}_img", "masks": f"{s}_lbl"} for s in ("train", "val", "test")}),
     "data.split_lists.": _folders(split_lists={s: f"{s}.txt" for s in ("train", "val", "test")}),
-    "data.split_ratios.": _folders(split_ratios={"val": 0.2, "test": 0.2},
-                                   group_pattern="^(.*)_"),
-    "data.group_pattern": _folders(split_ratios={"val": 0.2, "test": 0.2},
-                                   group_pattern="^(.*)_"),
+    "data.split_ratios.": CARVED,
+    "data.group_pattern": CARVED,
     "data.images": _folders(),
     "data.masks": _folders(),
     "data.root": _folders(),

@@ -34,12 +34,12 @@ def train_cmd(
     flags: StoreFlags,
 ) -> None:
     """Train SPEC once with no sampling (a baseline), tracked like a trial."""
-    from ablate.applied import device_applied, ignored_tags
+    from ablate.applied import device_applied, given_paths, ignored_tags, warning_lines
     from ablate.models import check_models
     from ablate.spec import load_spec
     from ablate.study.preflight import check_sources, preflight
     from ablate.tracked import train_tracked
-    from ablate.tracking import Tracker, localize, names
+    from ablate.tracking import Tracker, localize
 
     stores = flags.resolve()
     spec = load_spec(spec_path, set_, profile)
@@ -49,10 +49,8 @@ def train_cmd(
     check_sources(spec, stores)
     tracker = Tracker(stores)
     config, ignored = device_applied(localize(tracker, config))
-    written = set(names.flatten(spec.written()))  # a default that does not apply: no warning
-    for path, reason in ignored.items():
-        if path in written:
-            typer.echo(f"warning: {path} does not apply ({reason}); logged as false")
+    for line in warning_lines(ignored, given_paths(spec)):
+        typer.echo(line)
     run = tracker.start_run(spec.name, config, role="train", name=f"{spec.name}-train",
                             source=str(spec_path), extra_tags=ignored_tags(ignored))
     try:

@@ -75,7 +75,8 @@ class DataSpec(_Strict):
     split_dirs: dict[Split, SplitDir] | None = None
     split_lists: dict[Split, str] | None = None
     # Fractions of the train source carved into splits that have no folder or list; train
-    # keeps the rest unless it has its own share. Unset: resolved by ``_resolve_splits``.
+    # keeps the rest unless it has its own share. Unset: a default for the sources given
+    # (``carve_ratios``; a run's resolved config holds it explicitly).
     split_ratios: dict[Split, NonNegativeFloat] | None = None
     split_seed: Seed = 0
     group_pattern: str | None = None
@@ -204,7 +205,7 @@ class DataSpec(_Strict):
         """Check that every split has one source and that the ratios carve what is left."""
         dirs, lists = self.split_dirs or {}, self.split_lists or {}
         self._check_train_source(dirs)
-        own: list[str] = [s for s in SPLITS if s != "train" and (s in dirs or s in lists)]
+        own = self.own_splits
         for split in own:
             if split in dirs and split in lists:
                 raise ValueError(
@@ -233,11 +234,16 @@ class DataSpec(_Strict):
             )
 
     @property
+    def own_splits(self) -> list[str]:
+        """The splits other than train that have a folder or a list of their own."""
+        dirs, lists = self.split_dirs or {}, self.split_lists or {}
+        return [s for s in SPLITS if s != "train" and (s in dirs or s in lists)]
+
+    @property
     def carve_ratios(self) -> dict[str, float]:
         """``split_ratios`` as they apply: when unset, the default for the sources given
         (``_default_ratios``); the field itself keeps what the spec wrote."""
-        dirs, lists = self.split_dirs or {}, self.split_lists or {}
-        own = [s for s in SPLITS if s != "train" and (s in dirs or s in lists)]
+        own = self.own_splits
         given = self.split_ratios
         written = None if given is None else {str(k): v for k, v in given.items()}
         if written == DEFAULT_RATIOS and "val" in own:
@@ -245,7 +251,7 @@ class DataSpec(_Strict):
             # lists carry this default, which never applied to them: read it as unset.
             written = None
         if written is None:
-            written = _default_ratios(own, bool(lists))
+            written = _default_ratios(own, bool(self.split_lists))
         return dict(written or {})
 
     def _check_train_source(self, dirs: Mapping[Split, SplitDir]) -> None:

@@ -34,11 +34,9 @@ from ablate.design import comparisons
 from ablate.inference import Decision, SequentialPlan, final_decision
 from ablate.inference.paired import differences
 from ablate.spec import StudySpec
-from ablate.study.queue import Entry as QueueEntry
-from ablate.study.queue import queue_once
+from ablate.study.queue import Entry, queue_once
 from ablate.study.storage import CONFIG_PARAM, REPEAT_ATTR
 
-Entry = tuple[str, int]  # (configuration label, repeat index)
 _PENDING = (TrialState.WAITING, TrialState.RUNNING)
 
 
@@ -95,16 +93,16 @@ def wanted(pairs: list[tuple[str, str]], seeds: dict[str, Seeds],
             continue
         # Seeds the configuration has (as another row's reference, or from a queueing cut
         # short) and this reference lacks are paired first; the next look comes after.
-        unpaired = {(reference, r) for r in mine.tried - theirs.tried}
+        unpaired = {Entry(reference, r) for r in mine.tried - theirs.tried}
         following = max(mine.tried) + 1
         if unpaired:
             add |= unpaired
         elif following < plan.max_n:
-            add |= {(label, following), (reference, following)}
+            add |= {Entry(label, following), Entry(reference, following)}
         else:
             continue
         why.setdefault(label, f"{label} vs {reference} undecided after {state.n} seed(s)")
-    existing = {(label, r) for label, s in seeds.items() for r in s.tried}
+    existing = {Entry(label, r) for label, s in seeds.items() for r in s.tried}
     return add - existing, why
 
 
@@ -117,9 +115,7 @@ def top_up(study: optuna.Study, storage: optuna.storages.RDBStorage, spec: Study
         return []
     seeds = collect(study.get_trials(deepcopy=False))
     add, why = wanted(comparisons(spec.design), seeds, plan_for(spec))
-    ordered = sorted(add, key=lambda entry: (entry[1], entry[0]))
-    entries = [QueueEntry(label, repeat) for label, repeat in ordered]
-    queued: list[Entry] = [(e.label, e.repeat) for e in queue_once(study, storage, entries)]
+    queued = queue_once(study, storage, sorted(add, key=lambda e: (e.repeat, e.label)))
     if queued and echo is not None:
         shown = ", ".join(f"{label} seed {spec.seed + repeat}" for label, repeat in queued)
         echo(f"adaptive repeats: queued {shown} ({'; '.join(why.values()) or 'pairing'})")

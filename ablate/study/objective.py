@@ -14,7 +14,7 @@ from typing import Any
 import optuna
 import torch
 
-from ablate.applied import device_applied, ignored_tags
+from ablate.applied import device_applied, given_paths, ignored_tags, warning_lines
 from ablate.design import Configuration, configurations
 from ablate.errors import AblateError
 from ablate.faults import checkpoint
@@ -79,10 +79,7 @@ class TrialObjective:
         self.design = {c.label: c for c in configurations(spec.design)}
         self.last_trial: int | None = None
         self.warned: set[str] = set()  # settings already reported as not applying
-        # paths a person gave (spec, design, search): only those are worth a warning when
-        # they do not apply; a default that does not apply is still logged and tagged
-        self.given = (set(keys.flatten(spec.written())) | set(spec.search)
-                      | {path for c in self.design.values() for path in c.values})
+        self.given = given_paths(spec)
         # the spec file whose git state each run records: this process's, or the creator's
         self.spec_path = spec.path or run_tags(tracker, parent_id).get(keys.TAG_SPEC_PATH) or None
 
@@ -115,11 +112,10 @@ class TrialObjective:
     def _warn(self, ignored: dict[str, str]) -> None:
         """One line per setting given in the spec that does not apply here, the first time
         only."""
-        for path, reason in ignored.items():
-            if path in self.given and path not in self.warned:
-                self.warned.add(path)
-                self.echo(f"warning: {path} does not apply ({reason}); runs log it as false "
-                          f"with the tag {keys.ignored_tag(path)}")
+        fresh = {path: reason for path, reason in ignored.items() if path not in self.warned}
+        self.warned |= fresh.keys()
+        for line in warning_lines(fresh, self.given):
+            self.echo(line)
 
     def _start_run(
         self, trial: optuna.Trial, config: RunConfig, chosen: Configuration, repeat: int,
