@@ -2,8 +2,9 @@
 """How long a read command takes as a fresh process, against the imports it cannot avoid.
 
 ``ablate study list`` and ``ablate study show NAME`` (each a new Python process, imports
-included) over a temporary store holding the quickstart study, against
-``python -c "import optuna, sqlalchemy"`` (the floor: listing Optuna studies needs both).
+included) over a copy of the example store's Optuna storage (the quickstart study, 8 complete
+trials), against ``python -c "import optuna, sqlalchemy"`` (the floor: listing Optuna
+studies needs both).
 Runs are interleaved (baseline, list, show, baseline, ...) and medians are compared; the
 target for ``study list`` is at most 2x the baseline.
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -27,6 +29,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 SPEC = ROOT / "studies" / "quickstart.yaml"
+EXAMPLE = ROOT / "mlruns.example" / "optuna.db"
 
 
 def wall(command: list[str]) -> float:
@@ -50,7 +53,10 @@ def main(argv: list[str] | None = None) -> int:
         stores = resolve_stores(store=Path(tmp), storage=f"sqlite:///{tmp}/optuna.db",
                                 tracking_uri=f"sqlite:///{tmp}/mlflow.db")
         spec = load_spec(SPEC)
-        create_study(spec, stores)
+        if EXAMPLE.exists():
+            shutil.copy(EXAMPLE, Path(tmp) / "optuna.db")
+        else:  # the quickstart study without trials
+            create_study(spec, stores)
         flags = ["--storage", stores.storage, "--tracking-uri", stores.tracking_uri]
         cli = [sys.executable, "-m", "ablate.cli"]
         commands = {

@@ -36,7 +36,7 @@ def test_ties_are_broken_deterministically():
     # equal means: more runs first, then the configuration tried first, then the label
     table = _table([("late", 0.5, 5, 0), ("early", 0.5, 2, 0), ("many", 0.5, 7, 0),
                     ("many", 0.5, 7, 1)])
-    assert list(selection.ranking(table, True).index) == ["many", "early", "late"]
+    assert [r.config for r in selection.ranking(table, True)] == ["many", "early", "late"]
     same = _table([("b", 0.5, 1, 0), ("a", 0.5, 1, 0)])
     assert selection.best(same, True).config == "a"
     # NaN objectives are not counted; a configuration without any is never best
@@ -111,3 +111,14 @@ def test_every_consumer_names_the_same_best(study_store, cli, store):
     chosen = choose_run(Tracker(stores, write=False), "tiny")
     row = runs.runs.set_index("run_id").loc[chosen]
     assert (row["config"], row["repeat"]) == ("B", "2")
+
+
+def test_rows_by_key_and_a_dataframe_choose_alike():
+    # study list reads plain rows (no pandas); the report reads DataFrames with missing orders
+    rows = [("a", 0.5, pd.NA, 0), ("a", 0.7, 3, 1), ("b", 0.6, 1, 0), ("b", math.nan, 2, 1)]
+    table = _table(rows).set_axis([10, 11, 12, 13])
+    plain = {key: dict(zip(selection.COLUMNS, row, strict=True))
+             for key, row in zip([10, 11, 12, 13], rows, strict=True)}
+    assert selection.best(table, True) == selection.best(plain, True)
+    assert selection.best(plain, True) == selection.Choice("a", 0.6, 2, 10)
+    assert selection.best(plain, False).config == "a"  # 0.6 == 0.6: more runs first

@@ -26,6 +26,7 @@ from tests.test_kill_anywhere import kill_spec
 from tests.test_recovery import _ablate
 from tests.test_report_tables import write_oat
 from tests.test_scaleout import SMALL_DATA, configurations, sampled
+from tests.test_study_summaries import check_readers_agree
 
 pytestmark = pytest.mark.servers
 
@@ -53,6 +54,10 @@ def test_report_sql_reader_on_postgres_equals_the_api_reader(pg_tracking, cli):
         assert result.exit_code == 0, result.output
         texts[reader] = result.output
     assert texts["sql"] == texts["mlflow"] and "## Ablation table" in texts["sql"]
+
+
+def test_study_list_sql_reader_on_postgres_equals_optuna(pg_storage, tmp_path):
+    check_readers_agree(resolve_stores(tmp_path / "store", storage=pg_storage))
 
 
 def test_parallel_search_over_http_on_postgres(write_spec, pg_storage, mlflow_server, tmp_path):

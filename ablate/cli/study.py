@@ -192,11 +192,26 @@ def best_line(best: Any) -> str:
 @clean_errors
 @store_options()
 def study_list(*, flags: StoreFlags) -> None:
-    """List the studies in the storage."""
-    from ablate.study import list_studies
+    """List the studies in the storage: trials by state, the best configuration's mean
+    objective, when the first trial started."""
+    from ablate.study import list_summaries
 
-    table = list_studies(flags.resolve())
-    typer.echo(table.to_string(index=False) if not table.empty else "no studies yet")
+    summaries = list_summaries(flags.resolve())
+    typer.echo(summary_table(summaries) if summaries else "no studies yet")
+
+
+def summary_table(summaries: list[Any]) -> str:
+    """The summaries as a plain text table, numbers right-aligned."""
+    header = ["study", "trials", "complete", "running", "waiting", "failed", "best", "started"]
+    rows = [[s.name, s.trials, s.complete, s.running, s.waiting, s.failed,
+             "-" if s.best is None else f"{s.best:.4f}",
+             "-" if s.started is None else s.started.strftime("%Y-%m-%d %H:%M:%S")]
+            for s in summaries]
+    cells = [header, *[[str(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    return "\n".join("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                               for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip()
+                     for row in cells)
 
 
 @study_app.command("show")

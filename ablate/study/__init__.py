@@ -33,7 +33,7 @@ _EXPORTS = {
     "load_stored_spec": "storage",
     "open_storage": "storage",
     "study_names": "storage",
-    "list_studies": "tables",
+    "list_summaries": "summaries",
     "study_table": "tables",
     "run_workers": "workers",
 }
@@ -57,7 +57,8 @@ if TYPE_CHECKING:
         open_storage,
         study_names,
     )
-    from ablate.study.tables import list_studies, study_table
+    from ablate.study.summaries import list_summaries
+    from ablate.study.tables import study_table
     from ablate.study.workers import run_workers
 
 
@@ -87,7 +88,7 @@ __all__ = [
     "create_study",
     "design_entries",
     "join_or_create",
-    "list_studies",
+    "list_summaries",
     "load_stored_spec",
     "open_storage",
     "prepare",

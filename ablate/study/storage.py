@@ -47,6 +47,17 @@ def _quiet_optuna() -> None:
     logging.getLogger("optuna").setLevel(logging.WARNING)
 
 
+def engine_kwargs(url: str) -> dict[str, Any]:
+    """SQLAlchemy engine arguments for the storage at ``url``."""
+    if url.startswith("sqlite"):
+        # Wait for a busy SQLite file instead of failing at once.
+        return {"connect_args": {"timeout": 60}}
+    if url.startswith(("postgresql", "postgres")):
+        # A host that drops packets would otherwise hang for the OS's TCP timeout.
+        return {"connect_args": {"connect_timeout": 10}}
+    return {}
+
+
 def open_storage(
     stores: Stores, failed_trial_callback: Any = None, write: bool = False
 ) -> optuna.storages.RDBStorage:
@@ -55,13 +66,7 @@ def open_storage(
     ``write``: a worker or ``create`` is about to write (a SQLite file is put in WAL mode).
     """
     _quiet_optuna()
-    kwargs: dict[str, Any] = {}
-    if stores.storage.startswith("sqlite"):
-        # Wait for a busy SQLite file instead of failing at once.
-        kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
-    elif stores.storage.startswith(("postgresql", "postgres")):
-        # A host that drops packets would otherwise hang for the OS's TCP timeout.
-        kwargs["engine_kwargs"] = {"connect_args": {"connect_timeout": 10}}
+    kwargs: dict[str, Any] = {"engine_kwargs": engine_kwargs(stores.storage)}
     interval = heartbeat_interval()
     if failed_trial_callback is not None:
         # Optuna 4.9 renamed the argument (the old name warns, and goes in 6.0).

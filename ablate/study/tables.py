@@ -1,4 +1,4 @@
-"""Tables of studies and trials for the terminal (``study list`` / ``study show``)."""
+"""The table of a study's trials for the terminal (``study show``), and its best configuration."""
 
 from __future__ import annotations
 
@@ -8,18 +8,16 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
-from ablate import selection
 from ablate.stores import Stores
 from ablate.study.storage import (
     CONFIG_PARAM,
-    ORIGIN_ATTR,
     REASON_ATTR,
     REPEAT_ATTR,
     SPEC_ATTR,
     load_stored_spec,
     open_storage,
-    study_names,
 )
+from ablate.study.summaries import TrialRecord, best_choice
 
 
 @dataclass(frozen=True)
@@ -39,21 +37,12 @@ def best_configuration(study: optuna.Study) -> Best | None:
     multi-objective study or without a complete trial)."""
     if len(study.directions) > 1:
         return None
-    rows, trials = [], {}
-    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        origin = t.user_attrs.get(ORIGIN_ATTR, t.number)
-        rows.append({"config": str(t.params.get(CONFIG_PARAM, f"trial-{origin}")),
-                     "objective": t.value, "order": origin,
-                     "repeat": t.user_attrs.get(REPEAT_ATTR, 0), "number": t.number})
-        trials[t.number] = t
-    if not rows:
+    trials = {t.number: t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
+    chosen = best_choice((TrialRecord.of(t) for t in trials.values()),
+                         study.direction == optuna.study.StudyDirection.MAXIMIZE)
+    if chosen is None:
         return None
-    table = pd.DataFrame(rows).drop_duplicates(["config", "repeat"], keep="last")
-    maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
-    choice = selection.best(table, maximize)
-    if choice is None:
-        return None
-    number = int(table.loc[choice.row, "number"])
+    choice, number = chosen
     trial = trials[number]
     runs = choice.n
     if CONFIG_PARAM not in trial.params:  # a search trial trains every repeat
@@ -88,27 +77,4 @@ def study_table(stores: Stores, name: str) -> pd.DataFrame:
         else:
             row["reason"] = t.user_attrs.get(REASON_ATTR, "")
         rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def list_studies(stores: Stores) -> pd.DataFrame:
-    """One row per study in the storage."""
-    rows = []
-    if study_names(stores):
-        storage = open_storage(stores)
-        for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
-            study = optuna.load_study(study_name=summary.study_name, storage=storage)
-            states = [t.state for t in study.get_trials(deepcopy=False)]
-            chosen = best_configuration(study)
-            best = chosen.mean if chosen is not None else None
-            rows.append({
-                "study": summary.study_name,
-                "trials": len(states),
-                "complete": states.count(TrialState.COMPLETE),
-                "running": states.count(TrialState.RUNNING),
-                "waiting": states.count(TrialState.WAITING),
-                "failed": states.count(TrialState.FAIL),
-                "best": best,
-                "started": summary.datetime_start,
-            })
     return pd.DataFrame(rows)
