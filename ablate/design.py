@@ -5,9 +5,10 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ablate.spec import Component, DesignSpec
+if TYPE_CHECKING:  # the report reads designs without loading the spec's models (pydantic)
+    from ablate.spec import Component, DesignSpec
 
 BASELINE = "baseline"
 
@@ -21,7 +22,7 @@ class Configuration:
     components: dict[str, bool] = field(default_factory=dict)
 
 
-DesignFn = Callable[[DesignSpec], list[Configuration]]
+DesignFn = Callable[["DesignSpec"], list[Configuration]]
 
 
 def _make(design: DesignSpec, active: list[Component], label: str) -> Configuration:

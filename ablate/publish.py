@@ -10,6 +10,7 @@ metrics and best-run tags, and the full report as its ``report.html`` artifact. 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -121,11 +122,22 @@ def summarize(study: StudyRuns, parent: Any, html: bool = True) -> notes.Summary
         metrics[names.study_key("best_" + study.objective)] = float(
             configs.loc[label, "mean." + study.objective])
         tags = {names.TAG_BEST_RUN: str(run["run_id"]), names.TAG_BEST_CONFIG: label}
-    return notes.Summary(
-        description=describe(study, configs, section, parent, best), tags=tags,
-        metrics=metrics, step=counts["complete"],
-        html=assemble.html_report(study) if html else None,
-    )
+    summary = notes.Summary(description=describe(study, configs, section, parent, best),
+                            tags=tags, metrics=metrics, step=counts["complete"])
+    if html:
+        add_report(summary, study)
+    return summary
+
+
+def add_report(summary: notes.Summary, study: StudyRuns) -> None:
+    """Put the full HTML report in ``summary``, and the importances it computed in its tags
+    (a later ``ablate report`` on the same trials reuses them instead of importing
+    scikit-learn and fitting the forest again)."""
+    summary.html, report = assemble.html_report(study)
+    if report.importance is not None and report.importance != study.stored_importance:
+        value = json.dumps(report.importance)
+        if len(value) <= notes.RUN_TAG_LIMIT:
+            summary.tags[names.TAG_IMPORTANCE] = value
 
 
 @dataclass
@@ -199,7 +211,8 @@ class Publisher:
             return 0.0
         summary = summarize(study, parent, html=False)
         started = time.monotonic()
-        summary.html = assemble.html_report(study) if html else None
+        if html:
+            add_report(summary, study)
         spent = time.monotonic() - started
         self._tracker.publish(parent, summary)
         return spent

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ablate.spec import SPLITS
+from ablate.naming import SPLITS
 
 
 def efficiency(objective: float, gflops: float) -> float:

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from ablate.spec import slug
+from ablate.naming import slug
 
 TASKS = ("binary", "multiclass")
 

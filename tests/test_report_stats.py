@@ -65,6 +65,24 @@ def test_pareto_front_on_a_crafted_set():
         False, False, False, False, True]
 
 
+@pytest.mark.parametrize("k", [2, 3])
+def test_pareto_front_equals_the_pairwise_definition(k):
+    """Against every pair checked directly, on ties, duplicates and NaNs (rounded values)."""
+    rng = np.random.default_rng(k)
+    points = np.round(rng.uniform(size=(400, k)), 1)
+    points[rng.choice(400, 20, replace=False), rng.integers(k)] = math.nan
+    points[:30] = points[30:60]  # duplicates
+    maximize = [True] + [False] * (k - 1)
+    costs = points * np.where(maximize, -1.0, 1.0)
+    expected = [
+        not np.isnan(c).any() and not any(
+            np.all(o <= c) and np.any(o < c) for o in costs if not np.isnan(o).any())
+        for c in costs
+    ]
+    assert stats.pareto_front(points, maximize).tolist() == expected
+    assert 0 < sum(expected) < 400
+
+
 def test_summary_uses_ddof_1():
     mean, std, n = stats.summary(pd.Series([0.70, 0.72, 0.71, math.nan]))
     assert (mean, n) == (pytest.approx(0.71), 3)

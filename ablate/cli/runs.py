@@ -161,14 +161,21 @@ def report_cmd(
     figures are written next to the file (<stem>_pareto.png, ...) and linked from it. HTML is
     one file with its figures embedded (base64 PNG), with or without --out. The decision
     settings default to the spec's report section as the study recorded it."""
-    from ablate.report import write_report
+    from ablate.report.drawing import Drawer, start_drawer
 
     chosen = _trial_numbers(trials)
-    stores = flags.resolve()  # --storage: checked, not read
-    overrides = {"alpha": alpha, "correction": None if correction is None else str(correction),
-                 "equivalence_margin": equivalence_margin, "target_effect": target_effect}
-    text, written = write_report(stores, name, out=out, fmt=str(fmt), compare=compare,
-                                 trials=chosen, reader=str(reader), overrides=overrides)
+    # figures: a helper process imports matplotlib and draws while this one reads the runs
+    figures = fmt == Format.html or (out is not None and fmt in (Format.md, Format.latex))
+    with start_drawer() if figures else Drawer() as drawer:
+        from ablate.report import write_report
+
+        stores = flags.resolve()  # --storage: checked, not read
+        overrides = {"alpha": alpha,
+                     "correction": None if correction is None else str(correction),
+                     "equivalence_margin": equivalence_margin, "target_effect": target_effect}
+        text, written = write_report(stores, name, out=out, fmt=str(fmt), compare=compare,
+                                     trials=chosen, reader=str(reader), overrides=overrides,
+                                     drawer=drawer)
     if out is None:
         typer.echo(text)
         return

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ablate.spec import slug
+from ablate.naming import slug
 
 if TYPE_CHECKING:
     from ablate.data.fingerprint import SplitFingerprint

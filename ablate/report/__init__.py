@@ -9,15 +9,37 @@ cumulative-steps tables), :mod:`stats` (mean ± std, Welch intervals, Pareto fro
 (test-set sampling uncertainty from per-image counts), :mod:`detail` (per-run counts,
 threshold scan, per-class IoU),
 :mod:`importance` (fANOVA on a rebuilt Optuna study), :mod:`compare`, :mod:`plots`,
+:mod:`drawing` (who draws the figures: this process or a forked helper),
 :mod:`export` (markdown, CSV, LaTeX, JSON) and :mod:`assemble` (which sections a study gets;
 writing files).
 """
 
 from __future__ import annotations
 
-from ablate.report.assemble import Report, build, build_report, render, write_report
-from ablate.report.export import FORMATS
-from ablate.report.runs import StudyRuns, load_runs
+import importlib
+from typing import TYPE_CHECKING
+
+# Exports load on first use: the CLI starts the figure helper (drawing) before pandas loads.
+_EXPORTS = {
+    "Report": "assemble", "build": "assemble", "build_report": "assemble",
+    "render": "assemble", "write_report": "assemble", "FORMATS": "export",
+    "StudyRuns": "runs", "load_runs": "runs",
+}
+
+if TYPE_CHECKING:
+    from ablate.report.assemble import Report, build, build_report, render, write_report
+    from ablate.report.export import FORMATS
+    from ablate.report.runs import StudyRuns, load_runs
+
+
+def __getattr__(name: str) -> object:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ablate.report' has no attribute '{name}'")
+    value = getattr(importlib.import_module(f"ablate.report.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "FORMATS", "Report", "StudyRuns", "build", "build_report", "load_runs", "render",

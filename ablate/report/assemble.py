@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -27,8 +28,10 @@ from ablate.report.detail import (
     split_sections,
     threshold_section,
 )
+from ablate.report.drawing import Drawer
 from ablate.report.factorial import factorial_sections
 from ablate.report.images import image_sections
+from ablate.report.importance import Rebuilt, history_frame, importance_section, rebuild
 from ablate.report.provenance import data_lines
 from ablate.report.runs import StudyRuns, load_runs
 from ablate.report.sections import Section
@@ -59,6 +62,8 @@ class Report:
     footer: list[str] = field(default_factory=list)
     figures: list[Path] = field(default_factory=list)
     settings: Settings = field(default_factory=Settings)
+    # a search's fANOVA importances with the digest of their inputs (TAG_IMPORTANCE)
+    importance: dict[str, Any] | None = None
 
     @property
     def title(self) -> str:
@@ -107,12 +112,20 @@ def build(
     trials: list[int] | None = None,
     figures: Path | None = None,
     settings: Settings | None = None,
+    drawer: Drawer | None = None,
 ) -> Report:
     """All sections for ``study``; with ``figures`` (a path prefix ``folder/stem``) the PNGs
-    are written as ``<stem>_pareto.png`` etc. and linked. ``settings``: how to decide
+    are written as ``<stem>_pareto.png`` etc. and linked, by ``drawer`` (default: drawn here;
+    a helper's figures exist once its ``close()`` returns). ``settings``: how to decide
     (default: what the study recorded)."""
     settings = settings or study.settings
     configs = ordered(study, aggregate(study))
+    rebuilt = None
+    if study.design == "search" and study.search and not configs.empty:
+        rebuilt = rebuild(study, configs)
+    # a ranking by cost would only repeat the ablation table
+    front = None if same_cost(study, configs) else pareto_mask(study, configs)
+    drawn = _figures(study, configs, front, rebuilt, figures, drawer or Drawer())
     best, baseline = best_label(study, configs), baseline_label(study, configs)
     report = Report(study, _header(study, len(configs), len(study.complete())), [],
                     settings=settings)
@@ -126,10 +139,10 @@ def build(
         report.sections.append(compare_section(study, other))
     if study.design == "factorial":
         report.sections += factorial_sections(study, settings)
-    if same_cost(study, configs):  # a ranking by cost would only repeat the ablation table
+    if front is None:
         report.sections.append(same_cost_section(study, configs))
     else:
-        report.sections += _cost_sections(study, configs, figures)
+        report.sections += _cost_sections(study, configs, front, drawn)
     chosen, notes = chosen_runs(study, configs, best, baseline, trials)
     report.sections += split_sections(study, chosen, notes)
     if chosen:
@@ -141,22 +154,41 @@ def build(
     if study.task == "multiclass" and chosen:
         report.sections.append(class_section(study, chosen))
     if study.design == "search":
-        report.sections += _search_sections(study, configs, figures)
+        sections, report.importance = _search_sections(study, rebuilt, drawn)
+        report.sections += sections
     report.footer = excluded_summary(study)
     report.figures = [p for s in report.sections for _, p in s.figures]
     return report
 
 
-def _cost_sections(study: StudyRuns, configs: pd.DataFrame, figures: Path | None,
-                   ) -> list[Section]:
-    """The efficiency ranking and the Pareto front (with its plot)."""
-    front = pareto_mask(study, configs)
-    pareto = pareto_section(study, configs, front)
-    if figures is not None and front.any():
-        from ablate.report.plots import pareto_plot
+def _figures(study: StudyRuns, configs: pd.DataFrame, front: pd.Series | None,
+             rebuilt: Rebuilt | None, prefix: Path | None, drawer: Drawer) -> dict[str, Path]:
+    """Hand every figure to ``drawer`` before any table is built (a helper draws them
+    meanwhile); returns each figure's path by name (pareto, history, parallel)."""
+    drawn: dict[str, Path] = {}
+    if prefix is None or configs.empty:
+        return drawn
+    if study.design == "search":  # the slowest figure first
+        trials = rebuilt.get_trials(deepcopy=False) if rebuilt is not None else []
+        if len(trials) >= 2 and trials[0].params:
+            drawn["parallel"] = drawer.draw("parallel_plot", rebuilt, study.objective,
+                                            _png(prefix, "parallel"))
+        frame = history_frame(study, configs)
+        if not frame.empty:
+            drawn["history"] = drawer.draw("history_plot", frame, study.objective,
+                                           _png(prefix, "history"))
+    if front is not None and front.any():
+        drawn["pareto"] = drawer.draw("pareto_plot", configs, front, pareto_axes(study),
+                                      _png(prefix, "pareto"))
+    return drawn
 
-        path = pareto_plot(configs, front, pareto_axes(study), _png(figures, "pareto"))
-        pareto.figures.append((pareto.title, path))
+
+def _cost_sections(study: StudyRuns, configs: pd.DataFrame, front: pd.Series,
+                   drawn: dict[str, Path]) -> list[Section]:
+    """The efficiency ranking and the Pareto front (with its plot)."""
+    pareto = pareto_section(study, configs, front)
+    if "pareto" in drawn:
+        pareto.figures.append((pareto.title, drawn["pareto"]))
     return [efficiency_section(study, configs, front), pareto]
 
 
@@ -165,31 +197,20 @@ def _png(prefix: Path, name: str) -> Path:
     return prefix.with_name(f"{prefix.name}_{name}.png")
 
 
-def _search_sections(
-    study: StudyRuns, configs: pd.DataFrame, figures: Path | None
-) -> list[Section]:
-    from ablate.report.importance import history_frame, importance_section, rebuild
-
-    rebuilt = rebuild(study, configs) if study.search and not configs.empty else None
-    sections = [importance_section(study, rebuilt)]
+def _search_sections(study: StudyRuns, rebuilt: Rebuilt | None, drawn: dict[str, Path]
+                     ) -> tuple[list[Section], dict[str, Any] | None]:
+    """The importance section, the history (with its plots), and the importances to store."""
+    importance, keep = importance_section(study, rebuilt)
     history = Section("Optimisation history", [
         f"Final `{study.objective}` of each configuration in trial order, with the best so far; "
         "and the searched values of every configuration against the objective (parallel "
         "coordinates)."
     ])
-    if figures is not None and not configs.empty:
-        from ablate.report.plots import history_plot, parallel_plot
-
-        frame = history_frame(study, configs)
-        if not frame.empty:
-            path = history_plot(frame, study.objective, _png(figures, "history"))
-            history.figures.append(("Optimisation history", path))
-        trials = rebuilt.get_trials(deepcopy=False) if rebuilt is not None else []
-        if len(trials) >= 2 and trials[0].params:
-            path = parallel_plot(rebuilt, study.objective, _png(figures, "parallel"))
-            history.figures.append(("Parallel coordinates", path))
-    sections.append(history)
-    return sections
+    for name, title in (("history", "Optimisation history"),
+                        ("parallel", "Parallel coordinates")):
+        if name in drawn:
+            history.figures.append((title, drawn[name]))
+    return [importance, history], keep
 
 
 def render(report: Report, fmt: str = "md", base: Path | None = None) -> str:
@@ -224,23 +245,27 @@ def write_report(
     trials: list[int] | None = None,
     reader: str = "auto",
     overrides: Mapping[str, object] | None = None,
+    drawer: Drawer | None = None,
 ) -> tuple[str, list[Path]]:
     """Read ``name`` (and ``compare``) from MLflow and render the report. With ``out`` the text
     is written there (CSV: plus one ``<stem>_<table>.csv`` per table; md/LaTeX: plus the PNG
     figures; HTML: one file, its figures embedded); returns the text and every file written.
     ``reader``: see :func:`ablate.tracking.fetch`; ``overrides``: report settings replacing the
-    study's (``alpha``, ``correction``, ``equivalence_margin``, ``target_effect``)."""
+    study's (``alpha``, ``correction``, ``equivalence_margin``, ``target_effect``); ``drawer``:
+    who draws the figures (default: this process)."""
+    drawer = drawer or Drawer()
     study = load_runs(stores, name, reader)
     other = load_runs(stores, compare, reader) if compare else None
     settings = study.settings.override(**(overrides or {}))
     if fmt == "html":
-        text = html_report(study, other, trials, settings)
+        text, _ = html_report(study, other, trials, settings, drawer)
     else:
         figures = out.with_suffix("") if out is not None and fmt not in ("csv", "json") else None
-        report = build(study, other, trials, figures, settings)
+        report = build(study, other, trials, figures, settings, drawer)
         if out is None and fmt in ("md", "latex"):
             report.footer.append(NO_FIGURES)
         text = render(report, fmt, out.parent if out is not None else None)
+        drawer.close()  # the text links the figures: they exist before it is written
     if out is None:
         return text, []
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -256,14 +281,17 @@ def write_report(
 
 
 def html_report(study: StudyRuns, other: StudyRuns | None = None,
-                trials: list[int] | None = None, settings: Settings | None = None) -> str:
+                trials: list[int] | None = None, settings: Settings | None = None,
+                drawer: Drawer | None = None) -> tuple[str, Report]:
     """The whole report as one self-contained HTML document (figures drawn in a temporary
-    folder and embedded)."""
+    folder and embedded), and the report it renders (its figures gone)."""
     import tempfile
 
+    drawer = drawer or Drawer()
     with tempfile.TemporaryDirectory(prefix="ablate-report-") as tmp:
-        report = build(study, other, trials, Path(tmp) / "report", settings)
-        return render(report, "html")
+        report = build(study, other, trials, Path(tmp) / "report", settings, drawer)
+        drawer.close()
+        return render(report, "html"), report
 
 
 def build_report(stores: Stores, name: str) -> str:

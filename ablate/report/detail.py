@@ -13,12 +13,12 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ablate import selection
+from ablate.naming import slug
 from ablate.report.configs import representative, run_title, selection_table
 from ablate.report.runs import StudyRuns
 from ablate.report.sections import NA, Section, Table, counts, num
 from ablate.report.stats import count_scores
 from ablate.scores import matrix_scores, ratio
-from ablate.spec import slug
 from ablate.tracking import names as keys
 
 SPLITS = ("train", "val", "test")

@@ -13,8 +13,10 @@ arithmetic middle of the range (what log-uniform sampling, e.g. of a learning ra
 
 from __future__ import annotations
 
+import copy
 import json
 import math
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -95,9 +97,31 @@ def _column(path: str, kind: str) -> str:
     return (COMP if kind == "bool" else VALUE) + path
 
 
-def rebuild(study: StudyRuns, configs: pd.DataFrame) -> Any:
-    """An in-memory ``optuna.Study`` with one COMPLETE trial per configuration whose searched
-    values are all known (trial order: first trial number)."""
+@dataclass
+class Rebuilt:
+    """The configurations of a search as Optuna trials (one per configuration, trial order):
+    what the importances and the parallel-coordinates plot read. An Optuna study is made of
+    them only to compute importances (adding 1,000 trials to one copies each: ~0.3 s)."""
+
+    name: str
+    direction: Any  # optuna.study.StudyDirection
+    trials: list[Any] = field(default_factory=list)  # FrozenTrial
+
+    def get_trials(self, deepcopy: bool = False) -> list[Any]:
+        return copy.deepcopy(self.trials) if deepcopy else self.trials
+
+    def as_study(self) -> Any:
+        """An in-memory ``optuna.Study`` holding the trials."""
+        import optuna
+
+        study = optuna.create_study(study_name=self.name, direction=self.direction)
+        study.add_trials(self.trials)
+        return study
+
+
+def rebuild(study: StudyRuns, configs: pd.DataFrame) -> Rebuilt:
+    """One COMPLETE trial per configuration whose searched values are all known (trial order:
+    first trial number)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -109,44 +133,75 @@ def rebuild(study: StudyRuns, configs: pd.DataFrame) -> Any:
     distributions = {p: _distribution(study.search[p], usable[c], study.log_scale.get(p),
                                       study.space.get(p))
                      for p, c in columns.items()}
-    trials = []
-    for _, row in usable.iterrows():
-        params: dict[str, Any] = {}
-        for path, column in columns.items():
-            value = row[column]
-            kind = study.search[path]
-            params[path] = (bool(value) if kind == "bool" else int(value) if kind == "int"
-                            else float(value) if kind == "float" else _choice(value))
-        trials.append(optuna.trial.create_trial(
-            params=params, distributions=distributions, value=float(row[objective])))
-    rebuilt = optuna.create_study(study_name=study.name,
-                                  direction="maximize" if study.maximize else "minimize")
-    rebuilt.add_trials(trials)
-    return rebuilt
+    casts = {"bool": bool, "int": int, "float": float}
+    values = {p: [casts.get(study.search[p], _choice)(v) for v in usable[c]]
+              for p, c in columns.items()}
+    trials = [optuna.trial.create_trial(params={p: values[p][i] for p in columns},
+                                        distributions=distributions, value=float(value))
+              for i, value in enumerate(usable[objective])]
+    direction = optuna.study.StudyDirection.MAXIMIZE if study.maximize \
+        else optuna.study.StudyDirection.MINIMIZE
+    return Rebuilt(study.name, direction, trials)
 
 
-def importance_section(study: StudyRuns, rebuilt: Any) -> Section:
-    """fANOVA importance of each searched value for the objective, or one line why not."""
+def fanova_key(study: StudyRuns, rebuilt: Rebuilt) -> str:
+    """A digest of everything the importances depend on: each trial's params and value, the
+    distributions, the forest's settings and the versions of Optuna and scikit-learn."""
+    import hashlib
+    from importlib import metadata
+
+    from optuna.distributions import distribution_to_json
+
+    trials = rebuilt.get_trials(deepcopy=False)
+    spaces = trials[0].distributions if trials else {}
+    payload = {
+        "objective": study.objective, "fanova": FANOVA,
+        "versions": [metadata.version("optuna"), metadata.version("scikit-learn")],
+        "distributions": {p: distribution_to_json(d) for p, d in sorted(spaces.items())},
+        "trials": [[sorted(t.params.items()), t.value] for t in trials],
+    }
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def fanova_scores(study: StudyRuns, rebuilt: Rebuilt) -> tuple[dict[str, float], dict[str, Any]]:
+    """The fANOVA importance of each searched value, and what to store to reuse them
+    (``{"key", "scores"}``, see TAG_IMPORTANCE): the stored ones when their inputs are the same
+    (a study stores them when it publishes its report; scikit-learn's import alone takes
+    longer than the rest of a report), else computed now."""
+    key = fanova_key(study, rebuilt)
+    stored = study.stored_importance
+    if stored.get("key") == key and isinstance(stored.get("scores"), dict):
+        return {str(p): float(v) for p, v in stored["scores"].items()}, stored
+    from optuna.importance import FanovaImportanceEvaluator, get_param_importances
+
+    scores = get_param_importances(rebuilt.as_study(),
+                                   evaluator=FanovaImportanceEvaluator(**FANOVA))
+    scores = {str(p): float(v) for p, v in scores.items()}
+    return scores, {"key": key, "scores": scores}
+
+
+def importance_section(study: StudyRuns, rebuilt: Rebuilt | None,
+                       ) -> tuple[Section, dict[str, Any] | None]:
+    """fANOVA importance of each searched value for the objective, or one line why not; and
+    what to store to reuse the importances (None: none computed)."""
     title = "Parameter importance"
     count = len(rebuilt.get_trials(deepcopy=False)) if rebuilt is not None else 0
     values = len(study.search)
     needed = max(MIN_TRIALS, MIN_PER_VALUE * values)
     stable = max(10, STABLE_PER_VALUE * values)
-    if count < needed:
+    if rebuilt is None or count < needed:
         return Section(title, [
             f"Skipped: fANOVA needs at least {needed} complete configurations with every "
             f"searched value known ({MIN_PER_VALUE} per searched value, {values} searched; "
             f"{count} here), and about {stable} for importances that do not change with a "
-            "few more trials."])
+            "few more trials."]), None
     try:
-        from optuna.importance import FanovaImportanceEvaluator, get_param_importances
-
-        scores = get_param_importances(rebuilt, evaluator=FanovaImportanceEvaluator(**FANOVA))
+        scores, keep = fanova_scores(study, rebuilt)
     except Exception as err:  # noqa: BLE001 - any failure is reported in one line
         first = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
-        return Section(title, [f"Skipped: fANOVA failed on the {count} trials ({first})."])
-    data = pd.DataFrame({"parameter": list(scores), "importance": [float(v) for v in
-                                                                    scores.values()]})
+        return Section(title, [f"Skipped: fANOVA failed on the {count} trials ({first})."]), None
+    data = pd.DataFrame({"parameter": list(scores), "importance": list(scores.values())})
     view = data.assign(importance=[num(v, 3) for v in data["importance"]])
     return Section(title, [
         f"Optuna's fANOVA importance (random forest of {FANOVA['n_trees']} trees, depth "
@@ -156,7 +211,7 @@ def importance_section(study: StudyRuns, rebuilt: Any) -> Section:
     ] + ([f"Few configurations: {count} for {values} searched value(s); below about {stable} "
           f"({STABLE_PER_VALUE} per searched value) the importances change a lot with the "
           "trials: read them as a rough ranking."] if count < stable else []),
-        Table("importance", data, view))
+        Table("importance", data, view)), keep
 
 
 def history_frame(study: StudyRuns, configs: pd.DataFrame) -> pd.DataFrame:

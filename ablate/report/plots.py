@@ -22,6 +22,28 @@ def _pyplot() -> Any:
     return plt
 
 
+def prepare() -> None:
+    """Import matplotlib and pyplot (the Agg backend) and draw a small throwaway figure with
+    what the report's figures use (scatter, lines, labels, legend, colour bar), so the first
+    real figure does not pay for loading fonts and the renderer."""
+    import io
+
+    from matplotlib.collections import LineCollection
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(2, 2))
+    ax.scatter([0, 1], [0, 1], s=4, label="a")
+    ax.step([0, 1], [0, 1], where="post")
+    lines = LineCollection([[(0, 0), (1, 1)]], cmap="viridis")
+    lines.set_array(np.array([0.5]))
+    ax.add_collection(lines)
+    ax.annotate("0", (0, 0), fontsize=7)
+    ax.set_xlabel("x", fontsize=8)
+    ax.legend(fontsize=8)
+    fig.colorbar(lines, ax=ax, label="y")
+    _save(plt, fig, io.BytesIO())  # type: ignore[arg-type]
+
+
 def _save(plt: Any, fig: Any, path: Path) -> Path:
     """Write ``fig`` as a PNG at ``path`` and free it."""
     fig.tight_layout()

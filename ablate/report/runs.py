@@ -52,6 +52,8 @@ class StudyRuns:
     # stores written before it was recorded whole)
     space: dict[str, dict[str, Any]] = field(default_factory=dict)
     settings: Settings = field(default_factory=Settings)  # how the report decides
+    # fANOVA importances the study stored with the digest of their inputs (TAG_IMPORTANCE)
+    stored_importance: dict[str, Any] = field(default_factory=dict)
     artifacts: ArtifactReader | None = field(default=None, repr=False, compare=False)
     _complete: pd.DataFrame | None = field(default=None, repr=False, compare=False)
 
@@ -199,6 +201,7 @@ def parse(frame: pd.DataFrame, study: str, where: str = "the tracking store") ->
         space={p: v for p, v in raw_search.items()
                if isinstance(v, dict) and ("low" in v or "choices" in v)},
         settings=from_tags(tag(keys.TAG_REPORT), tag(keys.TAG_REPEATS)),
+        stored_importance=_json(tag(keys.TAG_IMPORTANCE), {}),
     )
 
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.special import stdtrit
 
+from ablate.inference.lazy import special
 from ablate.scores import binary_scores
 
 LEVEL = 0.95
@@ -59,7 +59,7 @@ def contrast(
     if variance == 0.0:  # identical values in every group: no spread, a zero-width interval
         return Estimate(value, value, value)
     dof = variance**2 / sum(t * t / (a.size - 1) for t, a in zip(terms, arrays, strict=True))
-    half = float(stdtrit(dof, 0.5 + level / 2)) * math.sqrt(variance)
+    half = float(special.stdtrit(dof, 0.5 + level / 2)) * math.sqrt(variance)
     return Estimate(value, value - half, value + half)
 
 
@@ -95,12 +95,20 @@ def pareto_front(points: np.ndarray, maximize: Sequence[bool]) -> np.ndarray:
     values = np.asarray(points, dtype=float)
     signs = np.where(np.asarray(maximize, dtype=bool), -1.0, 1.0)
     costs = values * signs  # lower is better in every column
-    valid = ~np.isnan(costs).any(axis=1)
-    front = valid.copy()
-    for i in np.flatnonzero(valid):
-        others = costs[valid]
-        dominated = np.all(others <= costs[i], axis=1) & np.any(others < costs[i], axis=1)
-        front[i] = not dominated.any()
+    front = np.zeros(len(costs), dtype=bool)
+    valid = np.flatnonzero(~np.isnan(costs).any(axis=1))
+    # In lexicographic order a point can only be dominated by one before it, and whatever
+    # dominates it is itself dominated by, or is, a front point found before it: comparing
+    # with the front so far is enough (O(n * front) instead of O(n^2)).
+    order = valid[np.lexsort(costs[valid].T[::-1])] if len(valid) else valid
+    kept: list[np.ndarray] = []
+    for i in order:
+        if kept:
+            others = np.asarray(kept)
+            if (np.all(others <= costs[i], axis=1) & np.any(others < costs[i], axis=1)).any():
+                continue
+        kept.append(costs[i])
+        front[i] = True
     return front
 
 

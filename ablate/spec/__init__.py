@@ -5,6 +5,7 @@ configuration sections with the sampled values written in. The run config is wha
 gets, what is logged, and what reproduces a run.
 """
 
+from ablate.naming import slug
 from ablate.spec.config import (
     Component,
     DesignSpec,
@@ -39,7 +40,6 @@ from ablate.spec.sections import (
     SyntheticSpec,
     TverskySpec,
     metric_names,
-    slug,
 )
 
 __all__ = [

@@ -18,7 +18,8 @@ from pydantic import (
     model_validator,
 )
 
-SPLITS = ("train", "val", "test")
+from ablate.naming import SPLITS, slug
+
 # Seeds must suit every generator they feed (numpy's legacy seeding takes 0..2**32-1).
 MAX_SEED = 2**32 - 1
 Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
@@ -545,7 +546,4 @@ def metric_names(data: DataSpec) -> list[str]:
     return list(MULTICLASS_METRICS) + per_class
 
 
-def slug(name: str) -> str:
-    """A class name as it appears inside metric keys."""
-    return re.sub(r"[^A-Za-z0-9]+", "_", name.strip()).strip("_").lower() or "class"
 

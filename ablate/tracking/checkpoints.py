@@ -7,13 +7,16 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ablate.errors import AblateError
-from ablate.spec import RunConfig
 from ablate.stores import DEFAULT_STORE
 from ablate.tracking import artifacts, names
 from ablate.tracking.reader import artifact_path
 from ablate.tracking.writer import Tracker
+
+if TYPE_CHECKING:  # readers of runs (the report) need not load the spec's models
+    from ablate.spec import RunConfig
 
 CACHE_DIR = Path("cache") / "checkpoints"  # in the store folder: <store>/cache/checkpoints/<run>
 
@@ -86,4 +89,4 @@ def localize(tracker: Tracker, config: RunConfig) -> RunConfig:
         data["model"]["init_from"] = str(checkpoint(tracker, source))
     except AblateError as err:
         raise AblateError(f"model.init_from: {err}, or give a checkpoint path") from None
-    return RunConfig.model_validate(data)
+    return type(config).model_validate(data)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ablate.spec import SPLITS
+from ablate.naming import SPLITS
 
 # ------------------------------------------------------------------------------------- tags
 TAG_STUDY = "ablate.study"
@@ -66,6 +66,9 @@ IGNORED_PREFIX = "ablate.ignored."
 COMPONENT_PREFIX = "ablate.component."  # run: one tag per design component, Y or N
 TAG_BEST_RUN = "ablate.best_run"  # parent: run id of the best configuration's run
 TAG_BEST_CONFIG = "ablate.best_config"  # parent: label of the best configuration
+# parent: the search's fANOVA importances, {"key": digest of their inputs, "scores": {...}},
+# stored when the study publishes its report; a report whose inputs match reuses them
+TAG_IMPORTANCE = "ablate.importance"
 TAG_SPEC_DESCRIPTION = "ablate.description"  # parent: the spec's description
 TAG_PARENT = "mlflow.parentRunId"
 # MLflow's description of a run or an experiment (markdown; the UI shows it on the run's

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ablate.spec import RunConfig, StudySpec
+if TYPE_CHECKING:
+    from ablate.spec import RunConfig, StudySpec
 from ablate.tracking import names
 
 RUN_TAG_LIMIT = 8000  # MLflow's longest run tag value

@@ -19,11 +19,11 @@ import pandas as pd
 import yaml
 
 from ablate.errors import AblateError
-from ablate.spec import RunConfig
 from ablate.stores import Stores, local_sqlite_missing, redact
 from ablate.tracking import artifacts, names
 
 if TYPE_CHECKING:
+    from ablate.spec import RunConfig
     from ablate.tracking.writer import Tracker
 
 READERS = ("auto", "mlflow", "sql")
@@ -229,6 +229,8 @@ def artifact_names(tracker: Tracker, run_id: str) -> list[str]:
 def run_config(tracker: Tracker, run_id: str) -> RunConfig:
     """The resolved configuration a run was trained with (its ``config.yaml``)."""
     path = artifact_path(tracker, run_id, names.CONFIG_ARTIFACT)
+    from ablate.spec import RunConfig  # the spec's models: only for readers of a config
+
     return RunConfig.model_validate(yaml.safe_load(path.read_text()))
 
 

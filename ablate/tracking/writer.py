@@ -13,7 +13,6 @@ import yaml
 
 from ablate.faults import checkpoint
 from ablate.result import TrainResult
-from ablate.spec import RunConfig, StudySpec
 from ablate.stores import Stores, ensure_local_dirs
 from ablate.tracking import artifacts, names, notes, view
 from ablate.tracking.client import open_client, probe_tracking_server
@@ -22,6 +21,7 @@ if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
     from ablate.data.fingerprint import SplitFingerprint
+    from ablate.spec import RunConfig, StudySpec
 
 _BATCH = 100  # MLflow accepts at most 100 params or tags per log_batch call
 _METRIC_BATCH = 1000
