@@ -7,6 +7,10 @@ STAMP  := $(VENV)/.installed
 # the open range (torch>=2.4) for everyone else.
 TORCH  ?= torch==2.14.1 torchvision==0.29.1
 STORE  ?= ablate_store
+# Let Python cache compiled modules in __pycache__ (ignored by git) even where the environment
+# says not to (PYTHONDONTWRITEBYTECODE): every worker process and every fresh-process test
+# would otherwise compile ablate/ again on start (about 1 s each on 2 cores).
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: install quickstart test test-fast lint bench example-store standins clean
 
