@@ -83,3 +83,12 @@ def test_start_drawer_forks_only_when_asked():
     assert type(start_drawer(parallel=False)) is Drawer
     with start_drawer() as drawer:
         assert isinstance(drawer, ForkedDrawer)
+
+
+def test_a_report_that_fails_stops_its_helper_and_writes_nothing(tmp_path):
+    with pytest.raises(AblateError, match="no MLflow store"):
+        with ForkedDrawer() as drawer:
+            write_report(resolve_stores(tmp_path / "empty"), "nothing",
+                         out=tmp_path / "r.md", drawer=drawer)
+    assert not drawer._process.is_alive()
+    assert not (tmp_path / "r.md").exists()

@@ -98,10 +98,9 @@ class ForkedDrawer(Drawer):
     def stop(self) -> None:
         for conn in self._conns:
             conn.close()  # a helper waiting for work reads EOF and ends
-        self._process.join(timeout=5)
-        if self._process.is_alive():
+        if self._process.is_alive():  # not closed: the report failed; do not wait for it
             self._process.terminate()
-            self._process.join(timeout=5)
+        self._process.join(timeout=5)
 
 
 def _ended(err: BaseException) -> AblateError:
