@@ -16,8 +16,9 @@ writing files).
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from ablate.exports import lazy
 
 # Exports load on first use: the CLI starts the figure helper (drawing) before pandas loads.
 _EXPORTS = {
@@ -32,13 +33,7 @@ if TYPE_CHECKING:
     from ablate.report.runs import StudyRuns, load_runs
 
 
-def __getattr__(name: str) -> object:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'ablate.report' has no attribute '{name}'")
-    value = getattr(importlib.import_module(f"ablate.report.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy(__name__, _EXPORTS)
 
 
 __all__ = [

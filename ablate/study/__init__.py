@@ -8,8 +8,9 @@ re-exported here under the same name).
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from ablate.exports import lazy
 
 # public name -> the submodule that defines it
 _EXPORTS = {
@@ -62,17 +63,7 @@ if TYPE_CHECKING:
     from ablate.study.workers import run_workers
 
 
-def __getattr__(name: str) -> object:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'ablate.study' has no attribute '{name}'")
-    value = getattr(importlib.import_module(f"ablate.study.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy(__name__, _EXPORTS)
 
 
 __all__ = [
