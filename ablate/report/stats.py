@@ -100,7 +100,7 @@ def pareto_front(points: np.ndarray, maximize: Sequence[bool]) -> np.ndarray:
     # In lexicographic order a point can only be dominated by one before it, and whatever
     # dominates it is itself dominated by, or is, a front point found before it: comparing
     # with the front so far is enough (O(n * front) instead of O(n^2)).
-    order = valid[np.lexsort(costs[valid].T[::-1])] if len(valid) else valid
+    order = valid[np.lexsort(costs[valid].T[::-1])]
     kept: list[np.ndarray] = []
     for i in order:
         if kept:

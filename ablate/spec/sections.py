@@ -544,6 +544,3 @@ def metric_names(data: DataSpec) -> list[str]:
         return list(BINARY_METRICS)
     per_class = [f"iou_{slug(n)}" for n in data.names] + [f"f1_{slug(n)}" for n in data.names]
     return list(MULTICLASS_METRICS) + per_class
-
-
-

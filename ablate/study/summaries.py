@@ -111,7 +111,8 @@ def _read_api(stores: Stores) -> list[StudySummary]:
     storage = open_storage(stores)
     summaries = []
     for frozen in storage.get_all_studies():
-        trials = storage.get_all_trials(frozen._study_id, deepcopy=False)
+        study_id = storage.get_study_id_from_name(frozen.study_name)
+        trials = storage.get_all_trials(study_id, deepcopy=False)
         best = None
         if len(frozen.directions) == 1:
             chosen = best_choice((TrialRecord.of(t) for t in trials

@@ -7,9 +7,10 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ablate.tracking import names
+
 if TYPE_CHECKING:
     from ablate.spec import RunConfig, StudySpec
-from ablate.tracking import names
 
 RUN_TAG_LIMIT = 8000  # MLflow's longest run tag value
 SPEC_PARAMS_LINE = (
