@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from contextlib import nullcontext
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -13,7 +15,13 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ablate.data import DataSplits
 from ablate.losses import build_loss
-from ablate.metrics import ConfusionMatrix, predict, predict_scores
+from ablate.metrics import (
+    ConfusionMatrix,
+    ThresholdCounts,
+    predict,
+    predict_scores,
+    threshold_codes,
+)
 from ablate.models import build_model
 from ablate.optim import EncoderFreezer
 from ablate.spec import RunConfig
@@ -53,17 +61,10 @@ def resize_labels(labels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """A (B, H, W) label map resized to ``size`` with nearest neighbour (labels stay labels)."""
     if tuple(labels.shape[-2:]) == tuple(size):
         return labels
+    if labels.dtype == torch.uint8 and labels.device.type == "cpu":  # no float round trip
+        return torch.nn.functional.interpolate(labels[:, None], size=size, mode="nearest")[:, 0]
     resized = torch.nn.functional.interpolate(labels[:, None].float(), size=size, mode="nearest")
     return resized[:, 0].to(labels.dtype)
-
-
-def resize_scores(scores: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """(B, H, W) probabilities or class ids resized to ``size`` with nearest neighbour."""
-    if tuple(scores.shape[-2:]) == tuple(size):
-        return scores
-    if scores.is_floating_point():
-        return torch.nn.functional.interpolate(scores[:, None], size=size, mode="nearest")[:, 0]
-    return resize_labels(scores, size)
 
 
 class Engine:
@@ -178,66 +179,142 @@ class Engine:
                 out = (out + model(images.flip(-1)).float().flip(-1)) / 2
         return out
 
-    def scores(self, logits: torch.Tensor) -> torch.Tensor:
-        """(B, H, W) what labels are read from: probabilities (binary, thresholded later) or
-        class ids (multiclass)."""
+    def codes(self, logits: torch.Tensor) -> torch.Tensor:
+        """(B, H, W) label codes, what every count is made from: binary, how many of
+        :attr:`thresholds` each probability exceeds (:func:`threshold_codes`); multiclass, the
+        argmax class ids (uint8 up to 256 classes)."""
         if self.task == "binary":
-            return predict_scores(logits)
-        return predict(logits, self.task)
+            return threshold_codes(predict_scores(logits), self._thresholds(logits.device))
+        labels = predict(logits, self.task)
+        return labels.to(torch.uint8) if self.num_classes <= 256 else labels
 
-    def labels(self, scores: torch.Tensor, threshold: float) -> torch.Tensor:
-        """Class ids from :meth:`scores` (``sigmoid > threshold`` as :func:`predict`)."""
-        return (scores > threshold).long() if self.task == "binary" else scores
+    @property
+    def thresholds(self) -> list[float]:
+        """Binary: the run's threshold and the scanned ones, ascending (what codes count)."""
+        eval_spec = self.config.eval
+        return sorted({float(eval_spec.threshold), *map(float, eval_spec.thresholds)})
 
-    def scored(self, logits: torch.Tensor, masks: torch.Tensor,
-               originals: list | None) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """(scores, target) pairs to count: the batch as it is, or with ``originals`` (its
-        masks at original size) the scores resized back to them, one resize per run of images
-        of the same size (nearest neighbour picks pixels, so resizing scores and thresholding
-        gives the labels that thresholding and resizing gives)."""
-        scores = self.scores(logits)
+    def _thresholds(self, device: torch.device) -> torch.Tensor:
+        return torch.tensor(self.thresholds, dtype=torch.float32, device=device)
+
+    def labels(self, codes: torch.Tensor, threshold: float | None = None) -> torch.Tensor:
+        """int64 class ids from :meth:`codes`: binary ``sigmoid > threshold`` (the run's by
+        default), as :func:`~ablate.metrics.predict` gives them."""
+        if self.task != "binary":
+            return codes.long()
+        if threshold is None:
+            threshold = self.config.eval.threshold
+        return (codes > self.thresholds.index(float(threshold))).long()
+
+    def counter(self, per_image: bool) -> ConfusionMatrix | ThresholdCounts:
+        """An empty accumulator for :meth:`codes`."""
+        ignore = self.config.data.ignore_index
+        if self.task == "binary":
+            return ThresholdCounts(self.thresholds, ignore, self.device, per_image)
+        return ConfusionMatrix(self.num_classes, ignore, self.device, per_image)
+
+    def at_resolution(self, codes: torch.Tensor, masks: torch.Tensor | None,
+                      originals: list | None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """(codes, target) pairs to count: the batch as it is, or with ``originals`` (its
+        masks at original size) the codes resized back to them, one resize per run of images
+        of the same size (nearest neighbour picks pixels, so resizing codes gives the labels
+        that thresholding a resized prediction gives)."""
         if originals is None:
-            return [(scores, masks)]
+            assert masks is not None
+            return [(codes, masks)]
         out, start = [], 0
         while start < len(originals):
             shape = tuple(np.shape(originals[start]))
             end = start + 1
             while end < len(originals) and tuple(np.shape(originals[end])) == shape:
                 end += 1
-            target = torch.as_tensor(np.stack(originals[start:end]), device=self.device).long()
-            out.append((resize_scores(scores[start:end], shape), target))
+            target = torch.as_tensor(np.stack(originals[start:end]), device=self.device)
+            out.append((resize_labels(codes[start:end], shape), target))
             start = end
         return out
 
     @torch.no_grad()
     def evaluate(
         self, loader: Any, scan: tuple[float, ...] = (), originals: list | None = None,
-        per_image: bool = False,
-    ) -> tuple[float, ConfusionMatrix, dict[float, ConfusionMatrix]]:
+        per_image: bool = False, keep: bool = False, reuse: SplitPass | None = None,
+    ) -> SplitCounts:
         """Mean loss and confusion counts over the whole split (also at each ``scan`` threshold).
 
         With ``originals`` (the split's masks at their original size, in loader order) the
         counts compare each label map resized back to its mask's size with that mask. With
         ``per_image`` the split's counts also keep every image's own (same pass, same
-        bincount).
+        bincount). With ``keep`` the result keeps the pass's codes (up to
+        :data:`KEEP_BYTES`); ``reuse`` (a kept pass of the same weights over the same loader)
+        counts its codes again instead of running the model.
         """
-        ignore = self.config.data.ignore_index
-        threshold = self.config.eval.threshold
-        counts = ConfusionMatrix(self.num_classes, ignore, self.device, per_image=per_image)
-        # the scan's entry at the run's own threshold is the run's counts, counted once
-        scanned = {t: counts if t == threshold and self.num_classes == 2
-                   else ConfusionMatrix(2, ignore, self.device) for t in scan}
-        # (threshold, counts) pairs: the run's threshold, then the rest of the scan
-        targets = [(threshold, counts), *((t, m) for t, m in scanned.items() if m is not counts)]
-        total, seen = 0.0, 0
+        counts = self.counter(per_image)
+        kept: list[torch.Tensor] | None = [] if keep else None
+        kept_bytes = 0
+        totals = [0.0, 0]  # loss x images, images
+        batches = (self._replay(reuse, loader, originals) if reuse is not None
+                   else self._forward(loader, totals))
+        seen = 0
+        for codes, masks in batches:
+            if kept is not None:
+                kept.append(codes.cpu())
+                kept_bytes += codes.numel() * codes.element_size()
+                if kept_bytes > KEEP_BYTES:
+                    kept = None  # too large to keep: a later count runs the model again
+            batch = originals[seen:seen + len(codes)] if originals is not None else None
+            for pair_codes, target in self.at_resolution(codes, masks, batch):
+                counts.update(pair_codes, target)
+            seen += len(codes)
+        loss = reuse.loss if reuse is not None else totals[0] / max(totals[1], 1)
+        if isinstance(counts, ThresholdCounts):
+            matrix = counts.at(self.config.eval.threshold)
+            scanned = {t: matrix if t == self.config.eval.threshold else counts.at(t)
+                       for t in scan}
+        else:
+            matrix, scanned = counts, {}
+        return SplitCounts(loss, matrix, scanned, SplitPass(loss, kept))
+
+    def _forward(self, loader: Any, totals: list) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """(codes, masks) of each batch, from the model; adds the loss to ``totals``."""
         for images, masks in loader:
             images, masks = self.to_device(images, masks)
             logits = self.logits(images)
             loss, _ = self.loss_fn(logits, masks)
-            batch = originals[seen:seen + len(images)] if originals is not None else None
-            for scores, target in self.scored(logits, masks, batch):
-                for threshold, matrix in targets:
-                    matrix.update(self.labels(scores, threshold), target)
-            total += float(loss) * len(images)
-            seen += len(images)
-        return total / max(seen, 1), counts, scanned
+            totals[0] += float(loss) * len(images)
+            totals[1] += len(images)
+            yield self.codes(logits), masks
+
+    def _replay(self, kept: SplitPass, loader: Any,
+                originals: list | None) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+        """(codes, masks) of each batch from a kept pass; the loader is read (for its masks,
+        no model) only when the counts are made at its resolution."""
+        if kept.codes is None:
+            raise ValueError("the pass kept no codes")
+        if originals is not None:
+            for codes in kept.codes:
+                yield codes.to(self.device), None
+            return
+        for codes, (_, masks) in zip(kept.codes, loader, strict=True):
+            yield codes.to(self.device), masks.to(self.device)
+
+
+KEEP_BYTES = 256 * 2**20  # codes a validation pass keeps for the final count (uint8: pixels)
+
+
+@dataclass
+class SplitPass:
+    """What an evaluation pass over a split leaves for a later count without the model: its
+    mean loss and each batch's codes at model resolution (``None`` when not kept)."""
+
+    loss: float
+    codes: list[torch.Tensor] | None
+
+
+@dataclass
+class SplitCounts:
+    """One split's evaluation: mean loss, the counts at the run's threshold (per image with
+    ``per_image``), binary the counts at each scanned threshold, and the pass's codes."""
+
+    loss: float
+    counts: ConfusionMatrix
+    scanned: dict[float, ConfusionMatrix]
+    kept: SplitPass

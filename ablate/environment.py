@@ -7,6 +7,7 @@ is no git work tree, or no git, the entries say so.
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import subprocess
@@ -33,12 +34,21 @@ DIFF_LIMIT = 2_000_000  # characters of `git diff` kept with a run whose work tr
 def collect(device: str = "auto", spec_path: str | None = None) -> dict[str, str]:
     """Versions, device and git state; ``spec_path``: the spec file, whose work tree's commit
     is recorded (its folder, or the working directory when the file is not on this machine)."""
-    env = {"python": platform.python_version(), "platform": platform.platform()}
-    env.update({key: _version(dist) for key, dist in PACKAGES.items()})
+    env = dict(_process())
     env.update(_device(device))
     env["spec_path"] = spec_path or "none (no spec file)"
     folder = Path(spec_path).parent if spec_path and Path(spec_path).is_file() else Path.cwd()
     env.update(git_state(folder))
+    return env
+
+
+@functools.cache
+def _process() -> dict[str, str]:
+    """What cannot change while this process runs: Python, the platform, the versions of
+    the packages and the state of the ablate code it imported (read once; the work tree of
+    the spec is read for every run)."""
+    env = {"python": platform.python_version(), "platform": platform.platform()}
+    env.update({key: _version(dist) for key, dist in PACKAGES.items()})
     ablate_code = git_state(Path(__file__).resolve().parent)
     env["ablate_commit"] = ablate_code["git_commit"]
     env["ablate_dirty"] = ablate_code["git_dirty"]

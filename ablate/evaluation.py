@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ablate.data import DataSplits, make_dataset
-from ablate.engine import Engine
+from ablate.engine import Engine, SplitPass
 from ablate.metrics import compute_metrics
 from ablate.result import ImageCounts
 from ablate.scores import image_counts
@@ -46,13 +46,15 @@ def eval_loaders(data: DataSplits, engine: Engine,
     return out
 
 
-def evaluate_splits(engine: Engine, data: DataSplits,
-                    loaders: dict[str, DataLoader]) -> Evaluation:
+def evaluate_splits(engine: Engine, data: DataSplits, loaders: dict[str, DataLoader],
+                    val_pass: SplitPass | None = None) -> Evaluation:
     """Metrics of train, val and test with the engine's current (best) weights.
 
     With ``eval.full_resolution`` the counts compare each predicted label map, resized back
     to its mask's original size, with that mask. Class balance figures are added per split.
-    Val and test also keep each image's counts, from the same pass.
+    Val and test also keep each image's counts, from the same pass. ``val_pass``: the val
+    pass of these same weights made while fitting; when it kept its codes, val is counted
+    from them (the same labels, without running the model again).
     """
     config = engine.config
     spec = config.data
@@ -67,7 +69,9 @@ def evaluate_splits(engine: Engine, data: DataSplits,
         if config.eval.full_resolution:
             originals = [sample.mask for sample in data.splits[split]]
         per_image = split in IMAGE_SPLITS
-        loss, counts, scanned = engine.evaluate(loader, scan, originals, per_image)
+        reuse = val_pass if split == "val" and val_pass and val_pass.codes is not None else None
+        evaluated = engine.evaluate(loader, scan, originals, per_image, reuse=reuse)
+        loss, counts, scanned = evaluated.loss, evaluated.counts, evaluated.scanned
         if per_image:
             out.images.counts[split] = image_counts(counts.image_matrices, spec.task)
             out.images.names[split] = [sample.name for sample in data.splits[split]]

@@ -12,7 +12,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from ablate.engine import Engine
+from ablate.engine import Engine, SplitPass
 from ablate.metrics import compute_metrics
 from ablate.optim import EpochScheduler, build_optimizer
 from ablate.spec import RunConfig
@@ -28,6 +28,7 @@ class Fit:
     best_value: float | None = None
     best_epoch: int = 0
     best_state: dict[str, torch.Tensor] | None = None
+    best_pass: SplitPass | None = None  # the best epoch's val pass (loss, kept codes)
     stopped_early: bool = False
     seconds: float = 0.0  # the whole loop, validation included
     train_seconds: float = 0.0  # training passes only
@@ -48,13 +49,13 @@ def improved(value: float, best: float | None, maximize: bool, min_delta: float)
     return value > best + min_delta if maximize else value < best - min_delta
 
 
-def validate(engine: Engine, loader: DataLoader, metric: str) -> tuple[float, float]:
-    """Val loss and the objective's metric (without its ``val_`` prefix) over the val split."""
+def validate(engine: Engine, loader: DataLoader, metric: str) -> tuple[float, SplitPass]:
+    """The objective's metric (without its ``val_`` prefix) over the val split, and the pass
+    (its loss, and its codes: the best epoch's are counted again by the final evaluation)."""
     data = engine.config.data
-    loss, counts, _ = engine.evaluate(loader)
-    values = compute_metrics(counts.matrix, data.task, data.names, data.ignore_index)
-    values["loss"] = loss
-    return loss, float(values[metric])
+    evaluated = engine.evaluate(loader, keep=True)
+    values = compute_metrics(evaluated.counts.matrix, data.task, data.names, data.ignore_index)
+    return float(values[metric]), evaluated.kept
 
 
 def epoch_line(description: str, epoch: int, epochs: int, record: dict[str, float],
@@ -97,8 +98,9 @@ def fit(
         train_loss, seen = engine.train_epoch(loaders["train"], optimizer, epoch, bar)
         result.train_seconds += time.perf_counter() - tick
         result.train_images += seen
-        val_loss, value = validate(engine, loaders["val"], metric)
-        record = {"train_loss": train_loss, "val_loss": val_loss, "lr": lr, f"val_{metric}": value}
+        value, val_pass = validate(engine, loaders["val"], metric)
+        record = {"train_loss": train_loss, "val_loss": val_pass.loss, "lr": lr,
+                  f"val_{metric}": value}
         result.history.append(record)
         bar.set_postfix({"loss": f"{train_loss:.4f}", f"val_{metric}": f"{value:.4f}"})
         if lines:
@@ -109,6 +111,7 @@ def fit(
             result.best_value, result.best_epoch, stale = value, epoch, 0
             result.best_state = {k: v.detach().to("cpu", copy=True)
                                  for k, v in engine.eval_model.state_dict().items()}
+            result.best_pass = val_pass
         else:
             stale += 1
         if on_epoch is not None:

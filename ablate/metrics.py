@@ -6,12 +6,68 @@ average of per-batch or per-image scores), so it does not depend on batch size o
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 
 from ablate.scores import TASKS, matrix_scores
 
-__all__ = ["ConfusionMatrix", "compute_metrics", "predict", "predict_scores"]
+__all__ = [
+    "ConfusionMatrix",
+    "ThresholdCounts",
+    "compute_metrics",
+    "count_pairs",
+    "predict",
+    "predict_scores",
+    "threshold_codes",
+]
+
+
+def _check_ids(values: torch.Tensor, limit: int, ignore_index: int | None,
+               ignored: torch.Tensor | None = None) -> None:
+    """Raise ValueError for ids outside ``0..limit - 1`` (``ignore_index`` aside, and nothing
+    where ``ignored``): an out-of-range id would land in another cell of the flattened matrix
+    and corrupt the counts silently."""
+    if values.numel() == 0:
+        return
+    low, high = torch.aminmax(values)  # one pass; the slow path below only on a failure
+    if int(low) >= 0 and int(high) < limit:
+        return
+    bad = (values < 0) | (values >= limit)
+    if ignore_index is not None:
+        bad &= values != ignore_index
+    if ignored is not None:
+        bad &= ~ignored
+    if bool(bad.any()):
+        found = torch.unique(values[bad]).tolist()[:10]
+        raise ValueError(
+            f"class ids outside 0..{limit - 1} (and not ignore_index={ignore_index}): {found}"
+        )
+
+
+def count_pairs(target: torch.Tensor, codes: torch.Tensor, rows: int, columns: int,
+                ignore_index: int | None = None, images: int = 0) -> torch.Tensor:
+    """int64 counts of (target, code) pixel pairs: ``(rows, columns)``, or with ``images``
+    the ``(images, rows, columns)`` counts of each image of an ``(images, H, W)`` batch, all
+    from one bincount. Pixels whose target is ``ignore_index`` are not counted; any other
+    target outside ``0..rows - 1`` or code outside ``0..columns - 1`` is a ValueError."""
+    ignored = target == ignore_index if ignore_index is not None else None
+    _check_ids(target, rows, ignore_index)
+    _check_ids(codes, columns, None, ignored)
+    cells = rows * columns
+    bins = max(images, 1) * cells
+    # int32 halves the memory traffic of the index arithmetic whenever the bins allow it
+    dtype = torch.int32 if bins < 2**31 - 1 else torch.int64
+    index = target.to(dtype) * columns + codes.to(dtype)
+    if images:
+        offsets = torch.arange(images, dtype=dtype, device=index.device) * cells
+        index = index.reshape(images, -1) + offsets[:, None]
+    index = index.reshape(-1)
+    if ignored is not None:  # ignored pixels go to one extra bin, dropped after counting
+        index = torch.where(ignored.reshape(-1), bins, index)
+    counts = torch.bincount(index, minlength=bins + 1)[:bins]
+    return counts.reshape(images, rows, columns) if images else counts.reshape(rows, columns)
 
 
 class ConfusionMatrix:
@@ -45,6 +101,16 @@ class ConfusionMatrix:
         self.per_image = per_image
         self._images: list[torch.Tensor] = []
 
+    @classmethod
+    def of(cls, matrix: torch.Tensor, images: Sequence[torch.Tensor] = (),
+           ignore_index: int | None = None) -> ConfusionMatrix:
+        """A matrix holding counts made elsewhere (e.g. :meth:`ThresholdCounts.at`):
+        ``matrix`` (C, C) and, when given, the per-image ``(B, C, C)`` blocks."""
+        out = cls(int(matrix.shape[0]), ignore_index, matrix.device, per_image=bool(images))
+        out._matrix = matrix.clone()
+        out._images = list(images)
+        return out
+
     def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
         """Add one batch: ``pred`` and ``target`` are integer class ids of the same shape."""
         if pred.shape != target.shape:
@@ -59,38 +125,11 @@ class ConfusionMatrix:
         device = self._matrix.device
         n = self.num_classes
         images = (pred.shape[0] if pred.ndim == 3 else 1) if self.per_image else 0
-        pred = pred.reshape(-1).to(device=device, dtype=torch.int64)
-        target = target.reshape(-1).to(device=device, dtype=torch.int64)
-        image = (torch.arange(images, device=device).repeat_interleave(pred.numel() // images)
-                 if images else None)
-        if self.ignore_index is not None:
-            keep = target != self.ignore_index
-            pred, target = pred[keep], target[keep]
-            image = image[keep] if image is not None else None
-        if target.numel() == 0:
-            if images:  # every image keeps its row, even one whose pixels are all ignored
-                self._images.append(torch.zeros((images, n, n), dtype=torch.int64,
-                                                device=device))
-            return
-        # An out-of-range id would land in another cell of the flattened matrix and corrupt
-        # the counts silently, so it is an error. (bincount synchronises anyway.)
-        bad = (target < 0) | (target >= n) | (pred < 0) | (pred >= n)
-        if bool(bad.any()):
-            values = torch.unique(torch.cat([target[bad], pred[bad]])).tolist()[:10]
-            raise ValueError(
-                f"class ids outside 0..{n - 1} (and not ignore_index={self.ignore_index}): "
-                f"{values}"
-            )
-        # bincount without weights counts in int64 and is deterministic on CUDA.
-        if image is None:
-            counts = torch.bincount(target * n + pred, minlength=n * n)
-            self._matrix += counts.reshape(n, n)
-            return
-        # One bincount for every image of the batch: image i's cells sit at offset i * n * n.
-        per_image = torch.bincount((image * n + target) * n + pred, minlength=images * n * n)
-        per_image = per_image.reshape(images, n, n)
-        self._images.append(per_image)
-        self._matrix += per_image.sum(dim=0)
+        counts = count_pairs(target.to(device), pred.to(device), n, n, self.ignore_index, images)
+        if images:
+            self._images.append(counts)
+            counts = counts.sum(dim=0)
+        self._matrix += counts
 
     def reset(self) -> None:
         """Zero the counts (e.g. at the start of each evaluation)."""
@@ -110,6 +149,56 @@ class ConfusionMatrix:
         return torch.cat(self._images).cpu().numpy()
 
 
+def threshold_codes(scores: torch.Tensor, thresholds: torch.Tensor) -> torch.Tensor:
+    """Codes of binary probabilities against ascending ``thresholds``: how many of them each
+    probability exceeds, so that the label at ``thresholds[k]`` is ``code > k`` (``score >
+    threshold``, as :func:`predict`; NaN exceeds none). uint8 up to 255 thresholds."""
+    codes = torch.bucketize(scores, thresholds.to(scores.device, scores.dtype))
+    codes = codes.masked_fill_(scores.isnan(), 0)
+    return codes.to(torch.uint8) if len(thresholds) < 256 else codes
+
+
+class ThresholdCounts:
+    """Binary confusion counts at each of ascending ``thresholds`` at once, accumulated from
+    :func:`threshold_codes` with one bincount per batch (and per image with ``per_image``);
+    :meth:`at` gives the :class:`ConfusionMatrix` of one threshold."""
+
+    def __init__(self, thresholds: Sequence[float], ignore_index: int | None = None,
+                 device: torch.device | str | None = None, per_image: bool = False) -> None:
+        if list(thresholds) != sorted(set(thresholds)) or not thresholds:
+            raise ValueError(f"thresholds must be ascending and distinct, got {thresholds}")
+        self.thresholds = [float(t) for t in thresholds]
+        self.ignore_index = ignore_index
+        self.per_image = per_image
+        columns = len(self.thresholds) + 1
+        self._counts = torch.zeros((2, columns), dtype=torch.int64, device=device)
+        self._images: list[torch.Tensor] = []
+
+    def update(self, codes: torch.Tensor, target: torch.Tensor) -> None:
+        """Add one batch: ``codes`` from :func:`threshold_codes`, ``target`` class ids 0/1."""
+        if codes.shape != target.shape:
+            raise ValueError(
+                f"codes {tuple(codes.shape)} and target {tuple(target.shape)} differ in shape"
+            )
+        device = self._counts.device
+        images = (codes.shape[0] if codes.ndim == 3 else 1) if self.per_image else 0
+        counts = count_pairs(target.to(device), codes.to(device), 2, self._counts.shape[1],
+                             self.ignore_index, images)
+        if images:
+            self._images.append(counts)
+            counts = counts.sum(dim=0)
+        self._counts += counts
+
+    @staticmethod
+    def _binary(counts: torch.Tensor, k: int) -> torch.Tensor:
+        """(..., 2, 2) confusion counts at threshold ``k`` of (..., 2, K + 1) code counts."""
+        return torch.stack([counts[..., :k + 1].sum(-1), counts[..., k + 1:].sum(-1)], dim=-1)
+
+    def at(self, threshold: float) -> ConfusionMatrix:
+        """The confusion matrix (and per-image matrices) at one of the thresholds."""
+        k = self.thresholds.index(float(threshold))
+        images = [self._binary(block, k) for block in self._images]
+        return ConfusionMatrix.of(self._binary(self._counts, k), images, self.ignore_index)
 def predict(logits: torch.Tensor, task: str, threshold: float = 0.5) -> torch.Tensor:
     """Class ids (B, H, W) int64: ``sigmoid > threshold`` (binary) or argmax (multiclass)."""
     if logits.ndim != 4:

@@ -252,8 +252,11 @@ def count_flops(model: nn.Module, input_shape: tuple[int, int, int]) -> float:
 
 
 # FLOPs depend on a model's shape, not its weights: counted once per shape key per process.
-# (Latency is measured on every run: it is a timing, not a property of the shape.)
 _FLOPS: dict[tuple, float] = {}
+# A dense network's forward time does not depend on its weights either: timed once per shape
+# key, device, memory format and repeat count per process (repeated timings of the same
+# computation would differ by noise only).
+_LATENCY: dict[tuple, tuple[float, float]] = {}
 
 
 def shape_key(spec: ModelSpec, input_shape: tuple[int, int, int], classes: int) -> tuple:
@@ -272,6 +275,20 @@ def model_flops(spec: ModelSpec, model: nn.Module, input_shape: tuple[int, int, 
     if key not in _FLOPS:
         _FLOPS[key] = count_flops(model, input_shape)
     return _FLOPS[key]
+
+
+def model_latency(spec: ModelSpec, model: nn.Module, input_shape: tuple[int, int, int],
+                  classes: int, device: torch.device, repeats: int,
+                  memory_format: torch.memory_format = torch.contiguous_format,
+                  ) -> tuple[float, float]:
+    """:func:`latency_stats` of ``model`` (built from ``spec``, its weights in
+    ``memory_format``), measured once per distinct architecture, input shape, output
+    channels, device, memory format and ``repeats`` in this process."""
+    key = (*shape_key(spec, input_shape, classes), str(device), str(memory_format),
+           int(repeats))
+    if key not in _LATENCY:
+        _LATENCY[key] = latency_stats(model, input_shape, device, repeats)
+    return _LATENCY[key]
 
 
 def model_size_mb(model: nn.Module) -> float:

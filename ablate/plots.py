@@ -13,12 +13,10 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from ablate.metrics import predict
-
 GalleryRow = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # image, mask, prediction (CPU)
 
 if TYPE_CHECKING:
-    from ablate.engine import Engine
+    from ablate.engine import Engine, SplitPass
     from ablate.spec import RunConfig
 
 
@@ -65,8 +63,9 @@ def curves(history: list[dict[str, float]], path: Path) -> None:
         axes[1].plot(epochs, [h[objective] for h in history], color="tab:green")
         axes[1].set_title(objective)
         axes[1].set_xlabel("epoch")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    # fixed margins: tight_layout would measure every tick label to find about the same
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.16, top=0.9, wspace=0.22)
+    fig.savefig(path, dpi=90, pil_kwargs={"compress_level": 1})
 
 
 def _display(image: torch.Tensor) -> np.ndarray:
@@ -79,44 +78,98 @@ def _display(image: torch.Tensor) -> np.ndarray:
 
 
 @torch.no_grad()
-def gallery_rows(engine: Engine, loader: Any, config: RunConfig) -> list[GalleryRow]:
-    """Image, ground truth and prediction of the first ``eval.gallery`` validation images."""
+def gallery_rows(engine: Engine, loader: Any, config: RunConfig,
+                 kept: SplitPass | None = None) -> list[GalleryRow]:
+    """Image, ground truth and prediction of the first ``eval.gallery`` validation images
+    (the predictions from ``kept``, a val pass of the same weights, when it kept its codes)."""
     count = config.eval.gallery
     rows: list[GalleryRow] = []
     if count == 0:
         return rows
+    kept_codes = iter(kept.codes) if kept is not None and kept.codes is not None else None
     for images, masks in loader:
-        images_d, _ = engine.to_device(images, masks)
-        logits = engine.logits(images_d)
-        preds = predict(logits, config.data.task, config.eval.threshold).cpu()
+        if kept_codes is not None:
+            codes = next(kept_codes)
+        else:
+            images_d, _ = engine.to_device(images, masks)
+            codes = engine.codes(engine.logits(images_d))
+        preds = engine.labels(codes).cpu()
         rows.extend(zip(images, masks, preds, strict=True))
         if len(rows) >= count:
             break
     return rows[:count]
 
 
-def draw_gallery(rows: list[GalleryRow], config: RunConfig, path: Path) -> None:
-    """Image | ground truth | prediction, one row per image (nothing without rows)."""
-    if not rows:
-        return
+GAP = 6  # white pixels between gallery tiles
+TITLE_PX = 22  # height of the gallery's title strip
+TILE_PX = 128  # gallery tiles are scaled up (nearest, by a whole factor) to at least this
+
+
+def _colour(values: np.ndarray, cmap: str, vmax: int) -> np.ndarray:
+    """(H, W, 3) uint8 of class ids through ``cmap`` over ``0..vmax``, as imshow shows them."""
+    from matplotlib import colormaps
+    from matplotlib.colors import Normalize
+
+    rgba: np.ndarray = colormaps[cmap](Normalize(0, vmax)(values), bytes=True)
+    return rgba[..., :3]
+
+
+def _image_tile(image: torch.Tensor) -> np.ndarray:
+    """(H, W, 3) uint8 of a normalised (C, H, W) tensor: RGB, or its first channel in grey."""
+    shown = (np.clip(_display(image), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    return shown if shown.ndim == 3 else np.repeat(shown[..., None], 3, axis=2)
+
+
+def _tile_scale(height: int) -> int:
+    """The whole factor that brings a tile of ``height`` pixels to at least TILE_PX."""
+    return max(1, -(-TILE_PX // height))
+
+
+def gallery_mosaic(rows: list[GalleryRow], config: RunConfig) -> np.ndarray:
+    """(H, W, 3) uint8: image | ground truth | prediction per row, each tile scaled up by a
+    whole factor (nearest neighbour: every pixel stays a visible block) and separated by
+    white gaps; ignored mask pixels are shown as class 0."""
     vmax = max(config.data.num_classes - 1, 1)
-    fig = Figure(figsize=(7.5, 2.5 * len(rows)))
-    axes = fig.subplots(len(rows), 3, squeeze=False)
-    for row, (image, mask, pred) in zip(axes, rows, strict=True):
-        shown = mask.clone()
+    cmap = "tab20" if vmax > 1 else "gray"
+    lines = []
+    for image, mask, pred in rows:
+        shown = mask.numpy().copy()
         if config.data.ignore_index is not None:
             shown[shown == config.data.ignore_index] = 0
-        row[0].imshow(_display(image), cmap="gray")
-        row[1].imshow(shown.numpy(), cmap="tab20" if vmax > 1 else "gray", vmin=0, vmax=vmax,
-                      interpolation="nearest")
-        row[2].imshow(pred.numpy(), cmap="tab20" if vmax > 1 else "gray", vmin=0, vmax=vmax,
-                      interpolation="nearest")
-        for ax in row:
-            ax.set_axis_off()
-    for ax, title in zip(axes[0], ("image", "ground truth", "prediction"), strict=True):
-        ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
+        tiles = [_image_tile(image), _colour(shown, cmap, vmax), _colour(pred.numpy(), cmap, vmax)]
+        scale = _tile_scale(tiles[0].shape[0])
+        gap = np.full((tiles[0].shape[0] * scale, GAP, 3), 255, np.uint8)
+        scaled = [t.repeat(scale, axis=0).repeat(scale, axis=1) for t in tiles]
+        lines.append(np.concatenate([scaled[0], gap, scaled[1], gap, scaled[2]], axis=1))
+    width = max(line.shape[1] for line in lines)
+    out = []
+    for line in lines:
+        pad = np.full((line.shape[0], width - line.shape[1], 3), 255, np.uint8)
+        out += [np.concatenate([line, pad], axis=1), np.full((GAP, width, 3), 255, np.uint8)]
+    return np.concatenate(out[:-1], axis=0)
+
+
+def draw_gallery(rows: list[GalleryRow], config: RunConfig, path: Path) -> None:
+    """Image | ground truth | prediction, one row per image (nothing without rows): the
+    :func:`gallery_mosaic` pixel for pixel under a title strip, written by Pillow (a
+    matplotlib figure would resample the mosaic and lay out nine axes for nothing)."""
+    if not rows:
+        return
+    from PIL import Image, ImageDraw, ImageFont
+
+    mosaic = gallery_mosaic(rows, config)
+    height, width = mosaic.shape[:2]
+    canvas = Image.new("RGB", (width, height + TITLE_PX), "white")
+    canvas.paste(Image.fromarray(mosaic), (0, TITLE_PX))
+    draw = ImageDraw.Draw(canvas)
+    font = ImageFont.load_default(size=13)
+    mask = rows[0][1]  # the first row's tiles place the titles
+    column = mask.shape[-1] * _tile_scale(mask.shape[-2])
+    for i, title in enumerate(("image", "ground truth", "prediction")):
+        left, top, right, bottom = draw.textbbox((0, 0), title, font=font)
+        x = i * (column + GAP) + (column - (right - left)) / 2 - left
+        draw.text((x, (TITLE_PX - (bottom - top)) / 2 - top), title, fill="black", font=font)
+    canvas.save(path, compress_level=1)  # speed over bytes: the gallery is written per run
 
 
 def gallery(engine: Engine, loader: Any, config: RunConfig, path: Path) -> None:

@@ -15,11 +15,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ablate.allocator import keep_freed_memory
 from ablate.data import DataSplits, load_data, make_loaders
 from ablate.engine import Engine, TrainingError
 from ablate.evaluation import Evaluation, evaluate_splits, load_best
 from ablate.fit import EpochCallback, Fit, fit
-from ablate.models import count_params, latency_stats, model_flops, model_size_mb
+from ablate.models import count_params, model_flops, model_latency, model_size_mb
 from ablate.result import TrainResult, efficiency
 from ablate.spec import RunConfig
 
@@ -57,6 +58,7 @@ def train(
     ``artifact_dir``. ``on_data(data)`` is called once the data is loaded (its fingerprints
     say which data the run sees).
     """
+    keep_freed_memory()
     seed_everything(config.seed)
     device = resolve_device(config.device)
     if device.type == "cuda":
@@ -75,7 +77,8 @@ def train(
     evaluation = evaluate_and_draw(engine, fitted, data, loaders, artifact_dir)
     objective = float(evaluation.metrics["val"][config.objective.metric.removeprefix("val_")])
     gflops = flops / 1e9
-    latency = latency_stats(engine.eval_model, shape, device, config.eval.latency_repeats)
+    latency = model_latency(config.model, engine.eval_model, shape, config.data.out_channels,
+                            device, config.eval.latency_repeats, engine.memory_format)
     return TrainResult(
         objective=objective,
         best_epoch=fitted.best_epoch,
@@ -116,38 +119,53 @@ def measure_model(
 def evaluate_and_draw(engine: Engine, fitted: Fit, data: DataSplits,
                       loaders: dict[str, torch.utils.data.DataLoader],
                       artifact_dir: Path | None) -> Evaluation:
-    """Every split evaluated on the best weights while the figures are drawn on another
-    thread; returns once both are done (so the run is closed only after the figures are
-    written; a figure that failed fails the run)."""
+    """Every split evaluated on the best weights (val counted again from the best epoch's
+    pass), the figures drawn and the weights written; returns once all are done (so the run
+    is closed only after the files are written; a figure that failed fails the run).
+
+    With the model on an accelerator the figures are drawn on another thread meanwhile. On
+    the CPU they come after: torch's threads use every core, and a drawing thread beside
+    them slows each parallel operation by more than it saves.
+    """
+    if artifact_dir is None:
+        return evaluate_splits(engine, data, loaders, fitted.best_pass)
+    arguments = prepare_artifacts(engine, fitted, loaders["val"], artifact_dir)
+    if engine.device.type == "cpu":
+        evaluation = evaluate_splits(engine, data, loaders, fitted.best_pass)
+        draw_figures(*arguments)
+        return evaluation
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ablate-figures") as pool:
-        drawn = (pool.submit(draw_figures, *prepare_artifacts(engine, fitted, loaders["val"],
-                                                               artifact_dir))
-                 if artifact_dir is not None else None)
-        evaluation = evaluate_splits(engine, data, loaders)
-    if drawn is not None:
-        drawn.result()
+        drawn = pool.submit(draw_figures, *arguments)
+        evaluation = evaluate_splits(engine, data, loaders, fitted.best_pass)
+    drawn.result()
     return evaluation
 
 
 def prepare_artifacts(engine: Engine, fitted: Fit, val_loader: torch.utils.data.DataLoader,
-                      folder: Path) -> tuple[list[dict[str, float]], list, RunConfig, Path]:
-    """What the figures need from the model (the gallery's predictions), and the evaluated
-    weights as ``model.pt`` unless ``eval.save_weights`` is ``none`` (a study keeps only some
-    of them: :mod:`ablate.study.weights`): the arguments of :func:`draw_figures`."""
+                      folder: Path) -> tuple[list[dict[str, float]], list, RunConfig, Path,
+                                             dict[str, torch.Tensor] | None]:
+    """What the figures need from the model (the gallery's predictions, from the best epoch's
+    val pass when it kept them) and the evaluated weights to write as ``model.pt`` unless
+    ``eval.save_weights`` is ``none`` (a study keeps only some of them:
+    :mod:`ablate.study.weights`): the arguments of :func:`draw_figures`."""
     from ablate import plots
 
     folder.mkdir(parents=True, exist_ok=True)
-    rows = plots.gallery_rows(engine, val_loader, engine.config)
+    rows = plots.gallery_rows(engine, val_loader, engine.config, fitted.best_pass)
+    weights = None
     if engine.config.eval.save_weights != "none":
-        torch.save(engine.eval_model.state_dict(), folder / "model.pt")
-    return fitted.history, rows, engine.config, folder
+        weights = fitted.best_state or {k: v.detach().to("cpu", copy=True)
+                                        for k, v in engine.eval_model.state_dict().items()}
+    return fitted.history, rows, engine.config, folder, weights
 
 
 def draw_figures(history: list[dict[str, float]], rows: list, config: RunConfig,
-                 folder: Path) -> None:
-    """The curves and gallery figures (no model needed: safe off the main thread)."""
+                 folder: Path, weights: dict[str, torch.Tensor] | None = None) -> None:
+    """The curves and gallery figures, and ``weights`` as ``model.pt`` (no model needed: safe
+    off the main thread)."""
     from ablate import plots
 
+    if weights is not None:
+        torch.save(weights, folder / "model.pt")
     plots.curves(history, folder / "curves.png")
     plots.draw_gallery(rows, config, folder / "gallery.png")
-

@@ -49,3 +49,32 @@ def test_model_flops_counted_once_per_shape():
     assert len(_FLOPS) == cached
     assert model_flops(spec, model, (1, 64, 64), 1) == 4 * first
     assert len(_FLOPS) == cached + 1
+
+
+def test_latency_timed_once_per_shape_device_and_layout(monkeypatch):
+    import ablate.models as models
+    from ablate.spec import ModelSpec
+
+    timed = []
+    real = models.latency_stats
+
+    def counting(*args, **kwargs):
+        timed.append(args[1])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(models, "latency_stats", counting)
+    monkeypatch.setattr(models, "_LATENCY", {})
+    spec = ModelSpec(arch="Unet", encoder="resnet18", decoder_channels=[16, 8, 8, 8, 8])
+    cpu = torch.device("cpu")
+    first = models.model_latency(spec, models.build_model(spec, 1, 1), (1, 32, 32), 1, cpu, 2)
+    assert len(first) == 2 and first[0] > 0
+    # another trial of the same shape (other weights) reads the figure
+    assert models.model_latency(spec, models.build_model(spec, 1, 1), (1, 32, 32), 1, cpu,
+                                2) == first
+    assert len(timed) == 1
+    # another input size, memory format or repeat count is timed anew
+    model = models.build_model(spec, 1, 1)
+    models.model_latency(spec, model, (1, 64, 64), 1, cpu, 2)
+    models.model_latency(spec, model, (1, 32, 32), 1, cpu, 2, torch.channels_last)
+    models.model_latency(spec, model, (1, 32, 32), 1, cpu, 3)
+    assert len(timed) == 4

@@ -279,3 +279,41 @@ def test_cuda_counts_equal_cpu_counts_in_deterministic_mode() -> None:
         assert torch.equal(cpu.matrix, gpu.matrix.cpu())
     finally:
         torch.use_deterministic_algorithms(previous)
+
+
+def test_threshold_counts_equal_a_matrix_per_threshold():
+    """One bincount of threshold codes gives, at every threshold, the counts of thresholding
+    the probabilities there (ignored pixels, NaN scores and per-image counts included)."""
+    from ablate.metrics import ThresholdCounts, threshold_codes
+
+    generator = torch.Generator().manual_seed(3)
+    thresholds = [0.2, 0.5, 0.8]
+    scan = ThresholdCounts(thresholds, ignore_index=255, per_image=True)
+    direct = {t: ConfusionMatrix(2, ignore_index=255, per_image=True) for t in thresholds}
+    for _ in range(3):
+        scores = torch.rand((4, 9, 7), generator=generator)
+        scores[0, 0, :3] = torch.tensor([0.2, 0.5, float("nan")])  # ties and NaN
+        target = torch.randint(0, 2, (4, 9, 7), generator=generator)
+        target[1, 2:5] = 255
+        target[2] = 255  # an image with every pixel ignored keeps its (empty) row
+        scan.update(threshold_codes(scores, torch.tensor(thresholds)), target)
+        for t, matrix in direct.items():
+            matrix.update((scores > t).long(), target)
+    for t, matrix in direct.items():
+        assert torch.equal(scan.at(t).matrix, matrix.matrix), t
+        assert np.array_equal(scan.at(t).image_matrices, matrix.image_matrices), t
+    assert len(scan.at(0.5).image_matrices) == 12
+    with pytest.raises(ValueError, match="ascending"):
+        ThresholdCounts([0.5, 0.2])
+
+
+def test_count_pairs_rejects_ids_out_of_range_but_not_ignored_ones():
+    from ablate.metrics import count_pairs
+
+    target = torch.tensor([[0, 1, 255]])
+    codes = torch.tensor([[1, 0, 7]])  # 7 sits on an ignored pixel: not counted, no error
+    assert count_pairs(target, codes, 2, 2, ignore_index=255).tolist() == [[0, 1], [1, 0]]
+    with pytest.raises(ValueError, match="outside 0..1"):
+        count_pairs(torch.tensor([[0, 2]]), torch.tensor([[0, 0]]), 2, 2)
+    with pytest.raises(ValueError, match=r"\[5\]"):
+        count_pairs(torch.tensor([[0, 1]]), torch.tensor([[5, 0]]), 2, 2, ignore_index=255)

@@ -41,7 +41,7 @@ def test_ema_weights_differ_from_raw_and_are_evaluated():
     averaged = dict(engine.eval_model.named_parameters())
     assert any(not torch.equal(raw[k], averaged[k]) for k in raw)
     # evaluate() scores the averaged weights, not the raw ones
-    _, counts, _ = engine.evaluate(loaders["val"])
+    counts = engine.evaluate(loaders["val"]).counts
     images, masks = next(iter(loaders["val"]))
     engine.eval_model.eval()
     with torch.no_grad():
@@ -180,7 +180,8 @@ def test_full_resolution_counts_equal_per_image_resizing():
     originals = [torch.randint(0, 2, sizes[i % len(sizes)], generator=generator).numpy()
                  for i in range(n)]
     scan = (0.25, 0.5, 0.75)
-    _, counts, scanned = engine.evaluate(loader, scan, originals, per_image=True)
+    evaluated = engine.evaluate(loader, scan, originals, per_image=True)
+    counts, scanned = evaluated.counts, evaluated.scanned
 
     expected = {t: ConfusionMatrix(2, per_image=True) for t in (0.5, *scan)}
     seen = 0

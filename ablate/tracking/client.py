@@ -14,8 +14,12 @@ if TYPE_CHECKING:
 
 
 def quiet_mlflow() -> None:
-    """No progress bars or info lines from MLflow and alembic (set before ``import mlflow``)."""
+    """No progress bars or info lines from MLflow and alembic (set before ``import mlflow``),
+    and no usage telemetry: MLflow would record every logging call and try to send the
+    records from a background thread (runs are often offline; a user may set
+    ``MLFLOW_DISABLE_TELEMETRY=false`` to keep it)."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     # over HTTP MLflow prints two "View run/experiment at" lines per ended run; trial lines say it
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
