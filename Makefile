@@ -49,7 +49,7 @@ lint: install
 # figure's precision for time.
 BENCH_RUNS    ?= 1000,10000
 BENCH_EPOCHS  ?=
-BENCH_REPEATS ?= 2
+BENCH_REPEATS ?= 3
 bench: install
 	@$(PY) -c "import os; print(f'cpus {os.cpu_count()}, load average', *(f'{v:.2f}' for v in os.getloadavg()))"
 	$(PY) benchmarks/study_list.py --repeats 3
