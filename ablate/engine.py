@@ -238,7 +238,8 @@ class Engine:
         self, loader: Any, scan: tuple[float, ...] = (), originals: list | None = None,
         per_image: bool = False, keep: bool = False, reuse: SplitPass | None = None,
     ) -> SplitCounts:
-        """Mean loss and confusion counts over the whole split (also at each ``scan`` threshold).
+        """Mean loss and confusion counts over the whole split (binary: also at each ``scan``
+        threshold, one of :attr:`thresholds`).
 
         With ``originals`` (the split's masks at their original size, in loader order) the
         counts compare each label map resized back to its mask's size with that mask. With
