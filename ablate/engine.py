@@ -95,6 +95,9 @@ class Engine:
         self.loss_bound: float | None = None
         # CutMix draws from its own generator: nothing else (loaders, models) shifts its stream
         self.rng = torch.Generator().manual_seed(config.seed)
+        # binary: the run's threshold and the scanned ones, ascending (what codes count)
+        self.thresholds = sorted({float(config.eval.threshold),
+                                  *map(float, config.eval.thresholds)})
 
     def start_ema(self) -> None:
         """Begin averaging (after the model has its final device and memory format)."""
@@ -187,12 +190,6 @@ class Engine:
             return threshold_codes(predict_scores(logits), self._thresholds(logits.device))
         labels = predict(logits, self.task)
         return labels.to(torch.uint8) if self.num_classes <= 256 else labels
-
-    @property
-    def thresholds(self) -> list[float]:
-        """Binary: the run's threshold and the scanned ones, ascending (what codes count)."""
-        eval_spec = self.config.eval
-        return sorted({float(eval_spec.threshold), *map(float, eval_spec.thresholds)})
 
     def _thresholds(self, device: torch.device) -> torch.Tensor:
         return torch.tensor(self.thresholds, dtype=torch.float32, device=device)

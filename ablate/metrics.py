@@ -70,7 +70,41 @@ def count_pairs(target: torch.Tensor, codes: torch.Tensor, rows: int, columns: i
     return counts.reshape(images, rows, columns) if images else counts.reshape(rows, columns)
 
 
-class ConfusionMatrix:
+class _PairCounts:
+    """(rows, columns) counts of (target, code) pixel pairs accumulated over a whole split by
+    :func:`count_pairs`, on the device (with ``device=None`` that of the first batch seen),
+    and with ``per_image`` each image's own block (a batch is ``(B, H, W)``, a single
+    ``(H, W)`` map is one image), in update order."""
+
+    def __init__(self, rows: int, columns: int, ignore_index: int | None,
+                 device: torch.device | str | None, per_image: bool) -> None:
+        self.ignore_index = ignore_index
+        self.per_image = per_image
+        self._follow_input = device is None
+        self._counts = torch.zeros((rows, columns), dtype=torch.int64, device=device)
+        self._images: list[torch.Tensor] = []
+
+    def _add(self, codes: torch.Tensor, target: torch.Tensor, name: str) -> None:
+        """Count one batch of ``codes`` (called ``name`` in errors) against ``target``."""
+        if codes.shape != target.shape:
+            raise ValueError(
+                f"{name} {tuple(codes.shape)} and target {tuple(target.shape)} differ in shape"
+            )
+        if self._follow_input:
+            self._counts = self._counts.to(target.device)
+            self._follow_input = False
+        device = self._counts.device
+        images = (codes.shape[0] if codes.ndim == 3 else 1) if self.per_image else 0
+        rows, columns = self._counts.shape
+        counts = count_pairs(target.to(device), codes.to(device), rows, columns,
+                             self.ignore_index, images)
+        if images:
+            self._images.append(counts)
+            counts = counts.sum(dim=0)
+        self._counts += counts
+
+
+class ConfusionMatrix(_PairCounts):
     """Confusion counts accumulated over a whole split, on the device, with int64 bincount.
 
     ``matrix[t, p]`` counts pixels whose target is class ``t`` and prediction class ``p``.
@@ -93,13 +127,7 @@ class ConfusionMatrix:
         if num_classes < 2:
             raise ValueError(f"num_classes must be at least 2, got {num_classes}")
         self.num_classes = int(num_classes)
-        self.ignore_index = ignore_index
-        self._follow_input = device is None
-        self._matrix = torch.zeros(
-            (self.num_classes, self.num_classes), dtype=torch.int64, device=device
-        )
-        self.per_image = per_image
-        self._images: list[torch.Tensor] = []
+        super().__init__(self.num_classes, self.num_classes, ignore_index, device, per_image)
 
     @classmethod
     def of(cls, matrix: torch.Tensor, images: Sequence[torch.Tensor] = (),
@@ -107,39 +135,25 @@ class ConfusionMatrix:
         """A matrix holding counts made elsewhere (e.g. :meth:`ThresholdCounts.at`):
         ``matrix`` (C, C) and, when given, the per-image ``(B, C, C)`` blocks."""
         out = cls(int(matrix.shape[0]), ignore_index, matrix.device, per_image=bool(images))
-        out._matrix = matrix.clone()
+        out._counts = matrix.clone()
         out._images = list(images)
         return out
 
     def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
         """Add one batch: ``pred`` and ``target`` are integer class ids of the same shape."""
-        if pred.shape != target.shape:
-            raise ValueError(
-                f"pred {tuple(pred.shape)} and target {tuple(target.shape)} differ in shape"
-            )
         if pred.is_floating_point() or target.is_floating_point():
             raise TypeError("pred and target must hold integer class ids (use predict())")
-        if self._follow_input:
-            self._matrix = self._matrix.to(target.device)
-            self._follow_input = False
-        device = self._matrix.device
-        n = self.num_classes
-        images = (pred.shape[0] if pred.ndim == 3 else 1) if self.per_image else 0
-        counts = count_pairs(target.to(device), pred.to(device), n, n, self.ignore_index, images)
-        if images:
-            self._images.append(counts)
-            counts = counts.sum(dim=0)
-        self._matrix += counts
+        self._add(pred, target, "pred")
 
     def reset(self) -> None:
         """Zero the counts (e.g. at the start of each evaluation)."""
-        self._matrix.zero_()
+        self._counts.zero_()
         self._images.clear()
 
     @property
     def matrix(self) -> torch.Tensor:
         """(C, C) int64 counts; rows are targets, columns predictions."""
-        return self._matrix
+        return self._counts
 
     @property
     def image_matrices(self) -> np.ndarray:
@@ -158,7 +172,7 @@ def threshold_codes(scores: torch.Tensor, thresholds: torch.Tensor) -> torch.Ten
     return codes.to(torch.uint8) if len(thresholds) < 256 else codes
 
 
-class ThresholdCounts:
+class ThresholdCounts(_PairCounts):
     """Binary confusion counts at each of ascending ``thresholds`` at once, accumulated from
     :func:`threshold_codes` with one bincount per batch (and per image with ``per_image``);
     :meth:`at` gives the :class:`ConfusionMatrix` of one threshold."""
@@ -168,26 +182,11 @@ class ThresholdCounts:
         if list(thresholds) != sorted(set(thresholds)) or not thresholds:
             raise ValueError(f"thresholds must be ascending and distinct, got {thresholds}")
         self.thresholds = [float(t) for t in thresholds]
-        self.ignore_index = ignore_index
-        self.per_image = per_image
-        columns = len(self.thresholds) + 1
-        self._counts = torch.zeros((2, columns), dtype=torch.int64, device=device)
-        self._images: list[torch.Tensor] = []
+        super().__init__(2, len(self.thresholds) + 1, ignore_index, device, per_image)
 
     def update(self, codes: torch.Tensor, target: torch.Tensor) -> None:
         """Add one batch: ``codes`` from :func:`threshold_codes`, ``target`` class ids 0/1."""
-        if codes.shape != target.shape:
-            raise ValueError(
-                f"codes {tuple(codes.shape)} and target {tuple(target.shape)} differ in shape"
-            )
-        device = self._counts.device
-        images = (codes.shape[0] if codes.ndim == 3 else 1) if self.per_image else 0
-        counts = count_pairs(target.to(device), codes.to(device), 2, self._counts.shape[1],
-                             self.ignore_index, images)
-        if images:
-            self._images.append(counts)
-            counts = counts.sum(dim=0)
-        self._counts += counts
+        self._add(codes, target, "codes")
 
     @staticmethod
     def _binary(counts: torch.Tensor, k: int) -> torch.Tensor:

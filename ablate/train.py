@@ -152,17 +152,15 @@ def prepare_artifacts(engine: Engine, fitted: Fit, val_loader: torch.utils.data.
 
     folder.mkdir(parents=True, exist_ok=True)
     rows = plots.gallery_rows(engine, val_loader, engine.config, fitted.best_pass)
-    weights = None
-    if engine.config.eval.save_weights != "none":
-        weights = fitted.best_state or {k: v.detach().to("cpu", copy=True)
-                                        for k, v in engine.eval_model.state_dict().items()}
+    weights = (engine.eval_model.state_dict() if engine.config.eval.save_weights != "none"
+               else None)
     return fitted.history, rows, engine.config, folder, weights
 
 
 def draw_figures(history: list[dict[str, float]], rows: list, config: RunConfig,
                  folder: Path, weights: dict[str, torch.Tensor] | None = None) -> None:
-    """The curves and gallery figures, and ``weights`` as ``model.pt`` (no model needed: safe
-    off the main thread)."""
+    """The curves and gallery figures, and ``weights`` as ``model.pt`` (safe off the main
+    thread: the evaluation beside it reads the weights, never writes them)."""
     from ablate import plots
 
     if weights is not None:

@@ -196,8 +196,8 @@ def test_nodata_pixels_are_ignored_by_masks_and_metrics(tmp_path: Path) -> None:
     for sample in data.splits["val"]:
         target = torch.from_numpy(sample.mask.astype(np.int64))
         matrix.update(torch.ones_like(target), target)  # predicts 1 everywhere, no-data too
-    assert int(matrix._matrix.sum()) == 2 * 7 * 12  # only the 7 valid rows of each tile
-    assert int(matrix._matrix[:, 1].sum()) == 2 * 7 * 12
+    assert int(matrix.matrix.sum()) == 2 * 7 * 12  # only the 7 valid rows of each tile
+    assert int(matrix.matrix[:, 1].sum()) == 2 * 7 * 12
 
     # Without data.nodata the same pixels are ordinary background.
     plain = load_data(DataSpec.model_validate(layout(
