@@ -2,7 +2,7 @@
 
 spec (YAML) -> study (Optuna) -> resolved run config -> ``train()`` -> result -> MLflow ->
 report. The command line is :mod:`ablate.cli`; the one train function is
-:func:`ablate.train.train`.
+:func:`ablate.training.train.train`.
 """
 
 __version__ = "0.1.0"

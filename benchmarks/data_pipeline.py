@@ -53,9 +53,9 @@ def pipeline_rate(loader: torch.utils.data.DataLoader, images: int) -> float:
 def step_rate(config: object, data: object, batches: list, steps: int) -> float:
     """Images/s of the training step (forward, loss, backward, step) on in-memory batches;
     the median over ``steps`` timed steps after one warm-up step."""
-    from ablate.engine import Engine
-    from ablate.optim import build_optimizer
-    from ablate.train import resolve_device, seed_everything
+    from ablate.training.engine import Engine
+    from ablate.training.optim import build_optimizer
+    from ablate.training.train import resolve_device, seed_everything
 
     seed_everything(0)
     device = resolve_device(config.device)

@@ -37,10 +37,10 @@ def main() -> None:
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
 
-    from ablate import environment
     from ablate.data import io, load_data
+    from ablate.runs import environment
     from ablate.spec import load_spec
-    from ablate.train import train
+    from ablate.training.train import train
 
     spec = load_spec(args.spec)
     config = spec.resolve()

@@ -172,29 +172,29 @@ class AblateTrial:
         self.number = 0
 
     def run(self, config: Any) -> tuple[float, Clock, Any]:
-        import ablate.environment
+        import ablate.runs.environment
         import ablate.tracking.checkpoints
-        import ablate.train
-        from ablate.engine import Engine
+        import ablate.training.train
         from ablate.tracking import RunLog, Tracker
+        from ablate.training.engine import Engine
 
         clock = Clock()
         with ExitStack() as stack:
             # Attribute the time spent inside train() to its parts (wrappers cost microseconds).
             for owner, attr, name in (
-                (ablate.train, "load_data", "data"),
-                (ablate.train, "make_loaders", "data"),
-                (ablate.train, "model_flops", "flops"),
-                (ablate.train, "model_latency", "latency"),
+                (ablate.training.train, "load_data", "data"),
+                (ablate.training.train, "make_loaders", "data"),
+                (ablate.training.train, "model_flops", "flops"),
+                (ablate.training.train, "model_latency", "latency"),
                 (Engine, "train_epoch", "train_epochs"),
                 (Engine, "evaluate", "evaluate"),
-                (ablate.train, "prepare_artifacts", "figures"),
-                (ablate.train, "draw_figures",
+                (ablate.training.train, "prepare_artifacts", "figures"),
+                (ablate.training.train, "draw_figures",
                  BACKGROUND if torch.cuda.is_available() else "figures"),
                 (ablate.tracking.checkpoints, "localize", "setup"),
                 (Tracker, "start_run", "setup"),
-                (ablate.environment, "collect", "setup"),
-                (ablate.environment, "git_diff", "setup"),
+                (ablate.runs.environment, "collect", "setup"),
+                (ablate.runs.environment, "git_diff", "setup"),
                 (RunLog, "log_environment", "setup"),
                 (RunLog, "log_data", "setup"),
                 (RunLog, "log_epoch", "tracking"),
@@ -218,7 +218,7 @@ class AblateTrial:
 
     def _trial(self, config: Any) -> Any:
         import ablate.tracking.checkpoints
-        from ablate.tracked import train_tracked
+        from ablate.runs.tracked import train_tracked
         from ablate.tracking.names import TAG_CONFIG, TAG_REPEAT
 
         number = self.number
@@ -377,7 +377,7 @@ def bare_run(config: Any, validate: bool) -> tuple[float, Clock, dict[str, float
 def bare_optimiser(optim: Any, model: torch.nn.Module) -> tuple[Any, Any]:
     """torch.optim as a user would write it; ablate's helpers for the less common settings."""
     if optim.scheduler not in ("none", "cosine", "step") or optim.warmup_epochs:
-        from ablate.optim import EpochScheduler, build_optimizer
+        from ablate.training.optim import EpochScheduler, build_optimizer
 
         optimizer = build_optimizer(optim, model)
         return optimizer, EpochScheduler(optim, optimizer, maximize=True)
@@ -564,7 +564,7 @@ def main(argv: list[str] | None = None) -> int:
     warm = spec.resolve({"optim.epochs": 1})
     differences = bare_differences(config)
     # train() sets the allocator up once per process; done first, every side runs with it
-    from ablate.allocator import keep_freed_memory
+    from ablate.training.allocator import keep_freed_memory
 
     kept = keep_freed_memory()
     device = "cuda" if torch.cuda.is_available() and config.device in ("auto", "cuda") else "cpu"

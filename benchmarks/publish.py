@@ -5,12 +5,12 @@
 
 The store is the one ``benchmarks/report_scale.py`` builds (same contract, same content; a
 store kept by either script is reused by the other). It times, in one process as a worker
-does it: one refresh as :class:`ablate.publish.Publisher` runs it (read the runs, the compact
-table, the full HTML report, the writes), the median of ``--repeats`` after a first one that
-pays the imports; and its parts: reading the runs, the summary without the HTML, the summary
-with it. After a finished trial the publisher refreshes the descriptions, and separately the
-HTML report, only when its last refresh took at most 5 % of the time since
-(``ablate.publish.SHARE``); the last line says what that means here.
+does it: one refresh as :class:`ablate.reporting.publish.Publisher` runs it (read the runs,
+the compact table, the full HTML report, the writes), the median of ``--repeats`` after a
+first one that pays the imports; and its parts: reading the runs, the summary without the
+HTML, the summary with it. After a finished trial the publisher refreshes the descriptions,
+and separately the HTML report, only when its last refresh took at most 5 % of the time
+since (``ablate.reporting.publish.SHARE``); the last line says what that means here.
 """
 
 from __future__ import annotations
@@ -53,8 +53,8 @@ def main() -> None:
         print(f"filling {uri} with {args.runs} trial runs ...")
         report_scale.fill(uri, args.runs)
 
-    from ablate.publish import SHARE, Publisher, summarize
-    from ablate.report.runs import load_runs
+    from ablate.reporting.publish import SHARE, Publisher, summarize
+    from ablate.reporting.runs import load_runs
     from ablate.stores import resolve_stores
     from ablate.tracking import Tracker
 

@@ -70,7 +70,7 @@ def _run_values(rng: np.random.Generator) -> tuple[dict, dict, dict, float, list
     quality = 0.55 + 0.1 * (math.log10(searched["optim.lr"]) + 3) / 1.0 \
         + 0.05 * searched["augment.hflip"] + rng.normal(0, 0.03)
     gflops = {"Unet": 0.83, "FPN": 0.61, "DeepLabV3Plus": 1.12}[searched["model.arch"]]
-    from ablate.tracking.fixtures import binary_metrics
+    from ablate.testing.fixtures import binary_metrics
 
     metrics: dict[str, float] = {}
     for split, pixels in PIXELS.items():
@@ -96,7 +96,7 @@ def _run_values(rng: np.random.Generator) -> tuple[dict, dict, dict, float, list
 
 def fill(tracking_uri: str, runs: int, seed: int = 0) -> None:
     """Write a parent run and ``runs`` trial runs (failed/pruned ones included)."""
-    from ablate.tracking.fixtures import StoreWriter
+    from ablate.testing.fixtures import StoreWriter
 
     rng = np.random.default_rng(seed)
     writer = StoreWriter(tracking_uri, STUDY, search=SEARCH, design="search",
@@ -233,8 +233,8 @@ def prepare(folder: Path, runs: int) -> str:
 
 def in_process(folder: Path, uri: str, repeats: int) -> dict[str, float]:
     """Median seconds of each stage of the report, in this process (imports excluded)."""
-    from ablate.report import assemble
-    from ablate.report.runs import load_runs
+    from ablate.reporting import assemble
+    from ablate.reporting.runs import load_runs
     from ablate.stores import resolve_stores
 
     stores = resolve_stores(store=folder, tracking_uri=uri)
@@ -273,7 +273,7 @@ def stored(uri: str, publish: bool) -> None:
     """Store the importances as the end of ``study run`` does (publish), or drop them."""
     from mlflow.tracking import MlflowClient
 
-    from ablate.publish import Publisher
+    from ablate.reporting.publish import Publisher
     from ablate.stores import resolve_stores
     from ablate.tracking import names as keys
 
@@ -319,7 +319,7 @@ def measure(folder: Path, runs: int, repeats: int, mlflow_reader: bool) -> tuple
     warm_wall = _cli_line("importances stored by the study's end (a finished study)", warm)
     if mlflow_reader:
         started = time.perf_counter()
-        from ablate.report.runs import load_runs
+        from ablate.reporting.runs import load_runs
         from ablate.stores import resolve_stores
 
         load_runs(resolve_stores(store=folder, tracking_uri=uri), STUDY, reader="mlflow")

@@ -79,7 +79,7 @@ def mask_interpolation(method: str) -> Iterator[None]:
 
 
 def run(method: str, seed: int, epochs: int, size: int) -> dict[str, float]:
-    from ablate.train import train
+    from ablate.training.train import train
 
     with mask_interpolation(method):
         result = train(config(method, seed, epochs, size), progress=False)

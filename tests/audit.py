@@ -16,7 +16,7 @@ import optuna
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
-from ablate.report.runs import load_runs
+from ablate.reporting.runs import load_runs
 from ablate.stores import resolve_stores
 from ablate.study import RUN_ID_ATTR, Entry, design_entries, load_stored_spec
 from ablate.study.queue import entry_of

@@ -15,7 +15,7 @@ import yaml
 from typer.testing import CliRunner
 
 from ablate.cli import app
-from ablate.tracking.fixtures import sqlite_store
+from ablate.testing.fixtures import sqlite_store
 from tests.servers import MlflowServer, Postgres, postgres_bin
 
 REPO = Path(__file__).resolve().parents[1]

@@ -25,10 +25,10 @@ PRELOAD = [
     "fvcore.nn",
     "ablate.cli",
     "ablate.study",
-    "ablate.train",
-    "ablate.tracked",
+    "ablate.training.train",
+    "ablate.runs.tracked",
     "ablate.tracking",
-    "ablate.report",
+    "ablate.reporting",
 ]
 # Store locations come from the command line only.
 _CLEARED = ("ABLATE_STORAGE", "MLFLOW_TRACKING_URI", "ABLATE_STORE", "ABLATE_FAULT")

@@ -10,14 +10,14 @@ import pandas as pd
 import pytest
 
 from ablate import selection
-from ablate.predict import choose_run
-from ablate.report import assemble, load_runs
+from ablate.reporting import assemble, load_runs
+from ablate.runs.predict import choose_run
 from ablate.spec import spec_from_dict
 from ablate.stores import resolve_stores
 from ablate.study.storage import CONFIG_PARAM, REPEAT_ATTR, SPEC_ATTR
 from ablate.study.tables import best_configuration
+from ablate.testing.fixtures import StoreWriter, binary_metrics
 from ablate.tracking import Tracker
-from ablate.tracking.fixtures import StoreWriter, binary_metrics
 from tests.conftest import spec_dict
 
 

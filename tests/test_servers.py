@@ -22,11 +22,11 @@ from ablate.study.storage import RUN_ID_ATTR
 from ablate.tracking import fetch
 from ablate.tracking import names as keys
 from tests.conftest import spec_dict, unique_name
-from tests.test_kill_anywhere import kill_spec
-from tests.test_recovery import _ablate
-from tests.test_report_tables import write_oat
-from tests.test_scaleout import SMALL_DATA, configurations, sampled
-from tests.test_study_summaries import check_readers_agree
+from tests.reporting.test_tables import write_oat
+from tests.study.test_kill_anywhere import kill_spec
+from tests.study.test_recovery import _ablate
+from tests.study.test_scaleout import SMALL_DATA, configurations, sampled
+from tests.study.test_summaries import check_readers_agree
 
 pytestmark = pytest.mark.servers
 

@@ -10,7 +10,7 @@ from enum import StrEnum
 
 
 class Format(StrEnum):
-    """``ablate report --format`` (:data:`ablate.report.FORMATS`)."""
+    """``ablate report --format`` (:data:`ablate.reporting.FORMATS`)."""
 
     md = "md"
     csv = "csv"

@@ -27,7 +27,7 @@ def diff_cmd(
 ) -> None:
     """What differs between two runs: configuration keys, environment entries, the data
     digest of each split, and every final metric side by side with its difference."""
-    from ablate.rundiff import compare
+    from ablate.runs.diff import compare
     from ablate.tracking import Tracker, find_run, tracked_run
 
     tracker = Tracker(_existing(flags.resolve()), write=False)
@@ -50,8 +50,8 @@ def rerun_cmd(
 ) -> None:
     """Train RUN again from its logged configuration (same seed, same data), tracked as a new
     run (role rerun, tagged with the original's id) in the same experiment."""
-    from ablate.rerun import check as check_rerun
-    from ablate.rerun import rerun
+    from ablate.runs.rerun import check as check_rerun
+    from ablate.runs.rerun import rerun
 
     stores = _existing(flags.resolve())
     original, again = rerun(stores, run, progress=not quiet)

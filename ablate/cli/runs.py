@@ -34,12 +34,12 @@ def train_cmd(
     flags: StoreFlags,
 ) -> None:
     """Train SPEC once with no sampling (a baseline), tracked like a trial."""
-    from ablate.applied import device_applied, given_paths, ignored_tags, warning_lines
-    from ablate.models import check_models
+    from ablate.runs.applied import device_applied, given_paths, ignored_tags, warning_lines
+    from ablate.runs.preflight import check_sources, preflight
+    from ablate.runs.tracked import train_tracked
     from ablate.spec import load_spec
-    from ablate.study.preflight import check_sources, preflight
-    from ablate.tracked import train_tracked
     from ablate.tracking import Tracker, localize
+    from ablate.training.models import check_models
 
     stores = flags.resolve()
     spec = load_spec(spec_path, set_, profile)
@@ -76,10 +76,10 @@ def flops_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
 ) -> None:
     """Params and GFLOPs of the configured model at its input size (fvcore)."""
-    from ablate.flops import model_cost
-    from ablate.models import check_models
     from ablate.spec import load_spec
     from ablate.tracking.names import FLOP_CONVENTION
+    from ablate.training.flops import model_cost
+    from ablate.training.models import check_models
 
     spec = load_spec(spec_path, set_, profile)
     check_models(spec)
@@ -161,13 +161,13 @@ def report_cmd(
     figures are written next to the file (<stem>_pareto.png, ...) and linked from it. HTML is
     one file with its figures embedded (base64 PNG), with or without --out. The decision
     settings default to the spec's report section as the study recorded it."""
-    from ablate.report.drawing import Drawer, start_drawer
+    from ablate.reporting.drawing import Drawer, start_drawer
 
     chosen = _trial_numbers(trials)
     # figures: a helper process imports matplotlib and draws while this one reads the runs
     figures = fmt == Format.html or (out is not None and fmt in (Format.md, Format.latex))
     with start_drawer() if figures else Drawer() as drawer:
-        from ablate.report import write_report
+        from ablate.reporting import write_report
 
         stores = flags.resolve()  # --storage: checked, not read
         overrides = {"alpha": alpha,
@@ -197,7 +197,7 @@ def predict_cmd(
 ) -> None:
     """Write a run's predictions as label PNGs (original size) and colourised copies, and
     print the metrics computed from those files."""
-    from ablate.predict import predict_run
+    from ablate.runs.predict import predict_run
     from ablate.tracking import Tracker
 
     tracker = Tracker(flags.resolve(), write=False)

@@ -88,7 +88,7 @@ def study_run(
     After each finished trial (and once at the end) the study's summary in MLflow is
     refreshed: the ablation table in the experiment's and the study run's descriptions, the
     study run's summary metrics and its report.html artifact."""
-    from ablate.publish import Publisher
+    from ablate.reporting.publish import Publisher
     from ablate.study import TooManyFailures, run_study
     from ablate.study.interrupts import INTERRUPTED
 
@@ -123,7 +123,7 @@ def run_workers_cmd(
 ) -> int:
     """``study run --workers N``: the worker processes, then the study's summary and hints;
     returns their exit code."""
-    from ablate.publish import Publisher
+    from ablate.reporting.publish import Publisher
     from ablate.study import run_workers
     from ablate.study.interrupts import INTERRUPTED
 

@@ -53,6 +53,6 @@ def ui_cmd(
 
     Binds 127.0.0.1 unless --host is given, and prints the address of the newest study's runs.
     """
-    from ablate.ui import serve
+    from ablate.tracking.ui import serve
 
     serve(flags.resolve(), host, port, echo=typer.echo)

@@ -2,7 +2,7 @@
 
 The names below load on first use (PEP 562), so that reading a study (``study list``,
 ``study show``) imports neither torch nor the model libraries that running one needs. The
-checks before anything is written are in :mod:`ablate.study.preflight` (a submodule, so not
+checks before anything is written are in :mod:`ablate.runs.preflight` (a submodule, so not
 re-exported here under the same name).
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ablate.exports import lazy
+from ablate._lazy import lazy
 
 # public name -> the submodule that defines it
 _EXPORTS = {

@@ -5,7 +5,7 @@ created. From then on, whenever a worker is about to take a trial (under the stu
 lock), :func:`top_up` derives from the finished trials alone which (configuration, repeat)
 entries should exist, and queues those that do not exist yet in any state:
 
-- the comparisons are the design's (:func:`ablate.design.comparisons`): each configuration
+- the comparisons are the design's (:func:`ablate.designs.comparisons`): each configuration
   with the baseline, and in a cumulative design with its predecessor too;
 - a comparison is looked at once every seed tried so far of the configuration, and the
   reference's runs at those seeds, have finished (none waiting or running);
@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from ablate.design import comparisons
+from ablate.designs import comparisons
 from ablate.inference import Decision, SequentialPlan, final_decision
 from ablate.inference.paired import differences
 from ablate.spec import StudySpec

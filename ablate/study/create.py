@@ -7,21 +7,22 @@ from pathlib import Path
 
 import optuna
 
-from ablate.design import baseline_label
+from ablate.designs import baseline_label
 from ablate.errors import AblateError
-from ablate.faults import checkpoint
+from ablate.runs.preflight import check_sources, check_spec, preflight
 from ablate.spec import StudySpec, load_spec
 from ablate.stores import Stores, redact
 from ablate.study import rdb
-from ablate.study.preflight import check_environment, check_sources, check_spec, preflight
 from ablate.study.queue import as_queued, design_entries
 from ablate.study.storage import (
     SPEC_ATTR,
     CreationLock,
+    check_environment,
     load_stored_spec,
     open_storage,
     study_names,
 )
+from ablate.testing.faults import fault_point
 from ablate.tracking import Tracker, names, probe_tracking_server
 
 __all__ = ["SEARCH_ATTR", "check_spec", "create_study", "join_or_create", "preflight", "prepare",
@@ -41,7 +42,7 @@ def _create(storage: optuna.storages.RDBStorage, spec: StudySpec, replace: bool)
                      # optuna-dashboard)
                      system_attrs={METRIC_NAMES_ATTR: [o.metric for o in spec.objectives]
                                    or [spec.objective.metric]})
-    checkpoint("after_study_commit")
+    fault_point("after_study_commit")
 
 
 def ensure_parent_run(tracker: Tracker, spec: StudySpec) -> str:

@@ -14,13 +14,12 @@ from typing import Any
 import optuna
 import torch
 
-from ablate.applied import device_applied, given_paths, ignored_tags, warning_lines
-from ablate.design import Configuration, configurations
+from ablate.designs import Configuration, configurations
 from ablate.errors import AblateError
-from ablate.faults import checkpoint
-from ablate.result import TrainResult
-from ablate.search import suggest
+from ablate.runs.applied import device_applied, given_paths, ignored_tags, warning_lines
+from ablate.runs.tracked import train_tracked
 from ablate.spec import RunConfig, StudySpec, set_dotted
+from ablate.study.search import suggest
 from ablate.study.storage import (
     CONFIG_PARAM,
     ORIGIN_ATTR,
@@ -28,10 +27,11 @@ from ablate.study.storage import (
     REPEAT_ATTR,
     RUN_ID_ATTR,
 )
-from ablate.tracked import train_tracked
+from ablate.testing.faults import fault_point
 from ablate.tracking import RunLog, Tracker, localize, run_tags
 from ablate.tracking import names as keys
-from ablate.train import TrainingError
+from ablate.training.result import TrainResult
+from ablate.training.train import TrainingError
 
 # Failed trials' tracebacks: to the study's log file (see ablate.study.runner.trial_log).
 TRIAL_LOG = logging.getLogger("ablate.trials")
@@ -132,7 +132,7 @@ class TrialObjective:
             self.spec.name, config, role="trial", name=name, parent_id=self.parent_id,
             trial=trial.number, values=chosen.values or None, extra_tags=tags,
         )
-        checkpoint("after_run_create")
+        fault_point("after_run_create")
         trial.set_user_attr(RUN_ID_ATTR, run.run_id)
         return run
 
@@ -143,7 +143,7 @@ class TrialObjective:
         prune = prune and not self.spec.multi_objective
 
         def on_epoch(epoch: int, record: dict[str, float]) -> None:
-            checkpoint("mid_log")  # the epoch is logged; training goes on
+            fault_point("mid_log")  # the epoch is logged; training goes on
             value = record[key]
             if prune and math.isfinite(value):
                 trial.report(value, epoch)
@@ -171,7 +171,7 @@ class TrialObjective:
             self._failed(trial, run, reason)
             raise TrialFailed(reason)
         run.end("COMPLETE")
-        checkpoint("after_run_end")
+        fault_point("after_run_end")
         return result
 
     def _failed(self, trial: optuna.Trial, run: RunLog, reason: str) -> None:

@@ -17,7 +17,7 @@ from typing import NamedTuple
 import optuna
 from optuna.trial import FrozenTrial
 
-from ablate.design import configurations
+from ablate.designs import configurations
 from ablate.spec import StudySpec
 from ablate.study import rdb
 from ablate.study.storage import CONFIG_PARAM, REPEAT_ATTR

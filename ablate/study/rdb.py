@@ -25,7 +25,7 @@ from optuna.storages._rdb import models
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
-from ablate.faults import checkpoint
+from ablate.testing.faults import fault_point
 
 FIXED_PARAMS = "fixed_params"  # the system attribute Study.enqueue_trial stores params in
 
@@ -89,7 +89,7 @@ def create_study(
             session.flush()
         except sqlalchemy.exc.IntegrityError:
             raise optuna.exceptions.DuplicatedStudyError(name) from None
-        checkpoint("after_study_row")
+        fault_point("after_study_row")
         study_id = int(study.study_id)
         _add_trials(session, study_id, 0, queue)
     return study_id
@@ -120,7 +120,7 @@ def _add_trials(session: Any, study_id: int, first: int, queue: Sequence[QueuedT
     half = len(queue) // 2
     _insert(session, study_id, first, queue[:half])
     if half:
-        checkpoint("mid_queue")
+        fault_point("mid_queue")
     _insert(session, study_id, first + half, queue[half:])
 
 

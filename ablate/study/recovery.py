@@ -20,10 +20,10 @@ from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
-from ablate.faults import checkpoint
 from ablate.stores import Stores
 from ablate.study import rdb
 from ablate.study.storage import REASON_ATTR, RUN_ID_ATTR
+from ablate.testing.faults import fault_point
 from ablate.tracking import Tracker, close_dead_run, close_trial_runs, running_trial_runs
 
 with warnings.catch_warnings():  # experimental since Optuna 2.8, and the supported way
@@ -42,7 +42,7 @@ class StaleTrialHandler:
         self.study_name = study_name
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        checkpoint("after_stale_fail")
+        fault_point("after_stale_fail")
         _retry(study, trial)
         close_runs(Tracker(self.stores), self.study_name, trial)
 

@@ -20,10 +20,8 @@ import optuna
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
-from ablate.design import configurations
+from ablate.designs import configurations
 from ablate.errors import AblateError
-from ablate.faults import checkpoint
-from ablate.search import build_pruner, build_sampler, grid_size
 from ablate.spec import StudySpec
 from ablate.stores import DEFAULT_STORE, Stores
 from ablate.study import interrupts
@@ -40,6 +38,7 @@ from ablate.study.recovery import (
     requeue_lost,
     sweep_runs,
 )
+from ablate.study.search import build_pruner, build_sampler, grid_size
 from ablate.study.storage import (
     REASON_ATTR,
     BudgetLock,
@@ -49,6 +48,7 @@ from ablate.study.storage import (
 )
 from ablate.study.tables import best_configuration
 from ablate.study.weights import keep_representatives
+from ablate.testing.faults import fault_point
 from ablate.tracking import Tracker, probe_tracking_server
 
 Printer = Callable[[str], None]
@@ -223,7 +223,7 @@ def _loop(
     failures: list[int] = []
 
     def on_trial_end(study: optuna.Study, frozen: FrozenTrial) -> None:
-        checkpoint("after_tell")
+        fault_point("after_tell")
         line = trial_line(study, frozen, spec)
         if frozen.state == TrialState.FAIL and REASON_ATTR in frozen.user_attrs:
             failures.append(frozen.number)

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 import optuna
 
 from ablate.errors import AblateError
-from ablate.faults import checkpoint
 from ablate.stores import Stores, local_sqlite_missing, opening, redact, sqlite_path
+from ablate.testing.faults import fault_point
 
 if TYPE_CHECKING:
     from ablate.spec import StudySpec
@@ -40,6 +40,11 @@ def heartbeat_interval() -> int:
             f"(default 10); fix or unset it"
         )
     return int(raw)
+
+
+def check_environment() -> None:
+    """Environment variables ablate reads, each checked (one line naming it)."""
+    heartbeat_interval()
 
 
 def _quiet_optuna() -> None:
@@ -91,7 +96,7 @@ class _Storage(optuna.storages.RDBStorage):
     a kill there leaves a RUNNING trial without a heartbeat."""
 
     def record_heartbeat(self, trial_id: int) -> None:
-        checkpoint("after_running")
+        fault_point("after_running")
         super().record_heartbeat(trial_id)
 
 

@@ -1,5 +1,6 @@
 """What the MLflow UI's descriptions say (``mlflow.note.content``, markdown): one line per run
-on what it is and how it ended, and the study's summary written by :mod:`ablate.publish`."""
+on what it is and how it ended, and the study's summary written by
+:mod:`ablate.reporting.publish`."""
 
 from __future__ import annotations
 

@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from ablate.faults import checkpoint
-from ablate.result import TrainResult
 from ablate.stores import Stores, ensure_local_dirs
+from ablate.testing.faults import fault_point
 from ablate.tracking import artifacts, names, notes, view
 from ablate.tracking.client import open_client, probe_tracking_server
+from ablate.training.result import TrainResult
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -101,7 +101,7 @@ class Tracker:
         self._sources[spec.name] = spec.source
         tags = {**_parent_tags(spec, baseline), **_source_tags(spec.source)}
         run = self.client.create_run(experiment, run_name=spec.name, tags=tags)
-        checkpoint("after_parent_create")
+        fault_point("after_parent_create")
         self._log_spec(spec, self.run_log(run.info.run_id, run.info.artifact_uri))
         return run.info.run_id
 

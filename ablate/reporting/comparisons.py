@@ -1,0 +1,141 @@
+"""Each configuration against its reference, seed by seed, with one decision per comparison.
+
+A configuration is compared with the baseline and, in a cumulative design, with the
+configuration before it (its predecessor) too. Repeat r of every configuration is trained
+with seed r (tag ``ablate.seed``), so runs sharing a seed are paired
+(:mod:`ablate.inference.paired`). Every comparison the report shows is one test of one family:
+
+- fixed repeats: the sign-flip p-values are adjusted across the family
+  (``Settings.correction``), and :func:`ablate.inference.decide` gives each decision;
+- adaptive repeats: each comparison is the group-sequential test the study ran
+  (:func:`ablate.inference.final_decision`, alpha / family size per comparison): its decision
+  and repeated confidence interval at the look where it stopped, no fixed-n p-value.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ablate.designs import reference_pairs
+from ablate.inference import Comparison, SequentialPlan, Verdict, compare, decide, final_decision
+from ablate.inference.paired import differences
+from ablate.inference.sequential import SequentialState
+from ablate.reporting.configs import objective_column
+from ablate.reporting.runs import StudyRuns
+from ablate.reporting.settings import Settings
+
+Pair = tuple[str, str]  # (configuration, reference)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One comparison, configuration minus reference (fields as in the report's JSON).
+
+    ``n``: seeds compared (adaptive: the look where the comparison stopped); ``delta``: mean
+    difference, ``rel_gain``: over the reference's mean on the same seeds; ``ci_low``/
+    ``ci_high``: paired t 95% interval, Welch's when unpaired, the repeated confidence interval
+    when sequential; ``boot_*``: bootstrap interval; ``p``/``p_adj``: sign-flip (or Welch)
+    p-value and its adjusted value (NaN when sequential); ``p_better``: share of seeds won;
+    ``mde``/``seeds_needed``: for undecided comparisons.
+    """
+
+    config: str
+    reference: str
+    n: int
+    delta: float
+    rel_gain: float
+    ci_low: float
+    ci_high: float
+    boot_low: float
+    boot_high: float
+    boot_method: str
+    p: float
+    p_adj: float
+    p_better: float
+    decision: str
+    mde: float
+    seeds_needed: int | None
+    seeds_text: str
+    paired: bool
+    sequential: bool
+    method: str
+    explanation: str
+
+
+def seed_values(study: StudyRuns) -> dict[str, dict[int, float]]:
+    """Objective value by seed of each configuration's complete runs (seed tag; the repeat
+    index for runs without one)."""
+    done = study.complete()
+    column = objective_column(study)
+    if column not in done:
+        return {}
+    seeds = pd.to_numeric(done["seed"], errors="coerce")
+    repeats = pd.to_numeric(done["repeat"], errors="coerce")
+    keys = seeds.where(seeds.notna(), repeats)
+    out: dict[str, dict[int, float]] = {}
+    for label, key, value in zip(done["config"], keys, done[column], strict=True):
+        if key is not None and not math.isnan(key):
+            out.setdefault(str(label), {})[int(key)] = float(value)
+    return out
+
+
+def report_pairs(study: StudyRuns, labels: list[str], baseline: str | None) -> list[Pair]:
+    """The family: every configuration with the baseline, and each cumulative step with its
+    predecessor (``labels`` in the table's order)."""
+    return reference_pairs(study.design, labels, baseline)
+
+
+def compare_all(study: StudyRuns, pairs: list[Pair], settings: Settings) -> dict[Pair, Row]:
+    """One :class:`Row` per comparison of the family ``pairs``."""
+    values = seed_values(study)
+    if settings.adaptive and pairs:
+        low, high = settings.repeats or (2, 2)
+        plan = SequentialPlan(low, high, settings.alpha, len(pairs), study.maximize,
+                              settings.equivalence_margin)
+        return {pair: _sequential(pair, values, plan, settings) for pair in pairs}
+    rows = [compare(values.get(c, {}), values.get(r, {}), study.maximize) for c, r in pairs]
+    verdicts = decide(rows, settings.alpha, settings.correction, settings.equivalence_margin,
+                      settings.target_effect)
+    return {pair: _fixed(pair, row, verdict)
+            for pair, row, verdict in zip(pairs, rows, verdicts, strict=True)}
+
+
+def _fixed(pair: Pair, row: Comparison, verdict: Verdict) -> Row:
+    return Row(
+        config=pair[0], reference=pair[1], n=row.n, delta=row.delta, rel_gain=row.rel_gain,
+        ci_low=row.ci_low, ci_high=row.ci_high, boot_low=row.boot_low,
+        boot_high=row.boot_high, boot_method=row.boot_method, p=row.p, p_adj=verdict.p_adj,
+        p_better=row.p_better, decision=str(verdict.decision), mde=verdict.mde,
+        seeds_needed=verdict.seeds_needed, seeds_text=verdict.seeds_text, paired=row.paired,
+        sequential=False, method=row.method, explanation=verdict.explanation)
+
+
+def _sequential(pair: Pair, values: dict[str, dict[int, float]], plan: SequentialPlan,
+                settings: Settings) -> Row:
+    config, reference = values.get(pair[0], {}), values.get(pair[1], {})
+    diffs = differences(config, reference)
+    state: SequentialState = final_decision(diffs, plan, settings.target_effect)
+    used = np.asarray(diffs[: state.n])
+    shared = sorted(s for s in config if s in reference)[: state.n]
+    ref_mean = float(np.mean([reference[s] for s in shared])) if shared else math.nan
+    wins = (used > 0) if plan.maximize else (used < 0)
+    text = (str(state.seeds_needed) if state.seeds_needed is not None
+            else ("n/a" if math.isnan(state.mde) else "> 1000"))
+    nan = math.nan
+    return Row(
+        config=pair[0], reference=pair[1], n=state.n, delta=state.delta,
+        rel_gain=state.delta / abs(ref_mean) if ref_mean else nan, ci_low=state.ci_low,
+        ci_high=state.ci_high, boot_low=nan, boot_high=nan,
+        boot_method="none (adaptive repeats: not valid after stopping early)", p=nan,
+        p_adj=nan, p_better=float(wins.mean()) if used.size else nan,
+        decision=str(state.decision), mde=state.mde, seeds_needed=state.seeds_needed,
+        seeds_text=text if str(state.decision) == "undecided" else "", paired=True,
+        sequential=True,
+        method=(f"group-sequential paired t test (O'Brien-Fleming-type alpha spending over "
+                f"looks at {plan.min_n}..{plan.max_n} seeds, alpha {plan.alpha:g} / "
+                f"{plan.rows}), repeated confidence interval"),
+        explanation=state.explanation)

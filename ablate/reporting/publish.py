@@ -1,0 +1,218 @@
+"""A running study's summary in the MLflow UI, refreshed after finished trials.
+
+Above both the study runner and the report: it reads the study back with the report code and
+writes, through the tracking writer, the experiment's and the study run's descriptions (the
+ablation table in markdown, one line on where the full report is), the study run's summary
+metrics and best-run tags, and the full report as its ``report.html`` artifact. The CLI hands
+:class:`Publisher` to the runner as its ``after_trial`` callback and calls
+:meth:`Publisher.publish` once more at the end of ``study run``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from ablate.reporting import assemble
+from ablate.reporting.ablation import ablation_section, family
+from ablate.reporting.configs import aggregate, baseline_label, best_label, ordered, representative
+from ablate.reporting.export import markdown_table
+from ablate.reporting.runs import StudyRuns, load_runs
+from ablate.reporting.sections import Section, mean_std
+from ablate.stores import Stores
+from ablate.tracking import Tracker, names, notes
+
+# Publishing may take at most this share of a worker's time: after a refresh that took t s,
+# the next one waits until (1 / SHARE - 1) * t s have passed (every trial for small studies);
+# the descriptions and the HTML report are paced apart (see Publisher).
+SHARE = 0.05
+TABLE_ROWS = 25  # at most this many configurations in the descriptions' table
+_TABLE_BUDGET = notes.RUN_TAG_LIMIT - 2000  # characters left for the table in a run tag
+
+
+def best_run(study: StudyRuns, configs: pd.DataFrame) -> tuple[str, pd.Series] | None:
+    """The best configuration's label and the run that represents it: the one place that
+    picks "best" for the UI."""
+    label = best_label(study, configs)
+    if label is None:
+        return None
+    run = representative(study, label)
+    return None if run is None else (label, run)
+
+
+def compact_table(section: Section, budget: int = _TABLE_BUDGET) -> tuple[str, int]:
+    """The ablation table in markdown with as many rows as fit (at most TABLE_ROWS), and how
+    many rows it shows."""
+    table = section.table.shown if section.table is not None else pd.DataFrame()
+    if table.empty:
+        return section.empty, 0
+    rows = min(len(table), TABLE_ROWS)
+    while True:
+        text = markdown_table(table.head(rows))
+        if len(text) <= budget or rows <= 1:
+            return text, rows
+        rows = max(1, rows * 2 // 3)
+
+
+def _counts(study: StudyRuns) -> dict[str, int]:
+    states = study.runs["state"].value_counts() if not study.runs.empty else {}
+    return {"complete": len(study.complete()), "pruned": int(states.get("PRUNED", 0)),
+            "failed": int(states.get("FAIL", 0)), "running": int(states.get("RUNNING", 0))}
+
+
+def describe(study: StudyRuns, configs: pd.DataFrame, section: Section, parent: Any,
+             best: tuple[str, pd.Series] | None) -> str:
+    """The study's description (markdown): a summary line, the spec's description, the
+    compact ablation table, where the full report is, what ``val_`` figures measure.
+    ``parent``: the study run (the MLflow ``Run`` of :meth:`Tracker.find_parent`); ``best``:
+    see :func:`best_run`."""
+    counts = _counts(study)
+    head = (f"**{study.name}** · {study.design}, objective `{study.objective}` "
+            f"({study.direction}) · {counts['complete']} complete, {counts['pruned']} pruned, "
+            f"{counts['failed']} failed" + (f", {counts['running']} running"
+                                           if counts["running"] else ""))
+    experiment = parent.info.experiment_id
+    if best is not None:
+        label, run = best
+        value = mean_std(configs.loc[label, "mean." + study.objective],
+                         configs.loc[label, "std." + study.objective])
+        link = names.run_page(experiment, run["run_id"])
+        head += f" · best [`{label}`]({link}): {study.objective} {value}"
+    table, shown = compact_table(section)
+    lines = [head]
+    if parent.data.tags.get(names.TAG_SPEC_DESCRIPTION):
+        lines.append(parent.data.tags[names.TAG_SPEC_DESCRIPTION])
+    lines.append(table)
+    if shown < len(configs):
+        lines.append(f"The first {shown} of {len(configs)} configurations; all of them are in "
+                     "the full report.")
+    report = names.run_page(experiment, parent.info.run_id, names.REPORT_ARTIFACT)
+    lines.append(f"Full report (every table and plot): [`{names.REPORT_ARTIFACT}`]({report}) in "
+                 f"the study run's artifacts, or `ablate report {study.name} --format html "
+                 f"--out {study.name}.html`.")
+    if study.objective.startswith("val_"):
+        full = parent.data.params.get(names.SPEC_PARAM_PREFIX + "eval.full_resolution")
+        where = "at the model's input size" if full == "False" else "at full resolution"
+        lines.append(f"`{study.objective}` (`{names.metric_key(study.objective)}`) is measured "
+                     f"{where} with the best epoch's weights; the "
+                     f"`{names.epoch_key(study.objective)}` curves at the model's input size, "
+                     "after each epoch.")
+    return "\n\n".join(lines)
+
+
+def summarize(study: StudyRuns, parent: Any, html: bool = True) -> notes.Summary:
+    """The study's summary for the UI (``parent``: the study run; ``html``: with the full
+    report)."""
+    configs = ordered(study, aggregate(study))
+    baseline = baseline_label(study, configs)
+    rows = family(study, configs, baseline, study.settings)
+    section = ablation_section(study, configs, baseline, rows, study.settings)
+    counts = _counts(study)
+    metrics = {names.study_key(f"trials_{state}"): float(n) for state, n in counts.items()
+               if state != "running"}
+    tags: dict[str, str] = {}
+    best = best_run(study, configs)
+    if best is not None:
+        label, run = best
+        metrics[names.study_key("best_" + study.objective)] = float(
+            configs.loc[label, "mean." + study.objective])
+        tags = {names.TAG_BEST_RUN: str(run["run_id"]), names.TAG_BEST_CONFIG: label}
+    summary = notes.Summary(description=describe(study, configs, section, parent, best),
+                            tags=tags, metrics=metrics, step=counts["complete"])
+    if html:
+        add_report(summary, study)
+    return summary
+
+
+def add_report(summary: notes.Summary, study: StudyRuns) -> None:
+    """Put the full HTML report in ``summary``, and the importances it computed in its tags
+    (a later ``ablate report`` on the same trials reuses them instead of importing
+    scikit-learn and fitting the forest again)."""
+    summary.html, report = assemble.html_report(study)
+    if report.importance is not None and report.importance != study.stored_importance:
+        value = json.dumps(report.importance)
+        if len(value) <= notes.RUN_TAG_LIMIT:
+            summary.tags[names.TAG_IMPORTANCE] = value
+
+
+@dataclass
+class Pace:
+    """When a refresh of one part is due again: it may take at most SHARE of the time."""
+
+    cost: float = 0.0  # seconds its last refresh took (0: the first, which paid the imports)
+    last: float | None = None  # when that refresh ended (monotonic)
+
+    def due(self, now: float) -> bool:
+        return self.last is None or now - self.last >= self.cost * (1 / SHARE - 1)
+
+    def record(self, seconds: float) -> None:
+        self.cost = seconds if self.last is not None else 0.0
+        self.last = time.monotonic()
+
+
+class Publisher:
+    """Refreshes a study's summary in MLflow; usable as the runner's ``after_trial`` callback.
+
+    The descriptions and study metrics (cheap) and the HTML report (the whole report) are
+    paced apart, each to at most SHARE of the worker's time, so the table stays current on
+    large studies. It never fails a trial: an error while publishing is one warning line.
+    """
+
+    def __init__(self, stores: Stores, study: str | None = None,
+                 echo: Callable[[str], None] = print):
+        self.stores = stores
+        self.study = study  # None: taken from the first finished trial's Optuna study
+        self.echo = echo
+        self.summary_pace = Pace()
+        self.report_pace = Pace()
+        self._tracker: Tracker | None = None
+
+    def __call__(self, study: Any, trial: Any = None) -> None:
+        """After a finished trial of the Optuna ``study``: refresh what is due."""
+        self.study = study.study_name
+        now = time.monotonic()
+        html = self.report_pace.due(now)
+        if html or self.summary_pace.due(now):
+            self.publish(html)
+
+    def publish(self, html: bool = True) -> float | None:
+        """Refresh now (``html``: the report too); returns the seconds it took (None: it
+        failed, with a warning)."""
+        started = time.monotonic()
+        try:
+            spent = self._publish(html)
+        except Exception as err:  # noqa: BLE001 - publishing must never fail a trial or a study
+            first = str(err).splitlines()[0][:200] if str(err) else ""
+            self.echo(f"warning: the study summary in MLflow was not refreshed "
+                      f"({type(err).__name__}: {first})")
+            return None
+        total = time.monotonic() - started
+        self.summary_pace.record(total - spent)
+        if html:
+            self.report_pace.record(spent)
+        return total
+
+    def _publish(self, html: bool) -> float:
+        """Publish; returns the seconds the HTML report took."""
+        if self.study is None:
+            return 0.0
+        if self._tracker is None:
+            self._tracker = Tracker(self.stores)
+        parent = self._tracker.find_parent(self.study)
+        if parent is None:
+            return 0.0
+        study = load_runs(self.stores, self.study)
+        if study.runs.empty:
+            return 0.0
+        summary = summarize(study, parent, html=False)
+        started = time.monotonic()
+        if html:
+            add_report(summary, study)
+        spent = time.monotonic() - started
+        self._tracker.publish(parent, summary)
+        return spent

@@ -1,0 +1,89 @@
+"""Training a tracked run again from its logged configuration, and checking the numbers.
+
+The rerun is a new run in the original's experiment (role ``rerun``, tag ``ablate.rerun_of``),
+never a trial of the study: the report does not count it. It trains the run's ``config.yaml``
+(same seed, same data path; the batch size an out-of-memory retry settled on, when there was
+one), so on the same machine, libraries and data it reproduces every number bit for bit.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ablate.errors import AblateError
+from ablate.runs.diff import RunDiff, compare
+from ablate.spec import RunConfig, set_dotted
+from ablate.stores import Stores
+from ablate.tracking import TrackedRun, Tracker, find_run, localize, tracked_run
+from ablate.tracking import names as keys
+
+
+def rerun_config(original: TrackedRun) -> RunConfig:
+    """The configuration ``original`` trained with; AblateError when it cannot run again here
+    (no logged configuration, or its data folder is gone)."""
+    if original.config is None:
+        raise AblateError(f"run {original.run_id} has no {keys.CONFIG_ARTIFACT}; it cannot be "
+                          "trained again from its configuration")
+    data = dict(original.config)
+    if keys.TAG_OOM_BATCH in original.tags:  # an out-of-memory retry trained with these
+        set_dotted(data, "data.batch_size", int(original.tags[keys.TAG_OOM_BATCH]))
+        set_dotted(data, "optim.grad_accum", int(original.tags[keys.TAG_OOM_ACCUM]))
+    config = RunConfig.model_validate(data)
+    root = config.data.root
+    if config.data.synthetic is None and (root is None or not Path(root).is_dir()):
+        raise AblateError(f"run {original.run_id} trained on the data folder {root}, which no "
+                          "longer exists; put the data back there (a rerun reads the same "
+                          "files) and run it again")
+    return config
+
+
+def rerun(stores: Stores, ref: str, progress: bool = True) -> tuple[TrackedRun, TrackedRun]:
+    """Train run ``ref`` (a run id or STUDY:TRIAL[:REPEAT]) again as a new tracked run;
+    returns (original, rerun). Everything is checked before anything is written."""
+    from ablate.runs.applied import device_applied, ignored_tags
+    from ablate.runs.preflight import preflight
+    from ablate.runs.tracked import train_tracked
+
+    reader = Tracker(stores, write=False)
+    original = tracked_run(reader, find_run(reader, ref))
+    config, ignored = device_applied(localize(reader, rerun_config(original)))
+    preflight(config)
+    tracker = Tracker(stores)
+    run = tracker.start_run(
+        original.study, config, role=keys.ROLE_RERUN, name=f"rerun-{original.name}",
+        extra_tags={keys.TAG_RERUN_OF: original.run_id, **ignored_tags(ignored)},
+    )
+    spec_path = original.environment.get("spec_path")
+    try:
+        train_tracked(config, run, progress=progress, description="rerun",
+                      spec_path=spec_path if spec_path and Path(spec_path).is_file() else None)
+    except BaseException as err:
+        run.end("FAIL", str(err) or type(err).__name__, killed=isinstance(err, KeyboardInterrupt))
+        raise
+    run.end("COMPLETE")
+    return original, tracked_run(tracker, run.run_id)
+
+
+def check(original: TrackedRun, again: TrackedRun) -> tuple[RunDiff, list[str]]:
+    """The comparison of a rerun with its original and its verdict as lines: every final
+    number (the measured times aside) equal or not, data and environment the same or not."""
+    diff = compare(original, again)
+    differing = diff.differing_metrics()
+    counted = [n for n, _, _ in diff.metrics if n not in keys.MEASURED]
+    lines = []
+    if differing:
+        lines.append(f"metrics: {len(differing)} of {len(counted)} final numbers DIFFER: "
+                     + ", ".join(n for n, _, _ in differing))
+    else:
+        lines.append(f"metrics: identical ({len(counted)} final numbers, bit for bit; measured "
+                     f"times and latency left out: {', '.join(keys.MEASURED)})")
+    lines.append(diff.curves_line())
+    lines.append("data: " + ("DIFFERS for " + ", ".join(s for s, a, b in diff.data if a != b)
+                             if diff.data_differs else "same digests"
+                             if diff.data else "no digests recorded on the original"))
+    if not original.environment:
+        lines.append("environment: not recorded on the original")
+    else:
+        lines.append("environment: " + ("same" if not diff.environment else "differs in "
+                                        + ", ".join(k for k, _, _ in diff.environment)))
+    return diff, lines

@@ -1,0 +1,153 @@
+"""Stores filled with known numbers, without training anything: for the report's tests and
+the scale benchmark. Runs are written by the real writer (:class:`~ablate.tracking.RunLog`),
+so they hold exactly the names and layout that trials write.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ablate.metrics.scores import binary_scores
+from ablate.tracking import names as keys
+from ablate.tracking.writer import RunLog
+from ablate.training.result import ImageCounts
+
+_BATCH = 100  # MLflow takes at most 100 params or tags per log_batch call
+
+
+_TEMPLATE: list[Path] = []
+_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "FINISHED", "FAIL": "FAILED"}
+
+
+def sqlite_store(folder: Path) -> str:
+    """The tracking URI of a new, empty SQLite MLflow store in ``folder``. MLflow creates a
+    store by running its schema migrations (~2.5 s); they run once per process, on a template
+    that later stores copy."""
+    if not _TEMPLATE:
+        from mlflow.tracking import MlflowClient
+
+        folder_ = Path(tempfile.mkdtemp(prefix="ablate_template_"))
+        atexit.register(shutil.rmtree, folder_, ignore_errors=True)
+        template = folder_ / "mlflow.db"
+        MlflowClient(tracking_uri=f"sqlite:///{template}").search_experiments()
+        _TEMPLATE.append(template)
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(_TEMPLATE[0], folder / "mlflow.db")
+    return f"sqlite:///{folder / 'mlflow.db'}"
+
+
+def binary_metrics(split: str, tp: float, fp: float, fn: float, tn: float) -> dict[str, float]:
+    """The final binary metrics of one split as ``train()`` names them, from its counts."""
+    return {keys.split_key(split, k): v for k, v in binary_scores(tp, fp, fn, tn).items()}
+
+
+class StoreWriter:
+    """One study's experiment: a parent run and trial runs written with known values."""
+
+    def __init__(
+        self,
+        tracking_uri: str,
+        study: str,
+        *,
+        task: str = "binary",
+        objective: str = "val_iou",
+        direction: str = "maximize",
+        design: str | None = None,
+        search: Mapping[str, str] | None = None,
+        classes: Sequence[str] | None = None,
+        baseline: str | None = None,
+        components: Sequence[str] | None = None,
+        objectives: Sequence[Mapping[str, str]] | None = None,
+        thresholds: Sequence[float] | None = None,
+        report: Mapping[str, Any] | None = None,
+        repeats: int | Mapping[str, int] | None = None,
+    ) -> None:
+        from mlflow.tracking import MlflowClient
+
+        self.client = MlflowClient(tracking_uri=tracking_uri)
+        self.study = study
+        # Artifacts next to a SQLite database, in the layout of a local store.
+        location = None
+        if tracking_uri.startswith("sqlite:///"):
+            folder = Path(tracking_uri.removeprefix("sqlite:///")).parent / "artifacts" / study
+            location = folder.absolute().as_uri()
+        self.experiment = self.client.create_experiment(study, artifact_location=location)
+        self._clock = int(time.time() * 1000)
+        tags: dict[str, str] = {
+            keys.TAG_ROLE: "parent", keys.TAG_STUDY: study, keys.TAG_TASK: task,
+            keys.TAG_OBJECTIVE: objective, keys.TAG_DIRECTION: direction,
+            keys.TAG_SEARCH: json.dumps(dict(search or {})),
+            keys.TAG_CLASSES: json.dumps(list(classes or [])),
+        }
+        optional = {
+            keys.TAG_DESIGN: design, keys.TAG_BASELINE: baseline,
+            keys.TAG_COMPONENTS: None if components is None else json.dumps(list(components)),
+            keys.TAG_OBJECTIVES: None if objectives is None else json.dumps(list(objectives)),
+            keys.TAG_THRESHOLDS: None if thresholds is None else json.dumps(list(thresholds)),
+            keys.TAG_REPORT: None if report is None else json.dumps(dict(report)),
+            keys.TAG_REPEATS: None if repeats is None else json.dumps(
+                repeats if isinstance(repeats, int) else dict(repeats)),
+        }
+        tags.update({k: v for k, v in optional.items() if v is not None})
+        run = self.client.create_run(self.experiment, start_time=self._tick(), tags=tags,
+                                     run_name=study)
+        self.parent_id = run.info.run_id
+
+    def _tick(self) -> int:
+        self._clock += 1000
+        return self._clock
+
+    def trial(
+        self,
+        trial: int,
+        metrics: Mapping[str, float],
+        *,
+        state: str = "COMPLETE",
+        reason: str | None = None,
+        config: str | None = None,
+        repeat: int | None = None,
+        seed: int | None = None,
+        components: Mapping[str, bool] | None = None,
+        searched: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        epochs: Sequence[Mapping[str, float]] = (),
+        image_counts: ImageCounts | None = None,
+    ) -> str:
+        """Log one trial run (start times increase in call order); returns its run id.
+        ``image_counts`` is written as the run's per-image counts artifact."""
+        tags = {
+            keys.TAG_ROLE: keys.ROLE_TRIAL, keys.TAG_STUDY: self.study,
+            keys.TAG_PARENT: self.parent_id, keys.TAG_TRIAL: str(trial), keys.TAG_STATE: state,
+        }
+        optional = {
+            keys.TAG_REASON: reason, keys.TAG_CONFIG: config,
+            keys.TAG_REPEAT: None if repeat is None else str(repeat),
+            keys.TAG_SEED: None if seed is None else str(seed),
+            keys.TAG_COMPONENTS: None if components is None else json.dumps(dict(components)),
+        }
+        tags.update({k: v for k, v in optional.items() if v is not None})
+        for path, value in (searched or {}).items():
+            tags[keys.SEARCHED_PREFIX + path] = json.dumps(value)
+        start = self._tick()
+        run = self.client.create_run(self.experiment, start_time=start, tags={},
+                                     run_name=f"trial-{trial}")
+        uri = run.info.artifact_uri
+        folder = Path(uri.removeprefix("file://")) if uri.startswith("file://") else None
+        log = RunLog(self.client, run.info.run_id, folder)
+        log.set_tags(tags)
+        log.log_params({k: str(v) for k, v in (params or {}).items()})
+        for step, record in enumerate(epochs):
+            log.log_epoch(step, record)
+        log.log_final(dict(metrics))
+        if image_counts is not None:
+            log.log_bytes(image_counts.to_npz(), keys.IMAGE_COUNTS_ARTIFACT)
+        if state != "RUNNING":
+            self.client.set_terminated(log.run_id, status=_STATUS[state], end_time=start + 500)
+        return log.run_id

@@ -1,0 +1,125 @@
+"""Fitting: the epoch loop, the best epoch's weights on val, early stopping, callbacks."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from ablate.metrics.counts import compute_metrics
+from ablate.spec import RunConfig
+from ablate.training.engine import Engine, SplitPass
+from ablate.training.optim import EpochScheduler, build_optimizer
+
+EpochCallback = Callable[[int, dict[str, float]], None]
+
+
+@dataclass
+class Fit:
+    """What the epoch loop produced."""
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_value: float | None = None
+    best_epoch: int = 0
+    best_state: dict[str, torch.Tensor] | None = None
+    best_pass: SplitPass | None = None  # the best epoch's val pass (loss, kept codes)
+    stopped_early: bool = False
+    seconds: float = 0.0  # the whole loop, validation included
+    train_seconds: float = 0.0  # training passes only
+    train_images: int = 0
+
+    @property
+    def images_per_second(self) -> float:
+        return self.train_images / self.train_seconds if self.train_seconds > 0 else math.nan
+
+
+def improved(value: float, best: float | None, maximize: bool, min_delta: float) -> bool:
+    """Whether ``value`` beats ``best`` by more than ``min_delta`` (the first finite value
+    always does)."""
+    if not math.isfinite(value):
+        return False
+    if best is None:
+        return True
+    return value > best + min_delta if maximize else value < best - min_delta
+
+
+def validate(engine: Engine, loader: DataLoader, metric: str) -> tuple[float, SplitPass]:
+    """The objective's metric (without its ``val_`` prefix) over the val split, and the pass
+    (its loss, and its codes: the best epoch's are counted again by the final evaluation)."""
+    data = engine.config.data
+    evaluated = engine.evaluate(loader, keep=True)
+    values = compute_metrics(evaluated.counts.matrix, data.task, data.names, data.ignore_index)
+    return float(values[metric]), evaluated.kept
+
+
+def epoch_line(description: str, epoch: int, epochs: int, record: dict[str, float],
+               metric: str, seconds: float) -> str:
+    """The one line per epoch written when stdout is not a terminal (a log file, CI)."""
+    return (f"{description} epoch {epoch + 1}/{epochs}: train_loss {record['train_loss']:.4f} "
+            f"val_loss {record['val_loss']:.4f} {metric} {record[metric]:.4f} "
+            f"({seconds:.1f} s)")
+
+
+def fit(
+    engine: Engine,
+    loaders: dict[str, DataLoader],
+    on_epoch: EpochCallback | None = None,
+    progress: bool = True,
+    description: str = "train",
+) -> Fit:
+    """Train for ``optim.epochs`` epochs (fewer with early stopping), validating after each.
+
+    The weights of the best epoch by the objective on val are kept (a CPU copy of the
+    evaluated weights: the moving average with EMA). ``on_epoch(epoch, record)`` sees the
+    train/val loss, the learning rate and the objective; it may raise to stop (pruning).
+    ``progress``: a tqdm bar on a terminal, else one :func:`epoch_line` per epoch on stdout.
+    """
+    config: RunConfig = engine.config
+    optimizer = build_optimizer(config.optim, engine.model)
+    maximize = config.objective.direction == "maximize"
+    scheduler = EpochScheduler(config.optim, optimizer, maximize)
+    metric = config.objective.metric.removeprefix("val_")
+    patience = config.optim.early_stopping_patience
+    result, stale = Fit(), 0
+    started = time.perf_counter()
+    bar = tqdm(range(config.optim.epochs), desc=description, unit="epoch", leave=False,
+               disable=None if progress else True,  # None: no bar when not on a terminal
+               dynamic_ncols=True)
+    lines = progress and not sys.stdout.isatty()
+    for epoch in bar:
+        lr = scheduler.lr
+        tick = time.perf_counter()
+        train_loss, seen = engine.train_epoch(loaders["train"], optimizer, epoch, bar)
+        result.train_seconds += time.perf_counter() - tick
+        result.train_images += seen
+        value, val_pass = validate(engine, loaders["val"], metric)
+        record = {"train_loss": train_loss, "val_loss": val_pass.loss, "lr": lr,
+                  f"val_{metric}": value}
+        result.history.append(record)
+        bar.set_postfix({"loss": f"{train_loss:.4f}", f"val_{metric}": f"{value:.4f}"})
+        if lines:
+            print(epoch_line(description, epoch, config.optim.epochs, record, f"val_{metric}",
+                             time.perf_counter() - started), flush=True)
+        delta = config.optim.early_stopping_min_delta if result.best_value is not None else 0.0
+        if improved(value, result.best_value, maximize, delta):
+            result.best_value, result.best_epoch, stale = value, epoch, 0
+            result.best_state = {k: v.detach().to("cpu", copy=True)
+                                 for k, v in engine.eval_model.state_dict().items()}
+            result.best_pass = val_pass
+        else:
+            stale += 1
+        if on_epoch is not None:
+            on_epoch(epoch, record)
+        scheduler.step(value)
+        if patience is not None and stale >= patience:
+            result.stopped_early = True
+            break
+    bar.close()
+    result.seconds = time.perf_counter() - started
+    return result
