@@ -89,7 +89,8 @@ def store_options(
 
 
 def clean_errors(func: Any) -> Any:
-    """Bad input becomes one line on stderr and exit code 2 (no traceback)."""
+    """Bad input becomes one line on stderr (one per problem when a data set has several) and
+    exit code 2 (no traceback)."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -97,7 +98,8 @@ def clean_errors(func: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except AblateError as err:
-            typer.echo(f"error: {err}", err=True)
+            for line in str(err).splitlines() or [""]:
+                typer.echo(f"error: {line}", err=True)
             raise typer.Exit(2) from None
 
     return wrapper

@@ -10,12 +10,17 @@ L = 0.299 R + 0.587 G + 0.114 B (PIL's ``convert("L")``). Any other difference i
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ablate.data.io import Decoded, unit_scale
 from ablate.errors import DataError
+
+if TYPE_CHECKING:
+    from ablate.data.problems import Problems
 
 LUMA = (0.299, 0.587, 0.114)
 # PIL's fixed-point weights for 8-bit images: L = (19595 R + 38470 G + 7471 B + 2**15) >> 16.
@@ -47,29 +52,33 @@ def luminance(rgb: np.ndarray) -> np.ndarray:
     return grey.astype(rgb.dtype)[:, :, None]
 
 
-def colour_bands(images: Sequence[tuple[str, Decoded]], channels: int | None,
-                 keep_alpha: bool) -> int:
-    """How many colour bands every image gets: from ``channels`` if set, else the one count
-    all images share (alpha not counted); DataError naming the setting otherwise."""
+def colour_bands(images: Sequence[tuple[str, str, Decoded]], channels: int | None,
+                 keep_alpha: bool, problems: Problems) -> int:
+    """How many colour bands every image gets: from ``channels`` if set, else the count most
+    images share (alpha not counted). ``images``: (sample name, file, image); each image
+    whose count differs from the others' is a problem naming the setting that fixes it."""
     if channels is not None:
         return channels - int(keep_alpha)
-    first_name, first = images[0]
-    for name, image in images[1:]:
-        if image.colour_bands != first.colour_bands:
-            counts = {first.colour_bands, image.colour_bands}
-            if counts == {1, 3}:
-                extra = 1 if keep_alpha else 0
-                fix = (f"set data.channels: {3 + extra} (grey repeated to RGB) or "
-                       f"data.channels: {1 + extra} (RGB to grey by luminance)")
-            else:
-                fix = ("convert them to one format (data.channels converts only grey <-> RGB "
-                       "and drops alpha)")
-            raise DataError(
-                f"images have different channel counts: {first_name} has "
-                f"{first.colour_bands}, {name} has {image.colour_bands} (alpha not counted); "
-                f"{fix}"
-            )
-    return first.colour_bands
+    counts = Counter(image.colour_bands for _, _, image in images)
+    common = max(counts, key=lambda c: counts[c])  # ties: the first image's count
+    example = next(name for name, _, image in images if image.colour_bands == common)
+    for name, source, image in images:
+        if image.colour_bands == common:
+            continue
+        found = {common, image.colour_bands}
+        if found == {1, 3}:
+            extra = 1 if keep_alpha else 0
+            fix = (f"set data.channels: {3 + extra} (grey repeated to RGB) or "
+                   f"data.channels: {1 + extra} (RGB to grey by luminance)")
+        else:
+            fix = ("convert them to one format (data.channels converts only grey <-> RGB "
+                   "and drops alpha)")
+        problems.add(
+            f"{source}: images have different channel counts: {name} has "
+            f"{image.colour_bands}, {example} has {common} (like {counts[common]} of the "
+            f"{len(images)} images; alpha not counted); {fix}",
+            "images with another channel count", source)
+    return common
 
 
 def convert(source: str, image: Decoded, colour: int, keep_alpha: bool) -> np.ndarray:

@@ -79,6 +79,17 @@ def read_mask(path: Path, channel: int | None = None) -> np.ndarray:
     return _cached(("mask", str(path), channel), path, lambda p: decode_mask(p, channel))
 
 
+def read_colour_mask(path: Path) -> np.ndarray:
+    """The colour-coded mask at ``path`` as a read-only (H, W) uint32 array of colour codes
+    (:func:`colour_code`), decoded at most once per process."""
+    return _cached(("colours", str(path), None), path, decode_colour_mask)
+
+
+def colour_code(red: int, green: int, blue: int) -> int:
+    """One integer per RGB colour: R * 65536 + G * 256 + B."""
+    return (red << 16) | (green << 8) | blue
+
+
 def _cached(key: tuple[str, str, int | None], path: Path, decode: Callable[[Path], T]) -> T:
     try:
         stat = os.stat(path)
@@ -152,6 +163,23 @@ def decode_mask(path: Path, channel: int | None = None) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
+def decode_colour_mask(path: Path) -> np.ndarray:
+    """Decode a colour-coded mask to (H, W) uint32 colour codes (:func:`colour_code`): RGB as
+    stored, a palette mask by its palette's colours, grey as R = G = B; alpha is ignored."""
+    array, _ = _decode(path, "colour mask")
+    if array.ndim == 3 and array.shape[0] in (3, 4) and array.shape[2] not in (3, 4):
+        array = np.moveaxis(array, 0, -1)  # planar TIFF
+    if array.ndim == 2:
+        array = np.repeat(array[:, :, None], 3, axis=2)
+    if array.ndim != 3 or array.shape[2] < 3 or array.dtype != np.uint8:
+        raise DataError(
+            f"{path}: a colour-coded mask (data.mask_colors) must be an 8-bit RGB, palette or "
+            f"grey image, not shape {array.shape} {array.dtype}; convert it or use label maps"
+        )
+    rgb = array[:, :, :3].astype(np.uint32)
+    return np.ascontiguousarray((rgb[:, :, 0] << 16) | (rgb[:, :, 1] << 8) | rgb[:, :, 2])
+
+
 def _mask_plane(path: Path, array: np.ndarray, channel: int | None) -> np.ndarray:
     planes = array if array.shape[-1] <= array.shape[0] else np.moveaxis(array, 0, -1)
     count = planes.shape[-1]
@@ -198,6 +226,8 @@ def _decode(path: Path, kind: str) -> tuple[np.ndarray, bool]:
 
 def _pil_array(img: Image.Image, kind: str) -> tuple[np.ndarray, bool]:
     mode = img.mode
+    if kind == "colour mask":
+        return np.asarray(img.convert("RGB")), False
     if kind == "mask":
         # Palette masks are read as their indices: the palette is only how they are displayed.
         if mode in ("CMYK", "YCbCr", "LAB", "HSV"):

@@ -1,5 +1,6 @@
-"""Stored mask values to class ids (``mask_map`` or ``mask_threshold``), rejecting values that
-are not classes with a message that says which setting fixes them."""
+"""Stored masks to class ids (``mask_map``, ``mask_threshold`` or ``mask_colors``), rejecting
+values that are not classes with a message that says which setting fixes them, and masks of
+another size than their image fitted to it (``mask_fit``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ablate.errors import DataError
+from ablate.data.io import colour_code
+from ablate.data.problems import DataProblem
+
+BAD_VALUES = "masks whose values are not classes"
+STORED_0_255 = "masks stored as 0/255"
+SOFT = "soft (anti-aliased) masks"
+UNKNOWN_COLOURS = "masks with colours not in data.mask_colors"
+OTHER_SIZE = "masks of another size than their image"
 
 # A binary mask with more distinct stored values than this is taken for a soft one.
 SOFT_VALUES = 3
@@ -37,7 +45,7 @@ def to_labels(
     if threshold is not None:
         return (raw >= threshold).astype(dtype)
     if raw.dtype.kind == "f":  # decode_mask keeps only non-integer (soft) masks as float
-        raise DataError(_soft_message(source, raw, num_classes))
+        raise DataProblem(_soft_message(source, raw, num_classes), SOFT)
     return map_mask(raw, mask_map, num_classes, ignore_index, source)
 
 
@@ -56,8 +64,13 @@ def map_mask(
         if not (0 <= mask_map.get(v, v) < num_classes or mask_map.get(v, v) == ignore_index)
     ]
     if bad:
-        raise DataError(_bad_values_message(source, bad, values, num_classes, ignore_index,
-                                            bool(mask_map)))
+        kind = BAD_VALUES
+        if num_classes == 2 and set(values) <= {0, 255}:
+            kind = STORED_0_255
+        elif num_classes == 2 and len(values) > SOFT_VALUES:
+            kind = SOFT
+        raise DataProblem(_bad_values_message(source, bad, values, num_classes, ignore_index,
+                                              bool(mask_map)), kind)
     dtype = label_dtype(num_classes, ignore_index)
     if not mask_map:
         return raw.astype(dtype)
@@ -70,6 +83,77 @@ def map_mask(
     distinct, inverse = np.unique(raw, return_inverse=True)
     lut = np.array([mask_map.get(int(v), int(v)) for v in distinct], dtype=dtype)
     return lut[inverse].reshape(raw.shape)
+
+
+def colour_labels(
+    codes: np.ndarray,
+    colours: dict[tuple[int, int, int], int],
+    num_classes: int,
+    ignore_index: int | None,
+    source: Path | str,
+) -> np.ndarray:
+    """Class ids of a colour-coded mask (``codes``: :func:`ablate.data.io.read_colour_mask`)
+    by ``data.mask_colors``; DataError naming the colours that are not in it."""
+    out = np.zeros(codes.shape, dtype=label_dtype(num_classes, ignore_index))
+    covered = np.zeros(codes.shape, dtype=bool)
+    for colour, target in colours.items():
+        hit = codes == colour_code(*colour)
+        out[hit] = target
+        covered |= hit
+    if not covered.all():
+        raise DataProblem(_colours_message(source, codes[~covered]), UNKNOWN_COLOURS)
+    return out
+
+
+def _colours_message(source: Path | str, unknown: np.ndarray) -> str:
+    found, counts = np.unique(unknown, return_counts=True)
+    order = np.argsort(-counts, kind="stable")
+    shown = ", ".join(f"{c >> 16},{(c >> 8) & 255},{c & 255} ({n} px)"
+                      for c, n in zip(found[order][:5].tolist(), counts[order][:5].tolist(),
+                                      strict=True))
+    more = f" and {found.size - 5} more" if found.size > 5 else ""
+    blend = (" (so many colours: the mask was smoothed or saved lossily; colour masks must be "
+             "stored losslessly, e.g. PNG, without anti-aliasing)" if found.size > 20 else "")
+    return (f"{source}: {unknown.size} pixels have colours that are not in data.mask_colors: "
+            f"{shown}{more}{blend}; add them to data.mask_colors (to a class, or to "
+            "data.ignore_index to ignore them)")
+
+
+def resize_labels(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(H, W) label map resized to ``size`` (H, W) by nearest-neighbour sampling of pixel
+    centres, so every output value is one of the input's labels; dtype kept."""
+    height, width = size
+    if (height, width) == mask.shape:
+        return mask
+    rows = np.minimum(((np.arange(height) + 0.5) * (mask.shape[0] / height)).astype(np.int64),
+                      mask.shape[0] - 1)
+    cols = np.minimum(((np.arange(width) + 0.5) * (mask.shape[1] / width)).astype(np.int64),
+                      mask.shape[1] - 1)
+    return np.ascontiguousarray(mask[rows[:, None], cols[None, :]])
+
+
+def fit_mask(mask: np.ndarray, size: tuple[int, int], how: str, fill: int | None,
+             source: Path | str, image: str) -> np.ndarray:
+    """``mask`` brought to its image's ``size`` (H, W) by ``data.mask_fit``: ``crop`` cuts
+    the rows and columns beyond the image (bottom, right) and fills missing ones with ``fill``
+    (ignore_index), ``resize`` resamples it (nearest neighbour); ``error``: DataError."""
+    (mh, mw), (ih, iw) = mask.shape, size
+    what = f"{source}: mask is {mh}x{mw} (HxW) but its image {image} is {ih}x{iw}"
+    if how == "resize":
+        return resize_labels(mask, size)
+    if how == "crop":
+        if mh >= ih and mw >= iw:
+            return np.ascontiguousarray(mask[:ih, :iw])
+        if fill is None:
+            raise DataProblem(f"{what}; data.mask_fit: crop fills the missing pixels with "
+                              "data.ignore_index, which is not set: set it (e.g. 255) or use "
+                              "data.mask_fit: resize", OTHER_SIZE)
+        out = np.full(size, fill, dtype=mask.dtype)
+        out[: min(mh, ih), : min(mw, iw)] = mask[:ih, :iw]
+        return out
+    raise DataProblem(f"{what}; masks must match their image: fix the file, or set "
+                      "data.mask_fit: crop (cut at the bottom/right, pad with ignore_index) or "
+                      "data.mask_fit: resize (nearest neighbour)", OTHER_SIZE)
 
 
 def nodata_pixels(image: np.ndarray, nodata: float) -> np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ablate.data.masks import nodata_pixels, present_values
+from ablate.data.masks import nodata_pixels, present_values, resize_labels
 from ablate.data.sample import Sample
 from ablate.data.transforms import image_interpolation
 from ablate.errors import DataError
@@ -43,14 +43,7 @@ def upscale_image(image: np.ndarray, factor: float, resize: str = "auto") -> np.
 def upscale_mask(mask: np.ndarray, factor: float) -> np.ndarray:
     """(H, W) label map resized by ``factor`` with nearest-neighbour sampling (pixel centres),
     so every output value is one of the input's labels; dtype kept."""
-    height, width = scaled_size(mask.shape, factor)
-    if (height, width) == mask.shape:
-        return mask
-    rows = np.minimum(((np.arange(height) + 0.5) * (mask.shape[0] / height)).astype(np.int64),
-                      mask.shape[0] - 1)
-    cols = np.minimum(((np.arange(width) + 0.5) * (mask.shape[1] / width)).astype(np.int64),
-                      mask.shape[1] - 1)
-    return np.ascontiguousarray(mask[rows[:, None], cols[None, :]])
+    return resize_labels(mask, scaled_size(mask.shape, factor))
 
 
 def prepare(

@@ -29,8 +29,8 @@ class RunDiff:
     metrics: list[tuple[str, float, float]] = field(default_factory=list)  # name, a, b
 
     def first_divergence(self) -> tuple[int, str, float, float] | None:
-        """(epoch, curve, value in A, value in B) where the epoch curves first differ (NaN for
-        an epoch one run lacks), or None when they are identical."""
+        """(epoch number, curve, value in A, value in B) where the epoch curves first differ
+        (NaN for an epoch one run lacks), or None when they are identical."""
         found = None
         for name in sorted(set(self.a.curves) | set(self.b.curves)):
             a, b = self.a.curves.get(name, []), self.b.curves.get(name, [])
@@ -38,8 +38,8 @@ class RunDiff:
                 va = a[epoch] if epoch < len(a) else math.nan
                 vb = b[epoch] if epoch < len(b) else math.nan
                 if not _same(va, vb) or (epoch >= len(a)) != (epoch >= len(b)):
-                    if found is None or epoch < found[0]:
-                        found = (epoch, name, va, vb)
+                    if found is None or epoch + 1 < found[0]:
+                        found = (epoch + 1, name, va, vb)  # epochs are numbered from 1
                     break
         return found
 

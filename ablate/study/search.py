@@ -142,10 +142,12 @@ def build_sampler(spec: SamplerSpec, search: dict[str, SearchParam], seed: int) 
 
 
 def build_pruner(spec: PrunerSpec) -> optuna.pruners.BasePruner:
-    """The Optuna pruner named in the spec; pruning steps are epochs."""
+    """The Optuna pruner named in the spec; pruning steps are epoch numbers (1-based)."""
     if spec.name == "median":
+        # the first n_warmup_steps epochs are never pruned: Optuna prunes from step
+        # n_warmup_steps on, and epoch N is step N
         return optuna.pruners.MedianPruner(
-            n_startup_trials=spec.n_startup_trials, n_warmup_steps=spec.n_warmup_steps
+            n_startup_trials=spec.n_startup_trials, n_warmup_steps=spec.n_warmup_steps + 1
         )
     if spec.name == "hyperband":
         return optuna.pruners.HyperbandPruner(

@@ -5,9 +5,10 @@ One experiment per study; one parent run per study (role ``parent``); one child 
 
 - **tags** ``ablate.*`` (below) and MLflow's own (``mlflow.parentRunId``, ``mlflow.note.content``);
 - **params**: the flattened resolved configuration (:func:`flatten`), ``optim.lr`` etc.;
-- **metrics**: per-epoch curves under ``epoch/`` (:func:`epoch_key`), final per-split numbers
-  under ``train/``, ``val/``, ``test/`` and model and run figures under ``model/`` and
-  ``run/`` (:func:`metric_key`);
+- **metrics**: per-epoch curves under ``epoch/`` (:func:`epoch_key`, step = the epoch's number,
+  1-based), final per-split numbers under ``train/``, ``val/``, ``test/`` (per-class confusion
+  counts under ``<split>_counts/``) and model and run figures under ``model/`` and ``run/``
+  (:func:`metric_key`);
 - **artifacts**: the files named ``*_ARTIFACT`` below.
 
 Readers (the report, ``predict``, recovery) use these names and nothing else.
@@ -113,9 +114,15 @@ FIGURES = tuple(FIGURE_KEYS)
 MEASURED = ("train_seconds", "images_per_second", "latency_ms", "latency_iqr_ms",
             "peak_memory_mb")
 _FIGURE_NAMES = {key: name for name, key in FIGURE_KEYS.items()}
+# Confusion counts over a whole split, metrics of every run: ``<split>/tp`` ... ``<split>/tn``
+# (binary: of the positive class; multiclass: summed over the classes) beside the split's
+# scores, and (multiclass) per class ``<split>_counts/tp_<class>``, ``fp_``, ``fn_`` in a chart
+# section of their own per split, so that the split's section stays a screen of scores.
 COUNTS = ("tp", "fp", "fn", "tn")
+CLASS_COUNTS = ("tp", "fp", "fn")
+CLASS_COUNTS_GROUP = "{split}_counts"
 # A split's class balance (binary: positive_ratio; multiclass: frac_<class>): in
-# BALANCE_ARTIFACT, not metrics (like the counts, which the confusion matrices hold).
+# BALANCE_ARTIFACT, not metrics (class fractions are also in the dataset inputs' profiles).
 BALANCE = ("images", "pixels", "positive_ratio")
 FRACTION_PREFIX = "frac_"
 DEFAULT_THRESHOLDS = (0.25, 0.5, 0.75)
@@ -143,13 +150,21 @@ def split_key(split: str, metric: str) -> str:
     return f"{split}_{metric}"
 
 
+def is_class_count(metric: str) -> bool:
+    """Whether a split's metric is a per-class count (``tp_<class>``, ``fp_``, ``fn_``)."""
+    return metric.startswith(tuple(f"{c}_" for c in CLASS_COUNTS))
+
+
 def metric_key(name: str) -> str:
     """The MLflow key of a final number given by its name: ``val_iou`` -> ``val/iou``,
-    ``gflops`` -> ``model/gflops``."""
+    ``val_tp_road`` -> ``val_counts/tp_road``, ``gflops`` -> ``model/gflops``."""
     if name in FIGURE_KEYS:
         return FIGURE_KEYS[name]
     split, sep, metric = name.partition("_")
-    return f"{split}/{metric}" if sep and split in SPLITS else name
+    if not sep or split not in SPLITS:
+        return name
+    group = CLASS_COUNTS_GROUP.format(split=split) if is_class_count(metric) else split
+    return f"{group}/{metric}"
 
 
 def metric_name(key: str) -> str:
@@ -158,7 +173,14 @@ def metric_name(key: str) -> str:
     if key in _FIGURE_NAMES:
         return _FIGURE_NAMES[key]
     group, sep, metric = key.partition("/")
-    return f"{group}_{metric}" if sep and group in SPLITS else key
+    if not sep:
+        return key
+    if group in SPLITS:
+        return f"{group}_{metric}"
+    split = group.removesuffix(CLASS_COUNTS_GROUP.format(split=""))
+    if split in SPLITS and group == CLASS_COUNTS_GROUP.format(split=split):
+        return f"{split}_{metric}"
+    return key
 
 
 def threshold_key(split: str, threshold: float, count: str) -> str:

@@ -25,10 +25,9 @@ if TYPE_CHECKING:
 
 _BATCH = 100  # MLflow accepts at most 100 params or tags per log_batch call
 _METRIC_BATCH = 1000
-# Kept out of the metrics (see logged_metrics): per-class counts and F1, the split-level
-# confusion counts (the confusion matrices hold them), the class balance. Per-class IoU stays.
-_ARTIFACT_PREFIXES = ("tp_", "fp_", "fn_", "f1_", names.FRACTION_PREFIX)
-_ARTIFACT_NAMES = frozenset(names.COUNTS + names.BALANCE)
+# Kept out of the metrics (see logged_metrics): per-class F1 and the class balance.
+_ARTIFACT_PREFIXES = ("f1_", names.FRACTION_PREFIX)
+_ARTIFACT_NAMES = frozenset(names.BALANCE)
 
 
 def _artifact_only(name: str) -> bool:
@@ -244,11 +243,12 @@ def _search_tag(spec: StudySpec) -> str:
 def logged_metrics(result: TrainResult) -> dict[str, float]:
     """The final numbers of a run that are logged as metrics, by name (``val_iou``, ``gflops``).
 
-    Per split: every split-level score (and the loss) and per-class IoU. Confusion counts
-    (split-level and per class), per-class F1, threshold-scan counts and the class balance go
-    to artifacts instead (the confusion matrices hold the counts; the rest derives from them
-    or describes the data; class fractions are also in the dataset inputs' profiles), so that
-    a run's charts page stays a few screens long.
+    Per split: every split-level score (and the loss), the confusion counts ``tp fp fn tn``
+    (binary: of the positive class; multiclass: summed over the classes) and, multiclass,
+    per-class IoU and per-class ``tp_ fp_ fn_`` counts (keys: :func:`names.metric_key`).
+    Per-class F1, threshold-scan counts and the class balance go to artifacts instead (they
+    derive from the counts or describe the data; class fractions are also in the dataset
+    inputs' profiles), so that a run's charts page stays a few screens long.
     """
     out = {names.split_key(split, k): v
            for split, values in result.metrics.items() for k, v in values.items()

@@ -126,8 +126,9 @@ class Engine:
     def train_epoch(
         self, loader: Any, optimizer: torch.optim.Optimizer, epoch: int, bar: Any
     ) -> tuple[float, int]:
-        """One pass over the training split; returns the mean loss and the images seen."""
-        self.freezer.apply(epoch)
+        """One pass over the training split in epoch number ``epoch`` (1-based); returns the
+        mean loss and the images seen."""
+        self.freezer.apply(epoch - 1)  # epochs done before this one
         self.model.train()
         optim, augment = self.config.optim, self.config.augment
         total, seen = 0.0, 0

@@ -41,8 +41,8 @@ def loss_scale(values: list[float]) -> tuple[str, tuple[float, float] | None]:
 
 def curves(history: list[dict[str, float]], path: Path) -> None:
     """Loss curves (train, val), on a scale that shows their trend (:func:`loss_scale`), and
-    the validation objective per epoch."""
-    epochs = np.arange(len(history))
+    the validation objective per epoch (numbered from 1)."""
+    epochs = np.arange(1, len(history) + 1)
     objective = next((k for k in (history[0] if history else {}) if k.startswith("val_")
                       and k != "val_loss"), None)
     fig = Figure(figsize=(9, 3.2))

@@ -26,7 +26,7 @@ class Fit:
 
     history: list[dict[str, float]] = field(default_factory=list)
     best_value: float | None = None
-    best_epoch: int = 0
+    best_epoch: int = 0  # its number, 1-based (0: no epoch had a finite objective)
     best_state: dict[str, torch.Tensor] | None = None
     best_pass: SplitPass | None = None  # the best epoch's val pass (loss, kept codes)
     stopped_early: bool = False
@@ -60,8 +60,9 @@ def validate(engine: Engine, loader: DataLoader, metric: str) -> tuple[float, Sp
 
 def epoch_line(description: str, epoch: int, epochs: int, record: dict[str, float],
                metric: str, seconds: float) -> str:
-    """The one line per epoch written when stdout is not a terminal (a log file, CI)."""
-    return (f"{description} epoch {epoch + 1}/{epochs}: train_loss {record['train_loss']:.4f} "
+    """The one line per epoch written when stdout is not a terminal (a log file, CI);
+    ``epoch``: its number, 1-based."""
+    return (f"{description} epoch {epoch}/{epochs}: train_loss {record['train_loss']:.4f} "
             f"val_loss {record['val_loss']:.4f} {metric} {record[metric]:.4f} "
             f"({seconds:.1f} s)")
 
@@ -75,9 +76,11 @@ def fit(
 ) -> Fit:
     """Train for ``optim.epochs`` epochs (fewer with early stopping), validating after each.
 
-    The weights of the best epoch by the objective on val are kept (a CPU copy of the
-    evaluated weights: the moving average with EMA). ``on_epoch(epoch, record)`` sees the
-    train/val loss, the learning rate and the objective; it may raise to stop (pruning).
+    Epochs are numbered from 1 everywhere (the console's "epoch 3/6", the metric steps, the
+    pruning steps, ``best_epoch``). The weights of the best epoch by the objective on val are
+    kept (a CPU copy of the evaluated weights: the moving average with EMA).
+    ``on_epoch(epoch, record)`` sees the epoch's number and its train/val loss, learning rate
+    and objective; it may raise to stop (pruning).
     ``progress``: a tqdm bar on a terminal, else one :func:`epoch_line` per epoch on stdout.
     """
     config: RunConfig = engine.config
@@ -88,7 +91,7 @@ def fit(
     patience = config.optim.early_stopping_patience
     result, stale = Fit(), 0
     started = time.perf_counter()
-    bar = tqdm(range(config.optim.epochs), desc=description, unit="epoch", leave=False,
+    bar = tqdm(range(1, config.optim.epochs + 1), desc=description, unit="epoch", leave=False,
                disable=None if progress else True,  # None: no bar when not on a terminal
                dynamic_ncols=True)
     lines = progress and not sys.stdout.isatty()

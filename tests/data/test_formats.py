@@ -204,9 +204,10 @@ def grey_alpha_and_rgba(root: Path) -> dict[str, np.ndarray]:
 def test_mixed_grey_alpha_and_rgba_need_data_channels(tmp_path: Path) -> None:
     grey_alpha_and_rgba(tmp_path)
     assert read_image(tmp_path / "images" / "g0.png").alpha
-    with pytest.raises(DataError, match=r"different channel counts: g0 has 1, c0 has 3 \(alpha "
-                                        r"not counted\); set data\.channels: 3 \(grey repeated "
-                                        r"to RGB\) or data\.channels: 1 \(RGB to grey"):
+    with pytest.raises(DataError, match=r"different channel counts: c0 has 3, g0 has 1 \(like 2 "
+                                        r"of the 4 images; alpha not counted\); set "
+                                        r"data\.channels: 3 \(grey repeated to RGB\) or "
+                                        r"data\.channels: 1 \(RGB to grey"):
         samples(tmp_path)
 
 
@@ -260,7 +261,7 @@ def test_channels_that_cannot_be_converted(tmp_path: Path) -> None:
     bands = np.random.default_rng(0).integers(0, 65535, (6, 8, 4), dtype=np.uint16)
     data_set(tmp_path, {"a": noise(0, (6, 8, 3)), "t": bands, "b": noise(1, (6, 8, 3))})
     assert not read_image(tmp_path / "images" / "t.tif").alpha  # TIFF bands are data
-    with pytest.raises(DataError, match=r"a has 3, t has 4 .*convert them to one format"):
+    with pytest.raises(DataError, match=r"t has 4, a has 3 .*convert them to one format"):
         samples(tmp_path)
     with pytest.raises(DataError, match=r"images/t\.tif: a 4-band image cannot become 3 colour"):
         samples(tmp_path, channels=3)

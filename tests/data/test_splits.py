@@ -255,10 +255,12 @@ def test_list_file_errors_name_the_line(tmp_path: Path) -> None:
     (tmp_path / "val.txt").write_text("c\n")
     (tmp_path / "train.txt").write_text("a\n# fine\nzzz\n")
     with pytest.raises(DataError, match=r"train\.txt:3: 'zzz' names no image/mask pair of "
-                                        r"data\.images; a line holds .*stem"):
+                                        r"data\.images; an entry is a sample's name"):
         load_data(spec(tmp_path, **base))
     (tmp_path / "train.txt").write_text("a\nc\n")
-    with pytest.raises(DataError, match=r"val\.txt:1: 'c' is already in the train split"):
+    with pytest.raises(DataError, match=r"'c' is listed for both train and val \(train: "
+                                        r".*train\.txt:2; val: .*val\.txt:1\); a sample "
+                                        r"may be in one split only: .*split_overlap: drop"):
         load_data(spec(tmp_path, **base))
     # A path that exists but is not the sample's file: a namesake in another folder.
     (tmp_path / "train.txt").write_text("a\nother/images/c.png\n")

@@ -230,7 +230,7 @@ def test_folder_data_rerun_digest_and_diff(tmp_path, cli, store):
     assert "val DIFFERS" in shown.output
     assert "train same" in shown.output and "test same" in shown.output
     assert "configuration: identical" in shown.output
-    assert "epoch curves: first differ at epoch 0 (val_" in shown.output
+    assert "epoch curves: first differ at epoch 1 (val_" in shown.output
     # the data folder gone: one line naming it, exit 2, nothing written
     shutil.rmtree(root)
     before = _snapshot(store)

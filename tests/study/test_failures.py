@@ -97,7 +97,7 @@ def test_nan_oom_and_exceptions_fail_one_trial_each(cli, write_spec, store, faul
     trials = _trials_by_config(store)
     assert trials["baseline"].state == TrialState.COMPLETE
     assert trials["nan"].state == TrialState.FAIL
-    assert trials["nan"].user_attrs["fail_reason"] == "non-finite loss at epoch 0, step 1"
+    assert trials["nan"].user_attrs["fail_reason"] == "non-finite loss at epoch 1, step 1"
     assert trials["oom"].user_attrs["fail_reason"] == "out of memory at batch size 4"
     assert trials["boom"].user_attrs["fail_reason"] == "ValueError: boom"
 
@@ -146,7 +146,7 @@ def test_divergence_fails_the_trial_with_one_line(cli, write_spec, store):
     assert trials["baseline"].state == TrialState.COMPLETE
     assert trials["huge"].state == TrialState.FAIL
     reason = trials["huge"].user_attrs["fail_reason"]
-    assert reason.startswith("loss diverged at epoch 0, step ") and "divergence_factor" in reason
+    assert reason.startswith("loss diverged at epoch 1, step ") and "divergence_factor" in reason
     # one line for the failed trial on the terminal, the traceback in the log and artifact
     assert "Traceback" not in result.output
     lines = [line for line in result.output.splitlines() if "huge" in line]

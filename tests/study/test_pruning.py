@@ -26,8 +26,8 @@ def test_improvement_needs_more_than_min_delta():
 
 @pytest.mark.slow
 def test_early_stopping_stops_after_patience_epochs(write_spec):
-    # An improvement of 0.5 IoU per epoch is out of reach: epoch 0 stays the best, and with
-    # patience 2 the loop stops after epochs 1 and 2 did not improve.
+    # An improvement of 0.5 IoU per epoch is out of reach: epoch 1 stays the best, and with
+    # patience 2 the loop stops after epochs 2 and 3 did not improve (epochs count from 1).
     spec = load_spec(write_spec(spec_dict(optim={
         "epochs": 6, "early_stopping_patience": 2, "early_stopping_min_delta": 0.5})))
     config = spec.resolve({})
@@ -36,15 +36,16 @@ def test_early_stopping_stops_after_patience_epochs(write_spec):
     seen: list[int] = []
     result = fit(engine, make_loaders(data, config, config.seed),
                  on_epoch=lambda epoch, record: seen.append(epoch), progress=False)
-    assert result.stopped_early and result.best_epoch == 0
-    assert len(result.history) == 3 and seen == [0, 1, 2]
+    assert result.stopped_early and result.best_epoch == 1
+    assert len(result.history) == 3 and seen == [1, 2, 3]
     assert result.best_state is not None
 
 
 def test_pruners_are_built_as_specified():
     median = build_pruner(PrunerSpec(name="median", n_startup_trials=3, n_warmup_steps=2))
     assert isinstance(median, optuna.pruners.MedianPruner)
-    assert median._n_startup_trials == 3 and median._n_warmup_steps == 2
+    # the first 2 epochs are never pruned: Optuna's steps are epoch numbers, from 1
+    assert median._n_startup_trials == 3 and median._n_warmup_steps == 3
     hyperband = build_pruner(PrunerSpec(name="hyperband", min_resource=2, reduction_factor=4))
     assert isinstance(hyperband, optuna.pruners.HyperbandPruner)
     assert hyperband._min_resource == 2 and hyperband._reduction_factor == 4

@@ -44,8 +44,9 @@ def test_two_trial_study_end_to_end(cli, write_spec, store, tmp_path):
         for split in ("train", "val", "test"):
             for name in ("iou", "f1", "precision", "recall", "loss"):
                 assert f"{split}/{name}" in metrics
-        # counts and the class balance are artifacts, not dozens of single-bar charts
-        assert not {"val/tp", "val/fn", "val/pixels", "val/positive_ratio"} & set(metrics)
+        # the confusion counts are metrics (issue 21); the class balance is an artifact
+        assert {"val/tp", "val/fp", "val/fn", "val/tn"} <= set(metrics)
+        assert not {"val/pixels", "val/positive_ratio"} & set(metrics)
         folder = store / "artifacts" / "tiny" / run.info.run_id / "artifacts"
         matrices = json.loads((folder / keys.MATRICES_ARTIFACT).read_text())
         balance = json.loads((folder / keys.BALANCE_ARTIFACT).read_text())
@@ -92,9 +93,12 @@ def test_multiclass_train_logs_per_class_metrics(cli, write_spec, store):
     run = _runs(store, "train")[0]
     for name in ("val/miou", "val/iou_disc", "test/accuracy", "train/mf1"):
         assert name in run.data.metrics
-    # per-class F1 and counts live in the confusion matrices artifact, class fractions in the
+    # counts are metrics: summed over classes beside the scores, per class in a section of
+    # their own; per-class F1 lives in the confusion matrices artifact, class fractions in the
     # class balance, not in the charts
-    assert not {"val/f1_box", "train/tp_bg", "train/tp", "val/frac_disc"} & set(run.data.metrics)
+    assert {"train/tp", "train/tn", "train_counts/tp_bg", "val_counts/fn_box"} <= set(
+        run.data.metrics)
+    assert not {"val/f1_box", "train/tp_bg", "val/frac_disc"} & set(run.data.metrics)
 
 
 def test_study_list_and_show(cli, write_spec, store):

@@ -69,7 +69,7 @@ def test_val_from_the_kept_pass_equals_running_the_best_weights(case):
     config = _config(**{"optim": {"epochs": 3, "lr": 0.02}, **CASES[case]})
     engine, data, loaders, fitted = _fitted(config)
     assert fitted.best_pass is not None and fitted.best_pass.codes is not None
-    assert fitted.best_pass.loss == fitted.history[fitted.best_epoch]["val_loss"]
+    assert fitted.best_pass.loss == fitted.history[fitted.best_epoch - 1]["val_loss"]
 
     replayed = evaluate_splits(engine, data, loaders, fitted.best_pass)
     recomputed = evaluate_splits(engine, data, loaders)

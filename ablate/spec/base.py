@@ -1,0 +1,16 @@
+"""What every spec section shares: strict models and the seed range."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# Seeds must suit every generator they feed (numpy's legacy seeding takes 0..2**32-1).
+MAX_SEED = 2**32 - 1
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
+Split = Literal["train", "val", "test"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
