@@ -144,13 +144,13 @@ def to_samples(raw: dict[str, list[Raw]], spec: DataSpec,
         for r in items:
             if spec.channels is None and r.image.colour_bands != colour:
                 continue  # already a problem (another channel count)
-            pixels = problems.attempt(
-                lambda r=r: convert(r.source, r.image, colour, spec.keep_alpha),
-                "images that cannot get data.channels", r.source)
-            if pixels is not None:
-                out[split].append(prepare(Sample(name=r.name, image=pixels, mask=r.mask),
-                                          spec.nodata, spec.ignore_index, spec.upscale,
-                                          spec.resize))
+            try:
+                pixels = convert(r.source, r.image, colour, spec.keep_alpha)
+            except DataError as err:
+                problems.add_error(err, "images that cannot get data.channels", r.source)
+                continue
+            out[split].append(prepare(Sample(name=r.name, image=pixels, mask=r.mask),
+                                      spec.nodata, spec.ignore_index, spec.upscale, spec.resize))
     return out
 
 

@@ -42,11 +42,12 @@ def folder_splits(root: Path, spec: DataSpec, problems: Problems) -> dict[str, l
     out: dict[str, list[Pair]] = {}
     for split in SPLITS[1:]:
         if split in dirs:
-            key = f"data.split_dirs.{split}"
-            found = problems.attempt(
-                lambda d=dirs[split], k=key: _folder(root, spec, d.images, d.masks, k, problems))
-            if found is not None:
-                out[split] = found
+            folder = dirs[split]
+            try:
+                out[split] = _folder(root, spec, folder.images, folder.masks,
+                                     f"data.split_dirs.{split}", problems)
+            except DataError as err:
+                problems.add_error(err)
     listed = by_lists(root, pool, {str(k): v for k, v in lists.items()}, problems, source,
                       spec.split_overlap)
     out.update(listed)

@@ -50,16 +50,20 @@ class DerivedChannels(_Strict):
         return [name for name in ("exg", "exr", "sobel") if getattr(self, name)]
 
 
-def parse_colour(text: str) -> Colour:
-    """``"R,G,B"`` (0..255 each) or ``"#rrggbb"`` -> (R, G, B); ValueError otherwise."""
-    value = str(text).strip()
-    if re.fullmatch(r"#[0-9a-fA-F]{6}", value):
-        return int(value[1:3], 16), int(value[3:5], 16), int(value[5:7], 16)
-    parts = [p.strip() for p in value.strip("()[]").split(",")]
+def parse_colour(value: Any) -> Colour:
+    """``[R, G, B]`` (0..255 each), ``"R,G,B"`` or ``"#rrggbb"`` -> (R, G, B); ValueError
+    otherwise."""
+    if isinstance(value, list | tuple):
+        parts = [str(v).strip() for v in value]
+    else:
+        text = str(value).strip()
+        if re.fullmatch(r"#[0-9a-fA-F]{6}", text):
+            return int(text[1:3], 16), int(text[3:5], 16), int(text[5:7], 16)
+        parts = [p.strip() for p in text.split(",")]
     if len(parts) == 3 and all(p.isdigit() and int(p) <= 255 for p in parts):
         return int(parts[0]), int(parts[1]), int(parts[2])
-    raise ValueError(f"mask_colors: '{text}' is not a colour; write \"R,G,B\" (0..255 each, "
-                     "e.g. \"0,255,0\") or \"#00ff00\"")
+    raise ValueError(f"mask_colors: {value!r} is not a colour; write [R, G, B] (0..255 each, "
+                     "e.g. [0, 255, 0]), \"0,255,0\" or \"#00ff00\"")
 
 
 class DataSpec(_Strict):
@@ -96,8 +100,9 @@ class DataSpec(_Strict):
     group_pattern: str | None = None
     synthetic: SyntheticSpec | None = None
     mask_map: dict[int, int] = Field(default_factory=dict)
-    # Colour-coded masks: "R,G,B" (or "#rrggbb") -> class id (or ignore_index).
-    mask_colors: dict[str, int] | None = None
+    # Colour-coded masks: class id (or ignore_index) -> its colour [R, G, B], or a list of
+    # colours (several colours may mean one class).
+    mask_colors: dict[int, list[Colour]] | None = None
     # Binary: stored mask values >= mask_threshold are class 1, the others 0 (soft masks).
     mask_threshold: PositiveFloat | None = None
     # The channel of a multi-channel mask that holds the labels (0-based, alpha counted);
@@ -160,15 +165,21 @@ class DataSpec(_Strict):
     @field_validator("mask_colors", mode="before")
     @classmethod
     def _colours(cls, value: Any) -> Any:
-        # One spelling per colour ("R,G,B"), so that a colour given twice is found.
+        # Every class gets a list of (R, G, B); a colour may belong to one class only.
         if not isinstance(value, Mapping):
             return value
-        out: dict[str, Any] = {}
-        for key, target in value.items():
-            colour = ",".join(str(c) for c in parse_colour(key))
-            if colour in out:
-                raise ValueError(f"mask_colors: the colour {colour} is given twice; keep one")
-            out[colour] = target
+        out: dict[Any, list[Colour]] = {}
+        seen: dict[Colour, Any] = {}
+        for target, given in value.items():
+            single = not isinstance(given, list | tuple) or (
+                len(given) == 3 and all(isinstance(v, int) for v in given))
+            colours = [parse_colour(c) for c in ([given] if single else given)]
+            for colour in colours:
+                if colour in seen:
+                    raise ValueError(f"mask_colors: the colour {list(colour)} is given for "
+                                     f"{seen[colour]} and {target}; a colour is one class")
+                seen[colour] = target
+            out[target] = colours
         return out
 
     @model_validator(mode="after")
@@ -220,26 +231,27 @@ class DataSpec(_Strict):
         if self.mask_colors is not None:
             self._check_colours(self.mask_colors)
 
-    def _check_colours(self, colours: dict[str, int]) -> None:
+    def _check_colours(self, colours: dict[int, list[Colour]]) -> None:
         if not colours:
-            raise ValueError("mask_colors is empty; give each mask colour its class, e.g. "
-                             "{\"0,0,0\": 0, \"0,255,0\": 1}")
+            raise ValueError("mask_colors is empty; give each class its mask colour, e.g. "
+                             "{0: [0, 0, 0], 1: [0, 255, 0]}")
         others = [k for k in ("mask_map", "mask_threshold", "mask_channel") if getattr(self, k)
                   not in (None, {})]
         if others:
             raise ValueError(f"mask_colors reads colour-coded masks, {', '.join(others)} read "
                              "label values; keep one way of reading the masks")
-        for colour, target in colours.items():
+        for target in colours:
             if target != self.ignore_index and not 0 <= target < self.num_classes:
                 raise ValueError(
-                    f"mask_colors sends {colour} to {target}, which is neither a class "
+                    f"mask_colors gives colours to {target}, which is neither a class "
                     f"(0..{self.num_classes - 1}) nor ignore_index"
                 )
 
     @property
     def colour_classes(self) -> dict[Colour, int]:
         """``mask_colors`` as {(R, G, B): class id} (empty: masks are label maps)."""
-        return {parse_colour(k): v for k, v in (self.mask_colors or {}).items()}
+        return {colour: target for target, colours in (self.mask_colors or {}).items()
+                for colour in colours}
 
     def _check_channels(self) -> None:
         if self.keep_alpha and self.channels == 1:
@@ -261,13 +273,13 @@ class DataSpec(_Strict):
         """Check that every split has one source and that the ratios carve what is left."""
         dirs, lists = self.split_dirs or {}, self.split_lists or {}
         self._check_train_source(dirs)
-        for split, folder in dirs.items():
+        for name, folder in dirs.items():
             if folder.masks is None:
                 raise ValueError(
-                    f"split_dirs.{split} has images ({folder.images}) but no masks: every split "
+                    f"split_dirs.{name} has images ({folder.images}) but no masks: every split "
                     "is scored against its masks, so images without masks cannot be a split. "
-                    f"Leave them out (e.g. carve {split} from the train source with "
-                    f"split_ratios: {{{split}: 0.15}}) or give split_dirs.{split}.masks"
+                    f"Leave them out (e.g. carve {name} from the train source with "
+                    f"split_ratios: {{{name}: 0.15}}) or give split_dirs.{name}.masks"
                 )
         own = self.own_splits
         for split in own:
