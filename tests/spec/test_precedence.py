@@ -61,6 +61,7 @@ BASES: dict[str, dict[str, Any]] = {
     "data.split_lists.": _folders(split_lists={s: f"{s}.txt" for s in ("train", "val", "test")}),
     "data.split_ratios.": CARVED,
     "data.group_pattern": CARVED,
+    "data.carve": CARVED,
     "data.images": _folders(),
     "data.masks": _folders(),
     "data.root": _folders(),
@@ -77,12 +78,14 @@ TOGETHER: dict[str, dict[str, Any]] = {
     "loss.weights.ce": {"data.task": "multiclass", "data.num_classes": 3,
                         "objective.metric": "val_miou"},
     "loss.weights.bce": {},
+    "data.carve_gap": {"data.carve": "blocks"},
 }
 SPECIAL: dict[str, Any] = {
     "data.task": "multiclass",
     "data.num_classes": 3,
     "data.class_names": ["a", "b"],
     "data.mask_map": {7: 1},
+    "data.mask_colors": {1: [[0, 255, 0]]},
     "data.palette": [[0, 0, 0], [255, 255, 255]],
     "data.size": [48, 40],
     "data.crop": [24, 20],
