@@ -310,7 +310,8 @@ class RunLog:
             self.client.log_batch(self.run_id, metrics=items[i : i + _METRIC_BATCH])
 
     def log_epoch(self, epoch: int, record: Mapping[str, float]) -> None:
-        """Per-epoch curves, logged as soon as the epoch ends (a crash keeps them)."""
+        """Per-epoch curves, logged as soon as the epoch ends (a crash keeps them); the step
+        is the epoch's number, from 1."""
         self.log_metrics({names.epoch_key(k): v for k, v in record.items()}, step=epoch)
 
     def log_final(self, metrics: dict[str, float]) -> None:
