@@ -14,11 +14,14 @@ from pydantic import (
     NonNegativeInt,
     PositiveFloat,
     PositiveInt,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from ablate.naming import SPLITS, slug
+from ablate.spec import objects
+from ablate.spec.limits import reject_booleans
 
 # Seeds must suit every generator they feed (numpy's legacy seeding takes 0..2**32-1).
 MAX_SEED = 2**32 - 1
@@ -33,6 +36,13 @@ MODEL_OBJECTIVES = ("gflops", "params", "latency_ms", "model_size_mb")
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _numbers_are_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        assert info.field_name is not None
+        reject_booleans(cls.model_fields[info.field_name].annotation, value)
+        return value
 
 
 # ---------------------------------------------------------------------------------------- data
@@ -360,10 +370,16 @@ class ModelSpec(BaseModel):
     encoder: str = "resnet18"
     encoder_weights: str | None = None
     # Your own model instead of an smp one: "package.module:ClassName", imported (never
-    # evaluated) and built with in_channels=, classes= and the other keys of this section.
+    # evaluated) and built with in_channels=, classes= and the other keys of this section;
+    # in a spec built in memory, the class (or a function returning the model) itself.
     custom: str | None = Field(None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
     # Start from earlier weights: an MLflow run id (its model.pt) or a checkpoint path.
     init_from: str | None = None
+
+    @field_validator("custom", mode="before")
+    @classmethod
+    def _object_to_path(cls, value: Any) -> Any:
+        return objects.register(value) if callable(value) else value
 
     @field_validator("encoder_weights")
     @classmethod
