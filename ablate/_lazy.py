@@ -12,13 +12,15 @@ from collections.abc import Callable, Mapping
 def lazy(package: str, exports: Mapping[str, str]
          ) -> tuple[Callable[[str], object], Callable[[], list[str]]]:
     """``__getattr__`` and ``__dir__`` for ``package`` whose ``exports`` map each public name
-    to the submodule defining it; a loaded name is kept in the package's namespace."""
+    to the submodule defining it (``module:attribute`` where the names differ); a loaded name
+    is kept in the package's namespace."""
 
     def __getattr__(name: str) -> object:
-        module = exports.get(name)
-        if module is None:
+        where = exports.get(name)
+        if where is None:
             raise AttributeError(f"module '{package}' has no attribute '{name}'")
-        value = getattr(importlib.import_module(f"{package}.{module}"), name)
+        module, _, attribute = where.partition(":")
+        value = getattr(importlib.import_module(f"{package}.{module}"), attribute or name)
         setattr(sys.modules[package], name, value)
         return value
 

@@ -13,3 +13,13 @@ class SpecError(AblateError):
 
 class DataError(AblateError):
     """A data set that cannot be read as declared."""
+
+
+class StoreLost(AblateError):
+    """A store that was usable stopped being so while a worker wrote to it (deleted, replaced,
+    made read-only, a server that errs): the worker stops, nothing more is written there."""
+
+
+class TakenOver(Exception):
+    """The trial this worker trains was taken over by another worker (this one was taken for
+    dead): the worker must write nothing more for it."""

@@ -19,7 +19,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ablate.errors import AblateError
+from ablate.errors import AblateError, StoreLost
 
 DEFAULT_STORE = "ablate_store"
 _RDB_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "oracle", "mssql")
@@ -208,7 +208,7 @@ def ensure_local_dirs(stores: Stores) -> None:
 
 
 @contextlib.contextmanager
-def opening(url: str, write: bool = False) -> Iterator[None]:
+def opening(url: str, write: bool = False, app: str | None = None) -> Iterator[None]:
     """The context in which a store client opens ``url``: an exclusive lock, because Optuna
     and MLflow both create (or migrate) their tables on first open and two processes doing
     that at once on a fresh database collide ("table ... already exists"). A local SQLite
@@ -216,19 +216,24 @@ def opening(url: str, write: bool = False) -> Iterator[None]:
 
     ``write``: the folder of a SQLite file is created first, and the file put in WAL mode
     (several workers write to it, and readers stop blocking the writer of another worker).
-    Without it nothing is created, and a folder that does not exist yet is not locked.
+    Without it nothing is created or changed: no folder, no lock file (an existing one is
+    used). ``app`` (``optuna`` or ``mlflow``): an existing SQLite file must be that
+    application's database, and writable when ``write`` (:func:`check_database_file`).
     """
     if url.startswith(("postgresql", "postgres")):
         with _postgres_lock(url):
             yield
         return
     path = sqlite_path(url)
+    if path is not None and app is not None:
+        check_database_file(path, app, write)
     if path is not None and write:
         path.parent.mkdir(parents=True, exist_ok=True)
-    if path is None or not path.parent.is_dir():
+    if path is None or not path.parent.is_dir() or (
+            not write and not Path(f"{path}.open.lock").exists()):
         yield
         return
-    with open(f"{path}.open.lock", "a") as lock:
+    with open(f"{path}.open.lock", "a" if write else "r") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             if write:
@@ -237,6 +242,51 @@ def opening(url: str, write: bool = False) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+# Tables that make a SQLite file the database of each application ablate writes to.
+APP_TABLES = {"optuna": {"studies", "trials"}, "mlflow": {"experiments", "runs"}}
+
+
+def check_database_file(path: Path, app: str, write: bool) -> None:
+    """An existing SQLite file about to be opened as ``app``'s database must hold that
+    application's tables or none (a file of another application would get ablate's tables
+    added to it), and be writable with its folder when ``write``; AblateError otherwise,
+    before anything is written."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    tables = sqlite_tables(path)
+    if tables and not APP_TABLES[app] <= tables:
+        shown = ", ".join(sorted(tables)[:6]) + (", ..." if len(tables) > 6 else "")
+        raise AblateError(
+            f"{path} is not {'an Optuna' if app == 'optuna' else 'an MLflow'} database: it holds "
+            f"other tables ({shown}), which ablate would add its own to; it belongs to "
+            "another application: use another --store (or --storage / --tracking-uri), or "
+            "move the file away")
+    if write and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+        which = path if not os.access(path, os.W_OK) else path.parent
+        raise AblateError(f"{which} is read-only: nothing could be recorded in {path}; make "
+                          "it writable, or use another --store")
+
+
+def sqlite_tables(path: Path) -> set[str]:
+    """The table names of a SQLite file, read without writing anything beside it (no lock,
+    journal or WAL files are created)."""
+    import urllib.parse
+
+    quoted = urllib.parse.quote(str(path))
+    wal = Path(f"{path}-wal")
+    # a database in WAL mode with no -wal file has nothing uncommitted: read it as immutable
+    # (a read-only connection would create the -wal and -shm files); with one, read through it
+    options = "mode=ro" if wal.exists() else "mode=ro&immutable=1"
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{quoted}?{options}", uri=True,
+                                                timeout=60)) as db:
+            rows = db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    except sqlite3.Error as err:
+        raise AblateError(f"{path} cannot be read as a SQLite database ({err}); if it is "
+                          "damaged, move it away or use another --store") from None
+    return {str(name) for (name,) in rows}
 
 
 # pg_advisory_lock(int4, int4) keys of the first-open lock: "ablt", "open".
@@ -269,3 +319,52 @@ def local_sqlite_missing(url: str) -> bool:
     """True for a sqlite URL whose file does not exist yet (so nothing can be read from it)."""
     path = sqlite_path(url)
     return path is not None and not path.exists()
+
+
+@dataclass(frozen=True)
+class FileIdentity:
+    """A local file as the OS knows it: a file deleted (even while open) or replaced by
+    another under the same name changes identity."""
+
+    path: Path
+    device: int
+    inode: int
+
+    @classmethod
+    def of(cls, path: Path) -> FileIdentity | None:
+        try:
+            stat = os.stat(path)
+        except OSError:
+            return None
+        return cls(path, stat.st_dev, stat.st_ino)
+
+
+class StoreWatch:
+    """The identity of a store's local SQLite files, taken when a worker opens them;
+    :meth:`check` raises :class:`~ablate.errors.StoreLost` once one is gone or replaced.
+
+    SQLite keeps writing into a deleted file through the connections already open, so without
+    this a worker would log runs into nothing and report them done.
+    """
+
+    def __init__(self, *urls: str):
+        self._files: list[FileIdentity] = []
+        for url in urls:
+            path = sqlite_path(url)
+            identity = FileIdentity.of(path) if path is not None else None
+            if identity is not None:
+                self._files.append(identity)
+
+    def check(self, owned: bool = True) -> None:
+        """Raise StoreLost when a watched file is gone or replaced (``owned``: unused, so
+        that a watch is a run's whole fence where no trial can be taken over)."""
+        for known in self._files:
+            now = FileIdentity.of(known.path)
+            if now is None:
+                raise StoreLost(f"{known.path} was deleted while this worker wrote to it; "
+                                "nothing more is written there: restore the store (or start "
+                                "over with another --store) and run the study again")
+            if (now.device, now.inode) != (known.device, known.inode):
+                raise StoreLost(f"{known.path} was replaced by another file while this worker "
+                                "wrote to it; nothing more is written there: check which "
+                                "store is the right one and run the study again")

@@ -54,9 +54,9 @@ def _main(argv: list[str], env: dict[str, str], log: str) -> None:
     import torch
 
     torch.set_num_threads(1)  # tiny tensors: threads only contend with the other processes
-    from ablate.cli import app
+    from ablate.cli import main
 
-    app([str(a) for a in argv], prog_name="ablate")  # exits with the command's code
+    main([str(a) for a in argv])  # exits with the command's code
 
 
 def start(argv: list[object], log: Path, **env: str) -> multiprocessing.Process:

@@ -11,7 +11,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from ablate.errors import AblateError
+from ablate.errors import AblateError, StoreLost
 from ablate.stores import Stores, redact, resolve_stores
 
 R = TypeVar("R")
@@ -88,19 +88,31 @@ def store_options(
     return decorate
 
 
+STORE_LOST = 1  # the exit code of a worker that stopped because its store failed
+
+
 def clean_errors(func: Any) -> Any:
     """Bad input becomes one line on stderr (one per problem when a data set has several) and
-    exit code 2 (no traceback)."""
+    exit code 2 (no traceback); a store that failed while written, one line and exit code 1;
+    Ctrl-C or SIGTERM, exit code 130 (the run was closed KILLED, "interrupted")."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from ablate.runs.interrupts import INTERRUPTED
+
         warnings.filterwarnings("ignore")
         try:
             return func(*args, **kwargs)
+        except StoreLost as err:
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(STORE_LOST) from None
         except AblateError as err:
             for line in str(err).splitlines() or [""]:
                 typer.echo(f"error: {line}", err=True)
             raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(INTERRUPTED) from None
 
     return wrapper
 

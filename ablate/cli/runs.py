@@ -34,35 +34,17 @@ def train_cmd(
     flags: StoreFlags,
 ) -> None:
     """Train SPEC once with no sampling (a baseline), tracked like a trial."""
-    from ablate.runs.applied import device_applied, given_paths, ignored_tags, warning_lines
-    from ablate.runs.preflight import check_sources, preflight
-    from ablate.runs.tracked import train_tracked
+    from ablate.runs.single import train_spec
     from ablate.spec import load_spec
-    from ablate.tracking import Tracker, localize
-    from ablate.training.models import check_models
 
     stores = flags.resolve()
     spec = load_spec(spec_path, set_, profile)
+    result = train_spec(spec, stores, progress=not quiet, echo=typer.echo)
     config = spec.resolve({})
-    check_models(spec)
-    preflight(config, spec.source)
-    check_sources(spec, stores)
-    tracker = Tracker(stores)
-    config, ignored = device_applied(localize(tracker, config))
-    for line in warning_lines(ignored, given_paths(spec)):
-        typer.echo(line)
-    run = tracker.start_run(spec.name, config, role="train", name=f"{spec.name}-train",
-                            source=str(spec_path), extra_tags=ignored_tags(ignored))
-    try:
-        result = train_tracked(config, run, progress=not quiet, spec_path=spec.path)
-    except BaseException as err:
-        run.end("FAIL", str(err) or type(err).__name__)
-        raise
-    run.end("COMPLETE")
     shown = {f"{split}_{k}": round(v, 5) for split in ("val", "test")
              for k, v in result.metrics.get(split, {}).items() if "_" not in k}
     typer.echo(json.dumps(shown, indent=None))
-    typer.echo(f"run {run.run_id}: {config.objective.metric}={result.objective:.4f}, "
+    typer.echo(f"run {result.run_id}: {config.objective.metric}={result.objective:.4f}, "
                f"{result.gflops:.3f} GFLOPs, {result.params:,} params")
     typer.echo(browse_hint(stores))
 

@@ -89,8 +89,8 @@ def study_run(
     refreshed: the ablation table in the experiment's and the study run's descriptions, the
     study run's summary metrics and its report.html artifact."""
     from ablate.reporting.publish import Publisher
+    from ablate.runs.interrupts import INTERRUPTED
     from ablate.study import TooManyFailures, run_study
-    from ablate.study.interrupts import INTERRUPTED
 
     _check_counts(n_trials, timeout, workers)
     stores = flags.resolve()
@@ -124,8 +124,8 @@ def run_workers_cmd(
     """``study run --workers N``: the worker processes, then the study's summary and hints;
     returns their exit code."""
     from ablate.reporting.publish import Publisher
+    from ablate.runs.interrupts import INTERRUPTED
     from ablate.study import run_workers
-    from ablate.study.interrupts import INTERRUPTED
 
     try:
         code = run_workers(target, stores, workers, gpus, n_trials, timeout, overrides,

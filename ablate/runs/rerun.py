@@ -13,7 +13,7 @@ from pathlib import Path
 from ablate.errors import AblateError
 from ablate.runs.diff import RunDiff, compare
 from ablate.spec import RunConfig, set_dotted
-from ablate.stores import Stores
+from ablate.stores import Stores, StoreWatch
 from ablate.tracking import TrackedRun, Tracker, find_run, localize, tracked_run
 from ablate.tracking import names as keys
 
@@ -41,6 +41,7 @@ def rerun(stores: Stores, ref: str, progress: bool = True) -> tuple[TrackedRun, 
     """Train run ``ref`` (a run id or STUDY:TRIAL[:REPEAT]) again as a new tracked run;
     returns (original, rerun). Everything is checked before anything is written."""
     from ablate.runs.applied import device_applied, ignored_tags
+    from ablate.runs.lifecycle import run_outcome
     from ablate.runs.preflight import preflight
     from ablate.runs.tracked import train_tracked
 
@@ -53,14 +54,11 @@ def rerun(stores: Stores, ref: str, progress: bool = True) -> tuple[TrackedRun, 
         original.study, config, role=keys.ROLE_RERUN, name=f"rerun-{original.name}",
         extra_tags={keys.TAG_RERUN_OF: original.run_id, **ignored_tags(ignored)},
     )
+    run.fence = StoreWatch(stores.tracking_uri)
     spec_path = original.environment.get("spec_path")
-    try:
+    with run_outcome(run):
         train_tracked(config, run, progress=progress, description="rerun",
                       spec_path=spec_path if spec_path and Path(spec_path).is_file() else None)
-    except BaseException as err:
-        run.end("FAIL", str(err) or type(err).__name__, killed=isinstance(err, KeyboardInterrupt))
-        raise
-    run.end("COMPLETE")
     return original, tracked_run(tracker, run.run_id)
 
 

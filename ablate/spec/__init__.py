@@ -17,7 +17,7 @@ from ablate.spec.config import (
     SearchParam,
     StudySpec,
 )
-from ablate.spec.load import apply_override, load_spec, spec_from_dict
+from ablate.spec.load import apply_override, load, load_spec, spec_from_dict
 from ablate.spec.paths import set_dotted
 from ablate.spec.sections import (
     BINARY_METRICS,
@@ -72,6 +72,7 @@ __all__ = [
     "SyntheticSpec",
     "TverskySpec",
     "apply_override",
+    "load",
     "load_spec",
     "metric_names",
     "set_dotted",

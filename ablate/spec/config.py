@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from ablate.spec.limits import check_upper
 from ablate.spec.messages import error_loc, error_msg
 from ablate.spec.paths import get_dotted
 from ablate.spec.precedence import addressable, fill_presets, resolve_data
@@ -255,6 +256,11 @@ class RunConfig(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _limits(self) -> RunConfig:
+        check_upper(self.model_dump(mode="json"))
+        return self
+
+    @model_validator(mode="after")
     def _cross_checks(self) -> RunConfig:
         task = self.data.task
         ce_weights = self.loss.ce.class_weights
@@ -295,6 +301,13 @@ class StudySpec(RunConfig):
     max_failures: PositiveInt = 5
     on_oom: Literal["fail", "halve_batch"] = "fail"
     min_batch_size: PositiveInt = 1
+    # A configuration whose worker dies every time (the OOM killer, say) is queued again at
+    # most this many times, then failed with that reason.
+    max_worker_deaths: int = Field(3, ge=0, le=100)
+    # Keep each trial's state after every epoch, so that one queued again continues there.
+    resume: bool = True
+    # Where those states go (default: <store>/cache/resume; ABLATE_CHECKPOINT_DIR overrides).
+    checkpoint_dir: str | None = None
     sampler: SamplerSpec = Field(default_factory=SamplerSpec)
     pruner: PrunerSpec = Field(default_factory=PrunerSpec)
     search: dict[str, SearchParam] = Field(default_factory=dict)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,44 +17,104 @@ from ablate.spec.paths import set_dotted
 from ablate.spec.yamlsafe import MAX_SPEC_BYTES, YamlLimitError, safe_yaml
 
 
+def load(
+    source: str | Path | Mapping[str, Any],
+    *,
+    profile: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> StudySpec:
+    """A study spec from a YAML file or from a dict built in a notebook cell, validated.
+
+    Args:
+        source: A spec file, or the spec as a mapping (the YAML's structure; a model class
+            may be given as an object under ``model.custom``). Relative paths in a file are
+            relative to the file; in a mapping, to the working directory.
+        profile: Apply the spec's ``profiles: {NAME: {dotted.key: value}}`` entry first
+            (e.g. ``smoke``).
+        overrides: ``{dotted.key: value}`` applied last, as ``--set`` on the command line
+            (``{"optim.lr": 3e-4, "search.optim.lr": None}``).
+
+    Returns:
+        The validated spec; bad input raises :class:`~ablate.errors.SpecError` (one line that
+        names the key and what to do).
+
+    Example:
+        >>> spec = ablate.load_spec({"name": "demo", "data": {"task": "binary", "synthetic":
+        ...     {"num_images": 24, "size": 32}}, "optim": {"epochs": 2}})
+        >>> spec.resolve().optim.epochs
+        2
+    """
+    if isinstance(source, Mapping):
+        raw = copy.deepcopy(dict(source))
+        name, base = "spec", Path.cwd()
+    else:
+        path = Path(source)
+        raw, name, base = _read_spec(path), str(path), path.parent
+        raw.setdefault("name", path.stem)
+    _apply_profile(raw, profile, name)
+    for key, value in (overrides or {}).items():
+        apply_value(raw, str(key), copy.deepcopy(value))
+    _resolve_paths(raw, base)
+    spec = spec_from_dict(raw, None, source=name)
+    if not isinstance(source, Mapping):
+        spec._path = str(Path(source).resolve())
+    return spec
+
+
 def load_spec(
     path: str | Path, overrides: list[str] | None = None, profile: str | None = None
 ) -> StudySpec:
-    """Read, override and validate a study spec; bad input raises :class:`SpecError`.
+    """Read, override and validate a study spec file; bad input raises :class:`SpecError`.
 
     ``profile`` applies the spec's ``profiles: {NAME: {dotted.key: value}}`` entry first (e.g. a
     ``smoke`` profile: tiny size, one epoch, two trials); ``--set`` overrides come after it.
     """
     path = Path(path)
-    if not path.is_file():
-        raise SpecError(f"{path}: spec file not found")
-    raw = read_yaml(path)
-    if not isinstance(raw, dict):
-        raise SpecError(f"{path}: a spec is a YAML mapping (key: value), got {type(raw).__name__}")
+    raw = _read_spec(path)
     raw.setdefault("name", path.stem)
-    profiles = raw.pop("profiles", None) or {}
-    if profile is not None:
-        if profile not in profiles:
-            known = ", ".join(profiles) or "none"
-            raise SpecError(f"{path}: --profile {profile}: no such profile (profiles: {known})")
-        if not isinstance(profiles[profile], dict):
-            raise SpecError(f"{path}: profiles.{profile}: expected a mapping of key: value")
-        for key, value in profiles[profile].items():
-            apply_value(raw, str(key), copy.deepcopy(value))
+    _apply_profile(raw, profile, str(path))
     _resolve_paths(raw, path.parent)
     spec = spec_from_dict(raw, overrides, source=str(path))
     spec._path = str(path.resolve())
     return spec
 
 
+def _read_spec(path: Path) -> dict[str, Any]:
+    """A spec file's YAML mapping; one-line SpecError otherwise."""
+    if not path.is_file():
+        raise SpecError(f"{path}: spec file not found")
+    raw = read_yaml(path)
+    if not isinstance(raw, dict):
+        raise SpecError(f"{path}: a spec is a YAML mapping (key: value), got {type(raw).__name__}")
+    return raw
+
+
+def _apply_profile(raw: dict[str, Any], profile: str | None, source: str) -> None:
+    """Apply ``profiles[profile]`` to ``raw`` (and drop the profiles, which are not config)."""
+    profiles = raw.pop("profiles", None) or {}
+    if profile is None:
+        return
+    if profile not in profiles:
+        known = ", ".join(profiles) or "none"
+        raise SpecError(f"{source}: --profile {profile}: no such profile (profiles: {known})")
+    if not isinstance(profiles[profile], dict):
+        raise SpecError(f"{source}: profiles.{profile}: expected a mapping of key: value")
+    for key, value in profiles[profile].items():
+        apply_value(raw, str(key), copy.deepcopy(value))
+
+
 def read_yaml(path: Path) -> Any:
     """A spec file's YAML (UTF-8, at most ``MAX_SPEC_BYTES``, safe loader, no duplicate keys,
     aliases expanding to at most ``MAX_NODES`` nodes); one-line SpecError otherwise."""
-    size = path.stat().st_size
-    if size > MAX_SPEC_BYTES:
-        raise SpecError(f"{path}: {size:,} bytes; a spec is at most {MAX_SPEC_BYTES:,} bytes "
-                        "(is this the right file?)")
-    data = path.read_bytes()
+    try:
+        size = path.stat().st_size
+        if size > MAX_SPEC_BYTES:
+            raise SpecError(f"{path}: {size:,} bytes; a spec is at most {MAX_SPEC_BYTES:,} "
+                            "bytes (is this the right file?)")
+        data = path.read_bytes()
+    except OSError as err:
+        raise SpecError(f"{path}: cannot read the spec file ({err.strerror or err}); check "
+                        "its permissions") from None
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:

@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from ablate.naming import SPLITS, slug
+from ablate.spec import objects
 from ablate.spec.base import MAX_SEED, Seed, Split, _Strict
 from ablate.spec.data import DataSpec, DerivedChannels, SplitDir, SyntheticSpec
 
@@ -41,10 +42,16 @@ class ModelSpec(BaseModel):
     encoder: str = "resnet18"
     encoder_weights: str | None = None
     # Your own model instead of an smp one: "package.module:ClassName", imported (never
-    # evaluated) and built with in_channels=, classes= and the other keys of this section.
+    # evaluated) and built with in_channels=, classes= and the other keys of this section;
+    # in a spec built in memory, the class (or a function returning the model) itself.
     custom: str | None = Field(None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
     # Start from earlier weights: an MLflow run id (its model.pt) or a checkpoint path.
     init_from: str | None = None
+
+    @field_validator("custom", mode="before")
+    @classmethod
+    def _object_to_path(cls, value: Any) -> Any:
+        return objects.register(value) if callable(value) else value
 
     @field_validator("encoder_weights")
     @classmethod

@@ -15,6 +15,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 MAX_SPEC_BYTES = 1 << 20  # 1 MiB: specs are a few KB
 MAX_NODES = 100_000  # after alias expansion; a real spec has a few hundred
+MAX_DEPTH = 64  # nesting levels; a real spec has about 5 (deeper would exhaust the stack)
 _MERGE = "tag:yaml.org,2002:merge"
 
 
@@ -28,6 +29,21 @@ class YamlLimitError(yaml.YAMLError):
 
 
 class _Loader(yaml.SafeLoader):
+    _depth = 0
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                event = self.peek_event()
+                error = YamlLimitError(f"values are nested more than {MAX_DEPTH} levels deep; "
+                                       "a spec needs a few (check the brackets)")
+                error.problem_mark = event.start_mark
+                raise error
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:

@@ -118,15 +118,16 @@ def is_spec_file(target: str) -> bool:
 
 
 def prepare(
-    target: str, stores: Stores, overrides: list[str] | None, profile: str | None = None
+    target: str | StudySpec, stores: Stores, overrides: list[str] | None = None,
+    profile: str | None = None,
 ) -> StudySpec:
-    """A spec file or a study name -> the checked spec of an existing study.
-
-    A spec file is checked before any store is touched, then its study is created or joined.
-    """
+    """A spec file, a spec already loaded or a study name -> the checked spec of an existing
+    study. A spec is checked before any store is touched, then its study is created or
+    joined."""
     check_environment()
-    if is_spec_file(target):
-        spec = load_spec(Path(target), overrides, profile)
+    if isinstance(target, StudySpec) or is_spec_file(target):
+        spec = target if isinstance(target, StudySpec) else load_spec(Path(target), overrides,
+                                                                      profile)
         check_spec(spec)
         check_sources(spec, stores)
         return join_or_create(spec, stores)

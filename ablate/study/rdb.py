@@ -164,3 +164,30 @@ def running_without_heartbeat(storage: RDBStorage, study_id: int) -> list[tuple[
         )
         return [(int(t.trial_id), t.datetime_start) for t in trials
                 if t.datetime_start is not None]
+
+
+def trial_state(storage: RDBStorage, trial_id: int) -> TrialState:
+    """The state of one trial, read with one small query (a worker's fence asks it before
+    every write)."""
+    with _transaction(storage) as session:
+        state = session.scalar(
+            sqlalchemy.select(models.TrialModel.state).where(
+                models.TrialModel.trial_id == trial_id))
+    if state is None:
+        raise KeyError(f"no trial with id {trial_id}")
+    return TrialState(state) if not isinstance(state, TrialState) else state
+
+
+def set_finished_user_attr(storage: RDBStorage, trial_id: int, key: str, value: Any) -> None:
+    """Set a user attribute on a trial that has finished (Optuna's API refuses: a finished
+    trial is not updatable), as ``Trial.set_user_attr`` stores it."""
+    with _transaction(storage) as session:
+        row = session.scalar(
+            sqlalchemy.select(models.TrialUserAttributeModel).where(
+                models.TrialUserAttributeModel.trial_id == trial_id,
+                models.TrialUserAttributeModel.key == key))
+        if row is None:
+            session.add(models.TrialUserAttributeModel(trial_id=trial_id, key=key,
+                                                       value_json=json.dumps(value)))
+        else:
+            row.value_json = json.dumps(value)

@@ -5,8 +5,10 @@ A trial is dead when its worker stopped without telling Optuna: its heartbeat we
 Optuna's check skips those, so they are failed here once they are older than the grace
 period). A dead trial is recorded FAIL without a reason; its configuration is queued again
 exactly once (same params, attributes, design entry and seed) and every MLflow run of it is
-closed as KILLED. Each step can be interrupted: :func:`recover` on the next start-up finishes
-whatever a dead worker left half done. Callers hold the study's BudgetLock.
+closed as KILLED. A configuration whose worker died ``max_worker_deaths`` times in a row (the
+system's out-of-memory killer, say) is not queued again: its last trial gets that reason.
+Each step can be interrupted: :func:`recover` on the next start-up finishes whatever a dead
+worker left half done. Callers hold the study's BudgetLock.
 """
 
 from __future__ import annotations
@@ -17,38 +19,79 @@ from datetime import datetime
 
 import optuna
 from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
-from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
 from ablate.stores import Stores
 from ablate.study import rdb
-from ablate.study.storage import REASON_ATTR, RUN_ID_ATTR
+from ablate.study.storage import DEATHS_ATTR, REASON_ATTR, RETRIED_ATTR, RUN_ID_ATTR
 from ablate.testing.faults import fault_point
 from ablate.tracking import Tracker, close_dead_run, close_trial_runs, running_trial_runs
 
-with warnings.catch_warnings():  # experimental since Optuna 2.8, and the supported way
-    warnings.simplefilter("ignore", ExperimentalWarning)
-    _retry = RetryHeartbeatStaleTrialCallback(max_retry=None)
+# system attrs, as Optuna's RetryHeartbeatStaleTrialCallback writes them: the numbers of the
+# attempts a retry replaces, and the one it retries
+RETRY_HISTORY = "retry_history"
+FAILED_TRIAL = "failed_trial"
+WORKER_DIED = "worker died"
+TAKEN_OVER = "its trial died or was taken over by another worker"
 
-RETRY_HISTORY = "retry_history"  # system attr: numbers of the attempts a retry replaces
+
+def retry(study: optuna.Study, trial: FrozenTrial, died: bool) -> None:
+    """Queue ``trial``'s configuration again as a new WAITING trial (same params, attributes,
+    design entry and seed), as Optuna's stale-trial retry does; ``died``: its worker died
+    (counted towards ``max_worker_deaths``), rather than being stopped or interrupted."""
+    system_attrs = {FAILED_TRIAL: trial.number, RETRY_HISTORY: [], **trial.system_attrs}
+    system_attrs[RETRY_HISTORY] = [*system_attrs[RETRY_HISTORY], trial.number]
+    # the new attempt starts without the old one's run and failure
+    attrs = {k: v for k, v in trial.user_attrs.items()
+             if k not in (REASON_ATTR, RUN_ID_ATTR, RETRIED_ATTR)}
+    attrs[DEATHS_ATTR] = int(trial.user_attrs.get(DEATHS_ATTR, 0)) + 1 if died else 0
+    study.add_trial(optuna.trial.create_trial(
+        state=TrialState.WAITING, params=trial.params, distributions=trial.distributions,
+        user_attrs=attrs, system_attrs=system_attrs))
+
+
+def retried(trials: list[FrozenTrial]) -> set[int]:
+    """Numbers of the trials that were queued again already."""
+    return {n for t in trials for n in t.system_attrs.get(RETRY_HISTORY, [])}
 
 
 class StaleTrialHandler:
-    """Optuna's callback for a trial failed as stale: its configuration is queued again and
-    its MLflow runs are closed as KILLED with reason "worker died"."""
+    """Optuna's callback for a trial failed as stale: its configuration is queued again (or,
+    after ``max_worker_deaths`` deaths in a row, given up with that reason) and its MLflow
+    runs are closed as KILLED."""
 
-    def __init__(self, stores: Stores, study_name: str):
+    def __init__(self, stores: Stores, study_name: str, max_worker_deaths: int):
         self.stores = stores
         self.study_name = study_name
+        self.max_worker_deaths = max_worker_deaths
+        self.storage: optuna.storages.RDBStorage | None = None  # set once opened with it
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         fault_point("after_stale_fail")
-        _retry(study, trial)
-        close_runs(Tracker(self.stores), self.study_name, trial)
+        assert self.storage is not None
+        reason = requeue_dead(study, self.storage, trial, self.max_worker_deaths)
+        close_runs(Tracker(self.stores), self.study_name, trial, reason)
+
+
+def requeue_dead(study: optuna.Study, storage: optuna.storages.RDBStorage, trial: FrozenTrial,
+                 max_worker_deaths: int) -> str:
+    """Queue a dead trial's configuration again, or give it up once it was retried
+    ``max_worker_deaths`` times after its worker died (the reason is recorded on the trial);
+    returns the reason its runs are closed with."""
+    deaths = int(trial.user_attrs.get(DEATHS_ATTR, 0)) + 1
+    if deaths <= max_worker_deaths:
+        retry(study, trial, died=True)
+        return WORKER_DIED
+    reason = (f"its worker died {deaths} times in a row, retried {deaths - 1} times "
+              f"(max_worker_deaths: {max_worker_deaths}): given up")
+    trial_id = storage.get_trial_id_from_study_id_trial_number(
+        storage.get_study_id_from_name(study.study_name), trial.number)
+    rdb.set_finished_user_attr(storage, trial_id, REASON_ATTR, reason)
+    return reason
 
 
 def close_runs(tracker: Tracker, study_name: str, trial: FrozenTrial,
-               reason: str = "worker died") -> None:
+               reason: str = WORKER_DIED) -> None:
     """Close every run of a dead trial: the one whose id Optuna holds, and any other carrying
     the trial's number (created, but killed before its id was stored)."""
     run_id = trial.user_attrs.get(RUN_ID_ATTR)
@@ -88,30 +131,37 @@ def is_dead(trial: FrozenTrial) -> bool:
     return trial.state == TrialState.FAIL and REASON_ATTR not in trial.user_attrs
 
 
-def requeue_lost(study: optuna.Study, tracker: Tracker) -> list[int]:
+def requeue_lost(study: optuna.Study, storage: optuna.storages.RDBStorage, tracker: Tracker,
+                 max_worker_deaths: int) -> list[int]:
     """Queue again each dead trial that was never queued again (its worker or the worker
     that failed it was killed in between), and close its runs; returns their numbers."""
     trials = study.get_trials(deepcopy=False)
-    retried = {n for t in trials for n in t.system_attrs.get(RETRY_HISTORY, [])}
-    lost = [copy.deepcopy(t) for t in trials if is_dead(t) and t.number not in retried]
+    done = retried(trials)
+    lost = [copy.deepcopy(t) for t in trials if is_dead(t) and t.number not in done]
     for trial in lost:
-        _retry(study, trial)
-        close_runs(tracker, study.study_name, trial)
+        reason = requeue_dead(study, storage, trial, max_worker_deaths)
+        close_runs(tracker, study.study_name, trial, reason)
     return [t.number for t in lost]
 
 
-def requeue(study: optuna.Study, number: int) -> None:
-    """Queue trial ``number``'s configuration again (after an interrupt)."""
-    trial = study.get_trials(deepcopy=True)[number]
-    if is_dead(trial):
-        _retry(study, trial)
+def requeue(study: optuna.Study, number: int) -> bool:
+    """Queue trial ``number``'s configuration again after it was stopped (an interrupt, a
+    store that failed), unless it already was; returns whether it was queued."""
+    trials = study.get_trials(deepcopy=True)
+    trial = trials[number]
+    if not is_dead(trial) or number in retried(trials):
+        return False
+    retry(study, trial, died=False)
+    return True
 
 
 def sweep_runs(study: optuna.Study, tracker: Tracker, experiment_id: str) -> int:
-    """Close MLflow trial runs left RUNNING whose Optuna trial is no longer running.
+    """Close MLflow trial runs left RUNNING whose Optuna trial is no longer running, and
+    runs that ended COMPLETE for a trial that died or was taken over (never a result).
 
-    Covers a worker killed between creating its run and recording the run id in Optuna.
-    Returns the number of runs closed.
+    Covers a worker killed between creating its run and recording the run id in Optuna, and
+    one killed between ending its run and closing it again when it found its trial taken
+    over. Returns the number of runs closed.
     """
     trials = study.get_trials(deepcopy=False)
     closed = 0
@@ -120,4 +170,7 @@ def sweep_runs(study: optuna.Study, tracker: Tracker, experiment_id: str) -> int
             continue
         if trials[number].state != TrialState.RUNNING:
             closed += close_dead_run(tracker, run_id)
+    for trial in trials:  # rare: a worker killed while closing a run it found taken over
+        if is_dead(trial):
+            closed += close_trial_runs(tracker, experiment_id, trial.number, TAKEN_OVER)
     return closed

@@ -21,35 +21,39 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from ablate.designs import configurations
-from ablate.errors import AblateError
+from ablate.errors import AblateError, StoreLost
+from ablate.runs import interrupts
+from ablate.runs.lifecycle import INTERRUPTED
 from ablate.spec import StudySpec
 from ablate.stores import DEFAULT_STORE, Stores
-from ablate.study import interrupts
 from ablate.study.adaptive import top_up
 from ablate.study.create import ensure_parent_run, prepare
-from ablate.study.objective import TrialFailed, TrialObjective
+from ablate.study.objective import TrialObjective, release_memory
 from ablate.study.queue import design_entries, queue_once
 from ablate.study.recovery import (
     StaleTrialHandler,
     close_runs,
     fail_stale_trials,
-    is_dead,
     requeue,
     requeue_lost,
     sweep_runs,
 )
+from ablate.study.resume import checkpoint_root
 from ablate.study.search import build_pruner, build_sampler, grid_size
 from ablate.study.storage import (
     REASON_ATTR,
+    RETRIED_ATTR,
     BudgetLock,
     CreationLock,
     heartbeat_interval,
     open_storage,
 )
 from ablate.study.tables import best_configuration
+from ablate.study.trial import Watches, run_trial
 from ablate.study.weights import keep_representatives
 from ablate.testing.faults import fault_point
 from ablate.tracking import Tracker, probe_tracking_server
+from ablate.training.fit import Progress
 
 Printer = Callable[[str], None]
 
@@ -86,18 +90,18 @@ def next_action(study: optuna.Study, total: int, fixed: bool, more: bool) -> str
 
 
 def run_study(
-    target: str,
+    target: str | StudySpec,
     stores: Stores,
     n_trials: int | None = None,
     timeout: float | None = None,
     overrides: list[str] | None = None,
-    progress: bool = True,
+    progress: Progress = True,
     echo: Printer = print,
     profile: str | None = None,
     threads: int | None = None,
     after_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None,
 ) -> optuna.Study:
-    """Run a study given by spec file or name, creating (or joining) it from a spec file.
+    """Run a study given by spec file, spec or name, creating (or joining) it from a spec.
 
     Without ``n_trials`` the worker runs until the study's budget (``trials``, or every
     configuration x repeat of a fixed design) is done, so a second call after an interruption
@@ -116,7 +120,7 @@ def recover(study: optuna.Study, storage: optuna.storages.RDBStorage, tracker: T
     """Finish what dead workers left half done (callers hold the BudgetLock): fail dead
     trials, queue again the ones never queued again, queue the design entries never queued."""
     fail_stale_trials(study, storage)
-    requeue_lost(study, tracker)
+    requeue_lost(study, storage, tracker, spec.max_worker_deaths)
     queue_once(study, storage, design_entries(spec))
 
 
@@ -128,7 +132,7 @@ def _next(study: optuna.Study, storage: optuna.storages.RDBStorage, tracker: Tra
     fail_stale_trials(study, storage)
     top_up(study, storage, spec, echo)
     action = next_action(study, total, fixed, more)
-    if action != "run" and requeue_lost(study, tracker):
+    if action != "run" and requeue_lost(study, storage, tracker, spec.max_worker_deaths):
         action = next_action(study, total, fixed, more)
     return action
 
@@ -168,14 +172,16 @@ def work(
     stores: Stores,
     n_trials: int | None,
     timeout: float | None,
-    progress: bool,
+    progress: Progress,
     echo: Printer,
     after_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None,
 ) -> optuna.Study:
     """The worker loop on an existing study. ``after_trial(study, trial)`` runs after each
     finished trial (the CLI publishes the study's summary with it)."""
     probe_tracking_server(stores.tracking_uri)
-    storage = open_storage(stores, StaleTrialHandler(stores, spec.name), write=True)
+    handler = StaleTrialHandler(stores, spec.name, spec.max_worker_deaths)
+    storage = open_storage(stores, handler, write=True)
+    handler.storage = storage
     tracker = Tracker(stores)
     study = optuna.load_study(
         study_name=spec.name,
@@ -187,7 +193,8 @@ def work(
         parent_id = ensure_parent_run(tracker, spec)
     lock = BudgetLock(storage, stores, spec.name)
     objective = TrialObjective(spec, tracker, parent_id, progress, lock.release, echo,
-                               on_interrupt=interrupts.shield)
+                               checkpoint_root(stores, spec.name, spec.checkpoint_dir))
+    watches = Watches.of(stores)
     total = budget(spec)
     adaptive = (f", up to {len(objective.design) * spec.design.max_repeats} with adaptive "
                 "repeats" if spec.design.adaptive else "")
@@ -198,34 +205,50 @@ def work(
             with lock.held():
                 recover(study, storage, tracker, spec)
             sweep_runs(study, tracker, tracker.experiment_id(spec.name) or "")
-            ran = _loop(study, storage, tracker, spec, objective, lock, total, n_trials,
-                        timeout, echo, log, after_trial)
+            ran = _loop(study, storage, tracker, spec, objective, lock, watches, total,
+                        n_trials, timeout, echo, log, after_trial)
         except KeyboardInterrupt:
             interrupts.shield()
-            _interrupted(study, tracker, spec, objective.last_trial, echo)
+            _stopped(study, tracker, spec, objective.last_trial, watches, INTERRUPTED)
+            echo("interrupted: the current trial is queued again; `ablate study run "
+                 f"{spec.name}` resumes")
+            raise
+        except StoreLost:
+            interrupts.shield()
+            _stopped(study, tracker, spec, objective.last_trial, watches, STORE_FAILED)
             raise
         finally:
-            tracker.end_parent(parent_id)
+            _end_parent(tracker, parent_id, watches)
     if ran == 0:
         echo(f"nothing to run: the {total} planned trial(s) of '{spec.name}' are done "
              "(pass -n N to run N more)")
     return study
 
 
+def _end_parent(tracker: Tracker, parent_id: str, watches: Watches) -> None:
+    """The study's parent run marked finished, unless its store is gone."""
+    try:
+        watches.all.check()
+    except StoreLost:
+        return
+    tracker.end_parent(parent_id)
+
+
 def _loop(
     study: optuna.Study, storage: optuna.storages.RDBStorage, tracker: Tracker,
-    spec: StudySpec, objective: TrialObjective, lock: BudgetLock, total: int,
-    n_trials: int | None, timeout: float | None, echo: Printer, log: Path,
+    spec: StudySpec, objective: TrialObjective, lock: BudgetLock, watches: Watches,
+    total: int, n_trials: int | None, timeout: float | None, echo: Printer, log: Path,
     hook: Callable[[optuna.Study, FrozenTrial], None] | None = None,
 ) -> int:
     """Take trials until the budget is met (or ``n_trials`` ran); returns how many ran.
     ``hook``: the caller's, after each finished trial's line."""
     failures: list[int] = []
 
-    def on_trial_end(study: optuna.Study, frozen: FrozenTrial) -> None:
+    def on_trial_end(frozen: FrozenTrial) -> None:
         fault_point("after_tell")
         line = trial_line(study, frozen, spec)
-        if frozen.state == TrialState.FAIL and REASON_ATTR in frozen.user_attrs:
+        retried = frozen.user_attrs.get(RETRIED_ATTR)  # out of memory: tried again smaller
+        if frozen.state == TrialState.FAIL and REASON_ATTR in frozen.user_attrs and not retried:
             failures.append(frozen.number)
             line += f"; traceback in {log}"
         echo(line)
@@ -242,8 +265,14 @@ def _loop(
             action = _next(study, storage, tracker, spec, total, bool(objective.design),
                            n_trials is not None, echo)
             if action == "run":
-                study.optimize(objective, n_trials=1, catch=(TrialFailed,),
-                               callbacks=[on_trial_end])
+                frozen = run_trial(study, storage, objective, watches)
+        if action == "run":
+            release_memory()  # after the trial's exception (and its tensors) are gone
+            if frozen is None:
+                echo(f"trial {objective.last_trial}: taken over by another worker (this one "
+                     "was taken for dead); its run is closed, going on with the next trial")
+            else:
+                on_trial_end(frozen)
         if action == "done":
             _keep_weights(study, tracker, spec, echo, done=True)
             break
@@ -274,20 +303,30 @@ def _keep_weights(study: optuna.Study, tracker: Tracker, spec: StudySpec, echo: 
         echo(f"warning: {err}")
 
 
-def _interrupted(study: optuna.Study, tracker: Tracker, spec: StudySpec, last: int | None,
-                 echo: Printer) -> None:
-    """After Ctrl-C or SIGTERM: the current trial is failed (if a second signal cut Optuna's
-    own clean-up short), queued again, and its runs closed."""
-    if last is not None:
+STORE_FAILED = "stopped: a store could not be written"
+
+
+def _stopped(study: optuna.Study, tracker: Tracker, spec: StudySpec, last: int | None,
+             watches: Watches, reason: str) -> None:
+    """After Ctrl-C, SIGTERM or a store that failed: the current trial is failed (if a
+    second signal cut the clean-up short), queued again unless another worker took it over,
+    and its runs closed; nothing is written to a store that is gone."""
+    if last is None:
+        return
+    try:
+        watches.storage.check()
+    except StoreLost:
+        return  # the Optuna storage is gone: nothing to queue it in
+    trial = study.get_trials(deepcopy=True)[last]
+    if trial.state == TrialState.RUNNING:
+        study.tell(last, state=TrialState.FAIL)
         trial = study.get_trials(deepcopy=True)[last]
-        if trial.state == TrialState.RUNNING:
-            study.tell(last, state=TrialState.FAIL)
-            trial = study.get_trials(deepcopy=True)[last]
-        if is_dead(trial):
-            requeue(study, last)
-            close_runs(tracker, spec.name, trial, "interrupted")
-    echo("interrupted: the current trial is queued again; `ablate study run "
-         f"{spec.name}` resumes")
+    if requeue(study, last):
+        try:
+            watches.all.check()
+            close_runs(tracker, spec.name, trial, reason)
+        except StoreLost:
+            pass
 
 
 def trial_line(study: optuna.Study, trial: FrozenTrial, spec: StudySpec) -> str:

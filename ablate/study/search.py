@@ -120,6 +120,16 @@ class TrialSeededSampler(optuna.samplers.BaseSampler):
         self._inner.reseed_rng()
 
 
+class _GridSampler(optuna.samplers.GridSampler):
+    """Optuna's grid sampler, without its ``study.stop()`` once the grid is covered: the
+    worker stops by the study's budget (at most the grid's size), and runs its trials outside
+    ``study.optimize``, where ``stop`` is not allowed."""
+
+    def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState,
+                    values: Sequence[float] | None) -> None:
+        return None
+
+
 def build_sampler(spec: SamplerSpec, search: dict[str, SearchParam], seed: int) -> Any:
     """The Optuna sampler named in the spec, seeded from the spec's sampler seed or the study
     seed. Random and TPE are seeded per trial (:class:`TrialSeededSampler`); TPE runs with
@@ -128,7 +138,7 @@ def build_sampler(spec: SamplerSpec, search: dict[str, SearchParam], seed: int) 
     number i takes cell i of that order, which is already distinct across workers."""
     seed = spec.seed if spec.seed is not None else seed
     if spec.name == "grid":
-        return optuna.samplers.GridSampler(grid(search), seed=seed)
+        return _GridSampler(grid(search), seed=seed)
 
     def make(trial_seed: int) -> optuna.samplers.BaseSampler:
         if spec.name == "random":

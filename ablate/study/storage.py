@@ -7,6 +7,7 @@ import fcntl
 import inspect
 import logging
 import os
+import threading
 import zlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -15,7 +16,7 @@ import optuna
 
 from ablate.errors import AblateError
 from ablate.stores import Stores, local_sqlite_missing, opening, redact, sqlite_path
-from ablate.testing.faults import fault_point
+from ablate.testing.faults import WRITES, fault_point
 
 if TYPE_CHECKING:
     from ablate.spec import StudySpec
@@ -26,6 +27,10 @@ RUN_ID_ATTR = "mlflow_run_id"
 REASON_ATTR = "fail_reason"
 REPEAT_ATTR = "repeat"
 ORIGIN_ATTR = "origin_trial"  # the number of the first attempt of a configuration
+DEATHS_ATTR = "worker_deaths"  # times in a row this configuration's worker died
+# an out-of-memory retry: {dotted path: value} it trains with (half the batch, ...)
+OOM_ATTR = "oom_retry"
+RETRIED_ATTR = "retried_as_new_trial"  # a failed attempt whose configuration was queued again
 CONFIG_PARAM = "config"  # the Optuna param holding a fixed design's configuration label
 
 HEARTBEAT_ENV = "ABLATE_HEARTBEAT"
@@ -80,13 +85,15 @@ def open_storage(
                 else "failed_trial_callback")
         kwargs[name] = failed_trial_callback
     try:
-        with opening(stores.storage, write):
+        with opening(stores.storage, write, app="optuna"):
             return _Storage(
                 stores.storage,
                 heartbeat_interval=interval,
                 grace_period=3 * interval,
                 **kwargs,
             )
+    except AblateError:
+        raise
     except Exception as err:  # noqa: BLE001 - driver errors differ per database
         raise storage_error(stores.storage, err) from None
 
@@ -98,6 +105,41 @@ class _Storage(optuna.storages.RDBStorage):
     def record_heartbeat(self, trial_id: int) -> None:
         fault_point("after_running")
         super().record_heartbeat(trial_id)
+
+
+class Heartbeat:
+    """Records a running trial's heartbeat every ``heartbeat_interval`` seconds on a thread
+    while the block runs (as ``study.optimize`` does), so that other workers can tell a live
+    trial from a dead one."""
+
+    def __init__(self, storage: optuna.storages.RDBStorage, trial_id: int):
+        self.storage = storage
+        self.trial_id = trial_id
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _beat(self) -> None:
+        interval = self.storage.get_heartbeat_interval() or heartbeat_interval()
+        while True:
+            try:
+                with WRITES:
+                    self.storage.record_heartbeat(self.trial_id)
+            except Exception:  # noqa: BLE001 - a missed beat is retried; the worker's writes
+                pass  # find a store that stopped working, with a clear message
+            if self._stop.wait(interval):
+                return
+
+    def __enter__(self) -> Heartbeat:
+        if self.storage.get_heartbeat_interval() is not None:
+            self._thread = threading.Thread(target=self._beat, name="ablate-heartbeat",
+                                            daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
 
 
 def storage_error(url: str, err: BaseException) -> AblateError:

@@ -8,8 +8,8 @@ import subprocess
 import sys
 from collections.abc import Callable
 
+from ablate.runs import interrupts
 from ablate.stores import Stores
-from ablate.study import interrupts
 from ablate.study.create import is_spec_file, prepare
 
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")

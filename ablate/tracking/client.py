@@ -60,9 +60,11 @@ def open_client(stores: Stores, write: bool) -> MlflowClient:
 
     probe_tracking_server(stores.tracking_uri)
     try:
-        with opening(stores.tracking_uri, write):
+        with opening(stores.tracking_uri, write, app="mlflow"):
             client = MlflowClient(tracking_uri=stores.tracking_uri)
             client.search_experiments(max_results=1)
+    except AblateError:
+        raise
     except Exception as err:  # noqa: BLE001 - any failure here is an unusable store
         first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
         path = sqlite_path(stores.tracking_uri)

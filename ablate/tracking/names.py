@@ -47,6 +47,9 @@ TAG_THRESHOLDS = "ablate.thresholds"  # parent: JSON list of scanned binary thre
 TAG_REPORT = "ablate.report"
 # parent: JSON of design.repeats: an integer (fixed) or {"min", "max"} (adaptive repeats)
 TAG_REPEATS = "ablate.repeats"
+# run: the epochs an earlier attempt of its trial finished, which this run continued from
+# (its curves hold those epochs too: see ablate.study.resume)
+TAG_RESUMED_FROM = "ablate.resumed_from_epoch"
 TAG_OOM_BATCH = "ablate.oom_retry_batch_size"
 TAG_OOM_ACCUM = "ablate.oom_retry_grad_accum"
 SEARCHED_PREFIX = "ablate.searched."  # run: one tag per sampled value, JSON
@@ -196,6 +199,8 @@ MODEL_ARTIFACT = "model.pt"  # run: the evaluated weights (eval.save_weights, TA
 MATRICES_ARTIFACT = "confusion_matrices.json"  # run: full confusion matrix per split
 NORMALISATION_ARTIFACT = "normalisation.json"  # run: per-channel mean/std of the train split
 TRACEBACK_ARTIFACT = "traceback.txt"  # failed run
+# run of a model.custom: the source of the class (or function) it names, to reproduce it
+MODEL_SOURCE_ARTIFACT = "model_source.py"
 # binary: {split: {threshold: {"tp", "fp", "fn", "tn"}}}, confusion counts at each scanned
 # threshold (the report's threshold scan)
 THRESHOLDS_ARTIFACT = "thresholds.json"

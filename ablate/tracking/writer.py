@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import yaml
 
+from ablate.errors import StoreLost, TakenOver
 from ablate.stores import Stores, ensure_local_dirs
 from ablate.testing.faults import fault_point
 from ablate.tracking import artifacts, names, notes, view
@@ -22,6 +24,14 @@ if TYPE_CHECKING:
 
     from ablate.data.fingerprint import SplitFingerprint
     from ablate.spec import RunConfig, StudySpec
+
+class WriteFence(Protocol):
+    """What a run's writes are checked against: :meth:`check` raises
+    :class:`~ablate.errors.StoreLost` when a store is gone and, when ``owned``,
+    :class:`~ablate.errors.TakenOver` when the run's trial is no longer this worker's."""
+
+    def check(self, owned: bool = True) -> None: ...
+
 
 _BATCH = 100  # MLflow accepts at most 100 params or tags per log_batch call
 _METRIC_BATCH = 1000
@@ -286,28 +296,57 @@ class RunLog:
     config: RunConfig | None = None
     note_head: str | None = None
     final: dict[str, float] = field(default_factory=dict)
+    # Checked before every write (see WriteFence), so that nothing is written where it must
+    # not be; ``owned`` False while a run whose trial was taken over is closed.
+    fence: WriteFence | None = None
+    owned: bool = True
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One write to the run, after the fence; a store that fails it is StoreLost."""
+        if self.fence is not None:
+            self.fence.check(self.owned)
+        try:
+            yield
+        except (StoreLost, TakenOver):
+            raise
+        except OSError as err:
+            where = self.folder or "the artifact store"
+            raise StoreLost(f"{where}: a run's artifacts cannot be written "
+                            f"({err.strerror or err}); make the store writable again and run "
+                            "the study again") from None
+        except Exception as err:
+            if not _store_failure(err):
+                raise
+            text = str(err).strip()
+            first = text.splitlines()[0][:200] if text else type(err).__name__
+            raise StoreLost(f"MLflow tracking store {self.client.tracking_uri}: a write failed "
+                            f"({first}); check the store and run the study again") from None
 
     def log_params(self, params: dict[str, str]) -> None:
         from mlflow.entities import Param
 
         items = [Param(k, v[: names.PARAM_VALUE_LIMIT]) for k, v in params.items()]
-        for i in range(0, len(items), _BATCH):
-            self.client.log_batch(self.run_id, params=items[i : i + _BATCH])
+        with self._writing():
+            for i in range(0, len(items), _BATCH):
+                self.client.log_batch(self.run_id, params=items[i : i + _BATCH])
 
     def set_tags(self, tags: dict[str, str]) -> None:
         from mlflow.entities import RunTag
 
         items = [RunTag(k, v) for k, v in tags.items()]
-        for i in range(0, len(items), _BATCH):
-            self.client.log_batch(self.run_id, tags=items[i : i + _BATCH])
+        with self._writing():
+            for i in range(0, len(items), _BATCH):
+                self.client.log_batch(self.run_id, tags=items[i : i + _BATCH])
 
     def log_metrics(self, metrics: dict[str, float], step: int = 0) -> None:
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
         items = [Metric(k, float(v), now, step) for k, v in metrics.items()]
-        for i in range(0, len(items), _METRIC_BATCH):
-            self.client.log_batch(self.run_id, metrics=items[i : i + _METRIC_BATCH])
+        with self._writing():
+            for i in range(0, len(items), _METRIC_BATCH):
+                self.client.log_batch(self.run_id, metrics=items[i : i + _METRIC_BATCH])
 
     def log_epoch(self, epoch: int, record: Mapping[str, float]) -> None:
         """Per-epoch curves, logged as soon as the epoch ends (a crash keeps them); the step
@@ -347,38 +386,45 @@ class RunLog:
         from ablate.tracking.datasets import dataset_inputs
 
         self.set_tags({names.data_tag(split): f.digest for split, f in fingerprints.items()})
-        self.client.log_inputs(self.run_id, datasets=dataset_inputs(fingerprints))
+        with self._writing():
+            self.client.log_inputs(self.run_id, datasets=dataset_inputs(fingerprints))
 
     def log_text(self, text: str, name: str) -> None:
-        if self.folder is not None:
-            artifacts.write_text(self.folder, name, text)
-        else:
-            self.client.log_text(self.run_id, text, name)
+        with self._writing():
+            if self.folder is not None:
+                artifacts.write_text(self.folder, name, text)
+            else:
+                self.client.log_text(self.run_id, text, name)
 
     def log_bytes(self, data: bytes, name: str) -> None:
         """A binary artifact (e.g. an ``.npz`` file)."""
-        if self.folder is not None:
-            artifacts.write_bytes(self.folder, name, data)
-            return
         import tempfile
 
-        with tempfile.TemporaryDirectory(prefix="ablate-") as tmp:
-            path = Path(tmp) / name
-            path.write_bytes(data)
-            self.client.log_artifact(self.run_id, str(path))
+        with self._writing():
+            if self.folder is not None:
+                artifacts.write_bytes(self.folder, name, data)
+                return
+            with tempfile.TemporaryDirectory(prefix="ablate-") as tmp:
+                path = Path(tmp) / name
+                path.write_bytes(data)
+                self.client.log_artifact(self.run_id, str(path))
 
     def log_artifacts(self, source: Path) -> None:
         """Every file below ``source``, into the run's artifacts."""
         if not source.exists() or not any(source.iterdir()):
             return
-        if self.folder is not None:
-            artifacts.copy_folder(self.folder, source)
-        else:
-            self.client.log_artifacts(self.run_id, str(source))
+        with self._writing():
+            if self.folder is not None:
+                artifacts.copy_folder(self.folder, source)
+            else:
+                self.client.log_artifacts(self.run_id, str(source))
 
-    def end(self, state: str, reason: str | None = None, killed: bool = False) -> None:
+    def end(self, state: str, reason: str | None = None, killed: bool = False,
+            owned: bool = True) -> None:
         """Close the run: COMPLETE and PRUNED end FINISHED, FAIL ends FAILED (KILLED if
-        ``killed``: its worker died or was interrupted)."""
+        ``killed``: its worker died or was interrupted). ``owned`` False: the run's trial
+        is another worker's now; only the stores are checked before the writes."""
+        self.owned = owned
         tags = {names.TAG_STATE: state}
         if reason:
             tags[names.TAG_REASON] = reason[:500]
@@ -387,4 +433,24 @@ class RunLog:
                                                   self.final)
         self.set_tags(tags)
         status = "FINISHED" if state != "FAIL" else ("KILLED" if killed else "FAILED")
-        self.client.set_terminated(self.run_id, status=status)
+        with self._writing():
+            self.client.set_terminated(self.run_id, status=status)
+
+
+def _store_failure(err: Exception) -> bool:
+    """Whether an error of the tracking client says the store failed (a database or server
+    error), rather than that ablate asked for something invalid."""
+    from mlflow.exceptions import MlflowException
+
+    if isinstance(err, ConnectionError):
+        return True
+    if type(err).__module__.startswith(("sqlalchemy", "requests", "urllib3", "sqlite3")):
+        return True
+    if isinstance(err, MlflowException):
+        cause = err.__cause__ or err.__context__
+        text = str(err).lower()
+        return (cause is not None and type(cause).__module__.startswith(("sqlalchemy", "requests",
+                                                                         "urllib3", "sqlite3"))
+                or any(word in text for word in ("database", "readonly", "read-only",
+                                                 "api request", "connection", "no such table")))
+    return False

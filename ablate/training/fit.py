@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 from torch.utils.data import DataLoader
@@ -14,10 +15,22 @@ from tqdm.auto import tqdm
 
 from ablate.metrics.counts import compute_metrics
 from ablate.spec import RunConfig
+from ablate.training.checkpoint import FitState, StateSink, random_states, restore_random_states
 from ablate.training.engine import Engine, SplitPass
 from ablate.training.optim import EpochScheduler, build_optimizer
 
 EpochCallback = Callable[[int, dict[str, float]], None]
+# True: a bar on a terminal, else a line per epoch; "bar": always a bar; False: neither
+Progress = bool | Literal["bar"]
+
+
+@dataclass
+class Resume:
+    """Continuing a fit: ``state``, saved after an earlier attempt's last finished epoch
+    (None: start from epoch 0), and ``save``, which keeps the state after each epoch."""
+
+    state: FitState | None = None
+    save: StateSink | None = None
 
 
 @dataclass
@@ -71,8 +84,9 @@ def fit(
     engine: Engine,
     loaders: dict[str, DataLoader],
     on_epoch: EpochCallback | None = None,
-    progress: bool = True,
+    progress: Progress = True,
     description: str = "train",
+    resume: Resume | None = None,
 ) -> Fit:
     """Train for ``optim.epochs`` epochs (fewer with early stopping), validating after each.
 
@@ -81,7 +95,9 @@ def fit(
     kept (a CPU copy of the evaluated weights: the moving average with EMA).
     ``on_epoch(epoch, record)`` sees the epoch's number and its train/val loss, learning rate
     and objective; it may raise to stop (pruning).
-    ``progress``: a tqdm bar on a terminal, else one :func:`epoch_line` per epoch on stdout.
+    ``progress``: True, a tqdm bar on a terminal, else one :func:`epoch_line` per epoch on
+    stdout; ``"bar"``, always a bar (a notebook's widget in Jupyter); False, neither.
+    ``resume``: continue after the epochs of a saved state, and save one after each epoch.
     """
     config: RunConfig = engine.config
     optimizer = build_optimizer(config.optim, engine.model)
@@ -90,11 +106,15 @@ def fit(
     metric = config.objective.metric.removeprefix("val_")
     patience = config.optim.early_stopping_patience
     result, stale = Fit(), 0
-    started = time.perf_counter()
-    bar = tqdm(range(1, config.optim.epochs + 1), desc=description, unit="epoch", leave=False,
-               disable=None if progress else True,  # None: no bar when not on a terminal
-               dynamic_ncols=True)
-    lines = progress and not sys.stdout.isatty()
+    done = 0  # epochs finished (by an earlier attempt, when resumed)
+    if resume is not None and resume.state is not None:
+        done, stale = restore(resume.state, engine, optimizer, scheduler, loaders, result)
+    started = time.perf_counter() - result.seconds
+    bar = tqdm(range(done + 1, config.optim.epochs + 1), desc=description, unit="epoch",
+               leave=False, dynamic_ncols=True, initial=done, total=config.optim.epochs,
+               # None: no bar when not on a terminal
+               disable=False if progress == "bar" else None if progress else True)
+    lines = progress is True and not sys.stdout.isatty()
     for epoch in bar:
         lr = scheduler.lr
         tick = time.perf_counter()
@@ -117,12 +137,58 @@ def fit(
             result.best_pass = val_pass
         else:
             stale += 1
+        scheduler.step(value)
+        stop = patience is not None and stale >= patience
+        if resume is not None and resume.save is not None and not stop:
+            result.seconds = time.perf_counter() - started
+            resume.save(capture(epoch, engine, optimizer, scheduler, result, stale))
         if on_epoch is not None:
             on_epoch(epoch, record)
-        scheduler.step(value)
-        if patience is not None and stale >= patience:
+        if stop:
             result.stopped_early = True
             break
     bar.close()
     result.seconds = time.perf_counter() - started
     return result
+
+
+def capture(epochs: int, engine: Engine, optimizer: torch.optim.Optimizer,
+            scheduler: EpochScheduler, result: Fit, stale: int) -> FitState:
+    """The fit's state after ``epochs`` finished epochs (tensors as they are: the state is
+    written at once, before training changes them)."""
+    current = result.best_epoch == epochs
+    return FitState(
+        epoch=epochs, history=list(result.history), best_value=result.best_value,
+        best_epoch=result.best_epoch, stale=stale,
+        model=engine.model.state_dict(), optimizer=optimizer.state_dict(),
+        scheduler=scheduler.state_dict(), scaler=engine.scaler.state_dict(),
+        ema=engine.ema.state_dict() if engine.ema is not None else None,
+        rng=random_states(engine.rng), loss_bound=engine.loss_bound,
+        best_state=None if current else result.best_state,
+        seconds=(result.seconds, result.train_seconds, result.train_images),
+    )
+
+
+def restore(state: FitState, engine: Engine, optimizer: torch.optim.Optimizer,
+            scheduler: EpochScheduler, loaders: dict[str, DataLoader], result: Fit
+            ) -> tuple[int, int]:
+    """Put a saved state back; returns the epochs it finished and early stopping's count.
+    The best epoch's val pass is not kept: the final evaluation runs val again on the best
+    weights (the same counts)."""
+    engine.model.load_state_dict(state.model)
+    if engine.ema is not None and state.ema is not None:
+        engine.ema.load_state_dict(state.ema)
+    optimizer.load_state_dict(state.optimizer)
+    scheduler.load_state_dict(state.scheduler)
+    engine.scaler.load_state_dict(state.scaler)
+    engine.loss_bound = state.loss_bound
+    restore_random_states(state.rng, engine.rng)
+    result.history = list(state.history)
+    result.best_value, result.best_epoch = state.best_value, state.best_epoch
+    best = state.best_state if state.best_state is not None else engine.eval_model.state_dict()
+    result.best_state = {k: v.detach().to("cpu", copy=True) for k, v in best.items()}
+    result.seconds, result.train_seconds, result.train_images = state.seconds
+    sampler = loaders["train"].sampler
+    if hasattr(sampler, "epoch"):  # the train order of epoch e is drawn from (seed, e)
+        sampler.epoch = state.epoch
+    return state.epoch, state.stale

@@ -8,6 +8,7 @@ import inspect
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import torch
 from torch import nn
 
 from ablate.errors import SpecError
-from ablate.spec import ModelSpec, StudySpec
+from ablate.spec import ModelSpec, StudySpec, objects
 
 # Set by ablate itself, never by the spec's pass-through keys.
 _RESERVED = {"encoder_name", "encoder_weights", "in_channels", "classes", "self"}
@@ -77,9 +78,13 @@ def check_models(spec: StudySpec) -> None:
             raise SpecError(f"{spec.source}: {where}: {err}") from None
 
 
-def custom_class(path: str) -> type[nn.Module]:
-    """Import ``package.module:ClassName``: this runs the module's code (only use specs you
-    trust); any failure is a one-line :class:`SpecError`."""
+def custom_class(path: str) -> Callable[..., nn.Module]:
+    """The class (or function) ``package.module:Name`` stands for: the object itself when a
+    spec built in this process gave it, else imported: this runs the module's code (only use
+    specs you trust); any failure is a one-line :class:`SpecError`."""
+    given = objects.lookup(path)
+    if given is not None:
+        return given
     module_name, _, attr = path.partition(":")
     # Like `python -m`, look in the working directory too (the user's project).
     if os.getcwd() not in sys.path:
@@ -92,8 +97,14 @@ def custom_class(path: str) -> type[nn.Module]:
             "module or model.custom"
         ) from None
     cls = getattr(module, attr, None)
-    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
-        raise SpecError(f"model.custom: '{path}' is not a torch.nn.Module class")
+    if cls is None and module_name == "__main__":
+        raise SpecError(f"model.custom: '{path}' was defined in the process that created the "
+                        "study (a notebook?), so only that process can train it; run the study "
+                        "from there with workers=1, or move the class into a module")
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)) and not (
+            callable(cls) and not isinstance(cls, type)):
+        raise SpecError(f"model.custom: '{path}' is not a torch.nn.Module class or a function "
+                        "that returns one")
     return cls
 
 
@@ -114,6 +125,9 @@ def build_model(spec: ModelSpec, in_channels: int, classes: int) -> nn.Module:
                 f"model.custom: {spec.custom}(in_channels={in_channels}, classes={classes}, "
                 f"...) cannot be built: {_first_line(err)}"
             ) from None
+        if not isinstance(model, nn.Module):
+            raise SpecError(f"model.custom: {spec.custom}(...) returned a "
+                            f"{type(model).__name__}, not a torch.nn.Module")
     else:
         model = _smp_model(spec, in_channels, classes)
     if spec.init_from:

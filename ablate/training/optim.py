@@ -142,3 +142,16 @@ class EpochScheduler:
     def lr(self) -> float:
         """The learning rate of the first parameter group."""
         return float(self.optimizer.param_groups[0]["lr"])
+
+    def state_dict(self) -> dict:
+        """Where the schedule stands (the optimiser's state holds the learning rates)."""
+        schedule = self.main or self.plateau
+        return {"epoch": self.epoch,
+                "schedule": schedule.state_dict() if schedule is not None else None}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from :meth:`state_dict` (load the optimiser's state first)."""
+        self.epoch = state["epoch"]
+        schedule = self.main or self.plateau
+        if schedule is not None and state["schedule"] is not None:
+            schedule.load_state_dict(state["schedule"])

@@ -86,6 +86,7 @@ class TrainResult:
     latency_iqr_ms: float = float("nan")  # their interquartile range
     peak_memory_mb: float | None = None
     image_counts: ImageCounts | None = None  # val and test, per image
+    run_id: str | None = None  # the MLflow run it was tracked in, once it was
 
     def figures(self) -> dict[str, float]:
         """The model and run figures by name (``params``, ``gflops``, ...)."""

@@ -17,14 +17,15 @@ import torch
 
 from ablate.data import DataSplits, load_data, make_loaders
 from ablate.spec import RunConfig
+from ablate.testing.faults import fault_point
 from ablate.training.allocator import keep_freed_memory
 from ablate.training.engine import Engine, TrainingError
 from ablate.training.evaluation import Evaluation, evaluate_splits, load_best
-from ablate.training.fit import EpochCallback, Fit, fit
+from ablate.training.fit import EpochCallback, Fit, Progress, Resume, fit
 from ablate.training.models import count_params, model_flops, model_latency, model_size_mb
 from ablate.training.result import TrainResult, efficiency
 
-__all__ = ["EpochCallback", "TrainResult", "TrainingError", "resolve_device", "train"]
+__all__ = ["EpochCallback", "Resume", "TrainResult", "TrainingError", "resolve_device", "train"]
 
 
 def seed_everything(seed: int) -> None:
@@ -45,9 +46,10 @@ def train(
     config: RunConfig,
     on_epoch: EpochCallback | None = None,
     artifact_dir: Path | None = None,
-    progress: bool = True,
+    progress: Progress = True,
     description: str = "train",
     on_data: Callable[[DataSplits], None] | None = None,
+    resume: Resume | None = None,
 ) -> TrainResult:
     """Train one configuration, evaluate its best epoch on every split, return the numbers.
 
@@ -56,7 +58,9 @@ def train(
     The objective is read on val only; test is evaluated once, on the final (best) weights.
     Figures (curves, gallery) and (unless ``eval.save_weights: none``) ``model.pt`` go to
     ``artifact_dir``. ``on_data(data)`` is called once the data is loaded (its fingerprints
-    say which data the run sees).
+    say which data the run sees). ``resume``: continue from a state saved after an earlier
+    attempt's last finished epoch, and save the state after each epoch
+    (:class:`~ablate.training.fit.Resume`).
     """
     keep_freed_memory()
     seed_everything(config.seed)
@@ -72,7 +76,8 @@ def train(
     engine.model.to(memory_format=engine.memory_format)
     engine.start_ema()
 
-    fitted = fit(engine, loaders, on_epoch, progress, description)
+    fitted = fit(engine, loaders, on_epoch, progress, description, resume)
+    fault_point("before_evaluation")
     load_best(engine, fitted.best_state)
     evaluation = evaluate_and_draw(engine, fitted, data, loaders, artifact_dir)
     objective = float(evaluation.metrics["val"][config.objective.metric.removeprefix("val_")])

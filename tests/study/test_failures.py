@@ -113,17 +113,33 @@ def test_nan_oom_and_exceptions_fail_one_trial_each(cli, write_spec, store, faul
     assert runs["baseline"][0].data.tags[keys.TAG_STATE] == "COMPLETE"
 
 
-def test_out_of_memory_halves_the_batch(cli, write_spec, store, faulty_training):
+def test_out_of_memory_is_tried_again_as_a_new_trial_with_half_the_batch(
+        cli, write_spec, store, faulty_training):
     spec = _design("halve_batch")
     spec["design"]["components"] = [spec["design"]["components"][1]]  # the OOM one only
+    spec["max_failures"] = 1  # the attempt tried again is not a failed configuration
     result = cli("study", "run", write_spec(spec), "--store", store, "--quiet")
     assert result.exit_code == 0, result.output
-    assert "retrying with 2 x 2" in result.output
-    trials = _trials_by_config(store)
-    assert trials["oom"].state == TrialState.COMPLETE
-    (run,) = _runs_by_config(store)["oom"]
-    assert run.data.tags["ablate.oom_retry_batch_size"] == "2"
-    assert run.data.tags["ablate.oom_retry_grad_accum"] == "2"
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{store / 'optuna.db'}")
+    oom = [t for t in study.trials if t.params.get("config") == "oom"]
+    assert [t.state for t in oom] == [TrialState.FAIL, TrialState.COMPLETE]
+    first, retry = oom
+    assert first.user_attrs["fail_reason"] == ("out of memory at batch size 4; queued again as "
+                                               "a new trial with batch size 2 x 2")
+    assert retry.user_attrs["repeat"] == first.user_attrs["repeat"]
+    assert "fail_reason" not in retry.user_attrs
+    # a fresh attempt: the pruner sees only the retry's own epochs
+    assert sorted(retry.intermediate_values) == [1, 2]
+
+    runs = sorted(_runs_by_config(store)["oom"], key=lambda r: r.info.start_time)
+    assert [r.data.tags[keys.TAG_STATE] for r in runs] == ["FAIL", "COMPLETE"]
+    again = runs[1]
+    assert again.data.params["data.batch_size"] == "2"
+    assert again.data.params["optim.grad_accum"] == "2"
+    assert again.data.tags["ablate.oom_retry_batch_size"] == "2"
+    client = MlflowClient(tracking_uri=f"sqlite:///{store / 'mlflow.db'}")
+    steps = [m.step for m in client.get_metric_history(again.info.run_id, "epoch/val_loss")]
+    assert sorted(steps) == [1, 2]  # one point per epoch, from this run alone
 
 
 def test_max_failures_stops_the_study(cli, write_spec, store, faulty_training):

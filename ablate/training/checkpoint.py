@@ -1,0 +1,100 @@
+"""A fit's state after a finished epoch, saved so that training continues from there.
+
+Everything the next epochs depend on is kept: the weights, the optimiser, the learning-rate
+schedule, the grad scaler, the moving average (EMA), every random state (Python, NumPy,
+torch, CUDA, CutMix's generator; the loaders draw from (seed, epoch, index) alone, so the
+epoch number restores them), the divergence bound, the best epoch so far with its weights,
+early stopping's count and the epoch records. On the CPU a fit continued from a state gives
+bit for bit the numbers of an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+FORMAT = 1  # bumped when the layout below changes; other formats are not resumed from
+
+
+@dataclass
+class FitState:
+    """The state after ``epoch`` finished epochs (1-based: ``epoch`` 3 = three done)."""
+
+    epoch: int
+    history: list[dict[str, float]]
+    best_value: float | None
+    best_epoch: int
+    stale: int  # epochs since the best one (early stopping)
+    model: dict[str, Any]
+    optimizer: dict[str, Any]
+    scheduler: dict[str, Any]
+    scaler: dict[str, Any]
+    ema: dict[str, Any] | None
+    rng: dict[str, Any]
+    loss_bound: float | None
+    # the best epoch's evaluated weights; None when that is the last finished epoch (then
+    # they are the model's, or the moving average's, saved above)
+    best_state: dict[str, torch.Tensor] | None
+    seconds: tuple[float, float, int] = (0.0, 0.0, 0)  # loop, training, images (timing only)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def random_states(cutmix: torch.Generator) -> dict[str, Any]:
+    """Every random stream a fit draws from."""
+    states: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+        "cutmix": cutmix.get_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def restore_random_states(states: dict[str, Any], cutmix: torch.Generator) -> None:
+    """Put back what :func:`random_states` took."""
+    random.setstate(states["python"])
+    np.random.set_state(states["numpy"])
+    torch.set_rng_state(states["torch"])
+    cutmix.set_state(states["cutmix"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def save_state(state: FitState, path: Path) -> None:
+    """Write ``state`` to ``path`` whole or not at all (a temporary file renamed over it), so
+    a kill while writing leaves the previous state."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        torch.save({"format": FORMAT, "state": state.__dict__}, temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def load_state(path: Path, device: torch.device) -> FitState | None:
+    """The state saved at ``path`` (tensors on ``device``), or None when there is none or it
+    is of another format or unreadable (a fit then starts from epoch 0)."""
+    if not path.is_file():
+        return None
+    try:
+        # The file holds random states (tuples, numpy arrays) besides tensors: written by this
+        # worker's own store, never taken from elsewhere.
+        payload = torch.load(path, map_location=device, weights_only=False)
+    except Exception:  # noqa: BLE001 - a torn or foreign file is not a state to resume
+        return None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        return None
+    return FitState(**payload["state"])
+
+
+StateSink = Callable[[FitState], None]
