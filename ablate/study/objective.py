@@ -94,7 +94,8 @@ class TrialObjective:
         if origin is None:
             origin = trial.number
             trial.set_user_attr(ORIGIN_ATTR, origin)
-        return Configuration(f"trial-{origin}", values), list(range(self.spec.design.min_repeats))
+        label = keys.trial_label(origin)
+        return Configuration(label, values), list(range(self.spec.design.min_repeats))
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         self.last_trial = trial.number
@@ -125,12 +126,13 @@ class TrialObjective:
                 **ignored_tags(ignored)}
         if chosen.components:
             tags[keys.TAG_COMPONENTS] = json.dumps(chosen.components)
-        name = f"trial-{trial.number:03d}" + (f"-r{repeat}" if suffix else "")
+        name = keys.trial_run_name(trial.number, repeat if suffix else None)
         # The run carries the trial number from its first write, so a run whose id never
         # reaches Optuna (killed in between) is still found and closed by the recovery.
         run = self.tracker.start_run(
             self.spec.name, config, role="trial", name=name, parent_id=self.parent_id,
-            trial=trial.number, values=chosen.values or None, extra_tags=tags,
+            trial=trial.number, extra_tags=tags,
+            values=None if self.design else chosen.values or None,  # a design samples nothing
         )
         fault_point("after_run_create")
         trial.set_user_attr(RUN_ID_ATTR, run.run_id)
