@@ -41,6 +41,7 @@ pytestmark = pytest.mark.slow  # trains, or starts processes or servers
 SPEC = spec_dict(description="A tiny study for the UI tests.")
 # A one-at-a-time design with repeats: 3 configurations x 2 seeds, 1 epoch at 32 px.
 DESIGN_SPEC = {k: v for k, v in spec_dict(name="oat").items() if k != "search"} | {
+    "eval": {"gallery": 0, "latency_repeats": 0, "save_weights": "none"},
     "design": {"kind": "one_at_a_time", "repeats": 2, "components": [
         {"name": "hflip", "set": {"augment.hflip": True}},
         {"name": "lowlr", "set": {"optim.lr": 0.001}}]}}
