@@ -31,7 +31,7 @@ _CURVES = ("train_loss", "val_loss", "lr")
 KEY_SECTION = "Objective and key figures (final: best epoch's weights, at {where})"
 EPOCH_SECTION = "epoch/ curves (after each epoch, at the model's input size)"
 WIDTH = 110  # px of a metric, param or tag column (the UI's default is wider)
-WIDE = {names.TAG_CI: 170, names.TAG_DECISION: 100}  # px of columns whose text is longer
+WIDE = {names.TAG_CI: 170, names.TAG_DECISION: 125}  # px of columns whose text is longer
 # The cost figures (GFLOPs, latency, efficiency) and the settings that change them: the network
 # and the shape of its input. A study varying none of these has one cost: its charts and
 # columns would show the same bar for every run.
