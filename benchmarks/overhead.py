@@ -219,15 +219,15 @@ class AblateTrial:
     def _trial(self, config: Any) -> Any:
         import ablate.tracking.checkpoints
         from ablate.runs.tracked import train_tracked
-        from ablate.tracking.names import TAG_CONFIG, TAG_REPEAT
+        from ablate.tracking.names import TAG_CONFIG, TAG_REPEAT, trial_label, trial_run_name
 
         number = self.number
         self.number += 1
         config = ablate.tracking.checkpoints.localize(self.tracker, config)
         run = self.tracker.start_run(
-            self.spec.name, config, role="trial", name=f"trial-{number:03d}",
+            self.spec.name, config, role="trial", name=trial_run_name(number),
             parent_id=self.parent_id, trial=number,
-            extra_tags={TAG_CONFIG: f"trial-{number}", TAG_REPEAT: "0"},
+            extra_tags={TAG_CONFIG: trial_label(number), TAG_REPEAT: "0"},
         )
         result = train_tracked(config, run, progress=False)
         run.end("COMPLETE")

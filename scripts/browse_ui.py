@@ -7,8 +7,10 @@ It starts ``ablate ui`` on a private copy of the store's ``mlflow.db`` (the arti
 linked, not copied), finds the newest study's parent run and its first trial run through the
 REST API, and writes PNGs of: the experiment as a first-time user opens it (the experiments
 list links to ``#/experiments/<id>``), the runs view whose address ``ablate ui`` prints (for a
-study written by this version: ablate's saved view), its charts (the parent run opened when
-the list shows it), the runs view with the experiment's description expanded, the study
+study written by this version: ablate's saved view), the same after "Override saved view" and
+a reload (MLflow 3.18 drops a shared view's columns on a plain reload, see docs/ui.md), its
+charts (the parent run opened when the list shows it), the runs view with the experiment's
+description expanded, the study
 (parent) run's overview with its description expanded ("Show more"), its ``report.html``
 artifact (its top, and scrolled to its first figure), the trial run's overview, the trial's
 model-metrics charts (the whole scrolled length in one tall image) and the trial's artifacts
@@ -182,9 +184,10 @@ def study_pages(server: str, address: str) -> list[tuple[str, str, bool]]:
     pages = [
         ("01-experiment-first-open.png", base, False),
         ("02-runs-view.png", address, False),
+        # the view made this browser's own ("Override saved view"), so that later pages keep
+        # it through their reloads
+        ("02b-runs-view-overridden-reloaded.png", address, False),
         ("03-runs-charts.png", address + "&compareRunsMode=CHART", True),
-        # after the description was expanded, MLflow 3.17 no longer re-applies a shared view's
-        # charts on reloading its address: this page comes after the charts
         ("03b-runs-view-description-expanded.png", address, True),
         ("04-study-run-overview-expanded.png", study_run + ml, True),
         ("04b-study-run-report-html.png", f"{study_run}/artifacts/report.html{ml}", False),
@@ -216,6 +219,8 @@ def shoot(pages: list[tuple[str, str, bool]], args: argparse.Namespace) -> list[
             if i == 0:  # later pages as seen once the first visit's assistant panel is closed
                 time.sleep(args.settle)
                 page.evaluate("localStorage.setItem('mlflow.assistant.panelOpen_v1', 'false')")
+            elif "viewStateShareKey" in url:  # a reload would drop the saved view (docs/ui.md)
+                time.sleep(args.settle)
             else:  # a fresh document: the UI reads its settings, and nothing stays in memory
                 page.reload(wait_until="load")
                 time.sleep(args.settle)
@@ -227,8 +232,17 @@ def shoot(pages: list[tuple[str, str, bool]], args: argparse.Namespace) -> list[
 
 
 def act(page: Any, name: str, args: argparse.Namespace) -> None:
-    """What a user clicks on that page first: the runs list's parent run (to see its trials),
-    the experiment description's expand button, a run description's "Show more"."""
+    """What a user clicks on that page first: "Override saved view" (then a reload), the runs
+    list's parent run (to see its trials), the experiment description's expand button, a run
+    description's "Show more"."""
+    if name.startswith("02b-"):
+        override = page.get_by_role("button", name="Override saved view")
+        if override.count():
+            override.first.click()
+            time.sleep(args.settle / 4)
+            page.reload(wait_until="load")
+            time.sleep(args.settle)
+        return
     if name.startswith("03-") and "viewStateShareKey" not in page.url:
         target = page.locator("button[data-component-id*=runnamecellrenderer]")
     elif name.startswith("03b-"):

@@ -1,5 +1,6 @@
 """Render a report's sections as markdown, CSV, LaTeX or one self-contained HTML file (the same
-tables in each format)."""
+tables in each format). Text infinities read ``∞`` in markdown and HTML, whichever module
+formatted them."""
 
 from __future__ import annotations
 
@@ -28,29 +29,45 @@ def _link(path: Path, base: Path | None) -> str:
 def _numeric(column: pd.Series) -> bool:
     if pd.api.types.is_numeric_dtype(column):
         return True
-    text = column.astype(str).str.replace(r"[\s,±+%\[\]]|n/a|e[+-]", "", regex=True)
+    text = column.astype(str).str.replace(r"[\s,±+%\[\]∞]|n/a|\binf\b|e[+-]", "", regex=True)
     return bool(text.str.fullmatch(r"[-0-9.]*").all())
 
 
-def markdown_table(table: pd.DataFrame) -> str:
-    """The table as the cells were formatted (no re-parsing of numbers); numbers right-aligned."""
+# "inf", "+inf", "-inf" as a word of their own (not "info", "inference", "x_inf")
+_INFINITY = re.compile(r"(?<![\w.])([+-]?)inf(?!\w)")
+# MLflow's markdown renderer draws tables without cell padding: cells would run together
+_PAD = "&nbsp;"
+
+
+def one_infinity(text: str) -> str:
+    """``text`` with Python's ``inf`` written ``∞`` (the notation the report's tables use)."""
+    return _INFINITY.sub(r"\1∞", text)
+
+
+def markdown_table(table: pd.DataFrame, padded: bool = False) -> str:
+    """The table as the cells were formatted (no re-parsing of numbers); numbers right-aligned;
+    ``padded``: each cell between non-breaking spaces (for MLflow's renderer)."""
     align = ["right" if _numeric(table[c]) else "left" for c in table.columns]
-    return table.to_markdown(index=False, disable_numparse=True, colalign=align)
+    cells = table.map(lambda v: "" if v is None else one_infinity(str(v)))  # as tabulate
+    if padded:
+        cells = cells.map(lambda v: f"{_PAD}{v}{_PAD}")
+        cells.columns = [f"{_PAD}{c}{_PAD}" for c in cells.columns]
+    return cells.to_markdown(index=False, disable_numparse=True, colalign=align)
 
 
 def markdown(title: str, header: list[str], sections: list[Section], footer: list[str],
              base: Path | None = None) -> str:
     """The markdown document; figure links are relative to ``base`` (the report's folder)."""
-    out = [f"# {title}", "", *header, ""]
+    out = [f"# {title}", "", *map(one_infinity, header), ""]
     for section in sections:
         out += ["#" * section.level + " " + section.title, ""]
         for paragraph in section.text:
-            out += [paragraph, ""]
+            out += [one_infinity(paragraph), ""]
         if section.table is not None:
             shown = section.table.shown
             out += [section.empty if shown.empty else markdown_table(shown), ""]
         for note in section.notes:
-            out += [note, ""]
+            out += [one_infinity(note), ""]
         for caption, path in section.figures:
             out += [f"![{caption}]({_link(path, base)})", ""]
     if footer:
@@ -147,13 +164,14 @@ body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: 
 h1 { font-size: 1.6em; border-bottom: 1px solid #d0d7de; padding-bottom: .3em; }
 h2 { font-size: 1.25em; margin-top: 1.8em; border-bottom: 1px solid #d0d7de; }
 h3 { font-size: 1.05em; margin-top: 1.4em; }
-table { border-collapse: collapse; margin: .8em 0; font-size: 13px; display: block;
-        overflow-x: auto; }
+.table { overflow-x: auto; margin: .8em 0; max-width: 100%; }
+table { border-collapse: collapse; font-size: 13px; }
 th, td { border: 1px solid #d0d7de; padding: 3px 8px; white-space: nowrap; }
 th { background: #f6f8fa; text-align: left; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tbody tr:nth-child(even) { background: #f9fafb; }
 code { background: #eff1f3; padding: 0 .3em; border-radius: 4px; font-size: 90%; }
+ul { padding-left: 1.4em; } li { margin: .25em 0; }
 figure { margin: 1em 0; } figure img { max-width: 100%; }
 figcaption { color: #59636e; font-size: 12px; }
 footer { margin-top: 2em; border-top: 1px solid #d0d7de; color: #59636e; }
@@ -162,7 +180,7 @@ footer { margin-top: 2em; border-top: 1px solid #d0d7de; color: #59636e; }
 
 def _inline(text: str) -> str:
     """Markdown's inline code, bold and italics (all the report's text uses) as HTML."""
-    out = html_lib.escape(text, quote=False)
+    out = html_lib.escape(one_infinity(text), quote=False)
     out = re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
     out = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", out)
     return re.sub(r"(?<![\w])_(.+?)_(?![\w])", r"<em>\1</em>", out)
@@ -174,11 +192,21 @@ def _html_table(table: pd.DataFrame) -> str:
     rows = []
     for values in table.itertuples(index=False):
         cells = "".join(
-            f'<td class="num">{html_lib.escape(str(v))}</td>' if is_num
-            else f"<td>{html_lib.escape(str(v))}</td>"
+            f'<td class="num">{html_lib.escape(one_infinity(str(v)))}</td>' if is_num
+            else f"<td>{html_lib.escape(one_infinity(str(v)))}</td>"
             for v, is_num in zip(values, numeric, strict=True))
         rows.append(f"<tr>{cells}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    # the box scrolls a table wider than the page, not the page
+    return (f'<div class="table"><table><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(rows)}</tbody></table></div>")
+
+
+def _block(text: str) -> str:
+    """A paragraph as HTML: a markdown list (every line "- ...") as a list, else a paragraph."""
+    lines = text.splitlines()
+    if lines and all(line.startswith("- ") for line in lines):
+        return "<ul>" + "".join(f"<li>{_inline(line[2:])}</li>" for line in lines) + "</ul>"
+    return f"<p>{_inline(text)}</p>"
 
 
 def _figure(caption: str, path: Path) -> str:
@@ -194,15 +222,15 @@ def html(title: str, header: list[str], sections: list[Section], footer: list[st
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
            f"<title>{html_lib.escape(title)}</title><style>{STYLE}</style></head><body>",
            f"<h1>{html_lib.escape(title)}</h1>"]
-    out += [f"<p>{_inline(line)}</p>" for line in header]
+    out += [_block(line) for line in header]
     for section in sections:
         level = min(max(section.level, 2), 6)
         out.append(f"<h{level}>{_inline(section.title)}</h{level}>")
-        out += [f"<p>{_inline(paragraph)}</p>" for paragraph in section.text]
+        out += [_block(paragraph) for paragraph in section.text]
         if section.table is not None:
             shown = section.table.shown
             out.append(f"<p>{_inline(section.empty)}</p>" if shown.empty else _html_table(shown))
-        out += [f"<p>{_inline(note)}</p>" for note in section.notes]
+        out += [_block(note) for note in section.notes]
         out += [_figure(caption, path) for caption, path in section.figures]
     if footer:
         out.append("<footer>" + "".join(f"<p>{_inline(line)}</p>" for line in footer)

@@ -3,14 +3,17 @@
 Above both the study runner and the report: it reads the study back with the report code and
 writes, through the tracking writer, the experiment's and the study run's descriptions (the
 ablation table in markdown, one line on where the full report is), the study run's summary
-metrics and best-run tags, and the full report as its ``report.html`` artifact. The CLI hands
-:class:`Publisher` to the runner as its ``after_trial`` callback and calls
+metrics and best-run tags, every trial run's decision tags (its configuration's comparison with
+the baseline, as the ablation table has it: ``ablate.decision``, ``ablate.delta``,
+``ablate.ci``, ``ablate.p_adj``), and the full report as its ``report.html`` artifact. The CLI
+hands :class:`Publisher` to the runner as its ``after_trial`` callback and calls
 :meth:`Publisher.publish` once more at the end of ``study run``.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,10 +25,10 @@ from ablate.reporting import assemble
 from ablate.reporting.ablation import ablation_section, family
 from ablate.reporting.configs import aggregate, baseline_label, best_label, ordered, representative
 from ablate.reporting.export import markdown_table
-from ablate.reporting.runs import StudyRuns, load_runs
-from ablate.reporting.sections import Section, mean_std
+from ablate.reporting.runs import StudyRuns, parse
+from ablate.reporting.sections import NA, Section, interval, mean_std, num, signed
 from ablate.stores import Stores
-from ablate.tracking import Tracker, names, notes
+from ablate.tracking import ArtifactReader, Tracker, fetch, names, notes
 
 # Publishing may take at most this share of a worker's time: after a refresh that took t s,
 # the next one waits until (1 / SHARE - 1) * t s have passed (every trial for small studies);
@@ -33,6 +36,10 @@ from ablate.tracking import Tracker, names, notes
 SHARE = 0.05
 TABLE_ROWS = 25  # at most this many configurations in the descriptions' table
 _TABLE_BUDGET = notes.RUN_TAG_LIMIT - 2000  # characters left for the table in a run tag
+# The ablation table's columns a description keeps (beside the configuration, its components
+# and its objective's mean ± std): MLflow's renderer fits a table to the page's width, so the
+# rest (gain, bootstrap interval, P(better), MDE, seeds needed) is left to the full report.
+DESCRIPTION_COLUMNS = ("n", "seeds compared", "95% CI", "repeated CI", "p_adj", "decision")
 
 
 def best_run(study: StudyRuns, configs: pd.DataFrame) -> tuple[str, pd.Series] | None:
@@ -45,18 +52,80 @@ def best_run(study: StudyRuns, configs: pd.DataFrame) -> tuple[str, pd.Series] |
     return None if run is None else (label, run)
 
 
-def compact_table(section: Section, budget: int = _TABLE_BUDGET) -> tuple[str, int]:
-    """The ablation table in markdown with as many rows as fit (at most TABLE_ROWS), and how
-    many rows it shows."""
+def description_columns(table: pd.DataFrame, components: list[str]) -> pd.DataFrame:
+    """The ablation table's columns a description shows: the configuration, its components,
+    the objective's mean ± std (the first such column), the difference with the baseline and
+    :data:`DESCRIPTION_COLUMNS`."""
+    keep = ["config", *[c for c in components if c in table]]
+    keep += [c for c in table.columns if c.endswith("(mean ± std)")][:1]
+    keep += [c for c in table.columns if c.startswith("diff")]
+    keep += [c for c in DESCRIPTION_COLUMNS if c in table]
+    return table[list(dict.fromkeys(keep))]
+
+
+def compact_table(section: Section, components: list[str] | None = None,
+                  budget: int = _TABLE_BUDGET) -> tuple[str, int]:
+    """The ablation table in markdown for MLflow's renderer (the description's columns, cells
+    padded) with as many rows as fit (at most TABLE_ROWS), and how many rows it shows."""
     table = section.table.shown if section.table is not None else pd.DataFrame()
     if table.empty:
         return section.empty, 0
+    table = description_columns(table, list(components or []))
     rows = min(len(table), TABLE_ROWS)
     while True:
-        text = markdown_table(table.head(rows))
+        text = markdown_table(table.head(rows), padded=True)
         if len(text) <= budget or rows <= 1:
             return text, rows
         rows = max(1, rows * 2 // 3)
+
+
+def decision_tags(section: Section, baseline: str | None) -> dict[str, dict[str, str]]:
+    """The decision tags of each configuration of the ablation table (label -> tags): its
+    comparison with the baseline as the table decides it (the baseline: ``baseline``, delta 0;
+    a configuration not compared yet: ``pending``). Empty without a baseline (a search)."""
+    data = section.table.data if section.table is not None else pd.DataFrame()
+    if baseline is None or "decision" not in data:
+        return {}
+    out: dict[str, dict[str, str]] = {}
+    for row in data.to_dict("records"):
+        label = str(row["config"])
+        if label == baseline:
+            out[label] = {names.TAG_DECISION: names.DECISION_BASELINE, names.TAG_DELTA: "0"}
+        elif not isinstance(row["decision"], str):
+            out[label] = {names.TAG_DECISION: names.DECISION_PENDING, names.TAG_DELTA: NA}
+        else:
+            p_adj = float(row["p_adj"])
+            out[label] = {
+                names.TAG_DECISION: row["decision"],
+                names.TAG_DELTA: signed(float(row["delta"])),
+                names.TAG_CI: interval(float(row["ci_low"]), float(row["ci_high"])),
+                names.TAG_P_ADJ: NA if math.isnan(p_adj) else num(p_adj, 3),
+            }
+    return out
+
+
+def run_tags(study: StudyRuns, by_config: dict[str, dict[str, str]],
+             current: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    """The decision tags to write (run id -> tags): every trial run of a configuration in
+    ``by_config`` whose tags in ``current`` (run id -> its tags now) differ."""
+    out = {}
+    for run_id, label in zip(study.runs["run_id"], study.runs["config"], strict=True):
+        wanted = by_config.get(str(label))
+        now = current.get(str(run_id), {})
+        if wanted and any(now.get(k) != v for k, v in wanted.items()):
+            out[str(run_id)] = wanted
+    return out
+
+
+def current_tags(frame: pd.DataFrame) -> dict[str, dict[str, str]]:
+    """The decision tags each run of :func:`ablate.tracking.fetch`'s ``frame`` holds now."""
+    columns = [f"tags.{k}" for k in names.DECISION_TAGS if f"tags.{k}" in frame]
+    if frame.empty or not columns:
+        return {}
+    return {str(run_id): {c.removeprefix("tags."): v for c, v in zip(columns, values,
+                                                                     strict=True)
+                          if isinstance(v, str)}
+            for run_id, *values in frame[["run_id", *columns]].itertuples(index=False)}
 
 
 def _counts(study: StudyRuns) -> dict[str, int]:
@@ -83,7 +152,7 @@ def describe(study: StudyRuns, configs: pd.DataFrame, section: Section, parent: 
                          configs.loc[label, "std." + study.objective])
         link = names.run_page(experiment, run["run_id"])
         head += f" · best [`{label}`]({link}): {study.objective} {value}"
-    table, shown = compact_table(section)
+    table, shown = compact_table(section, study.components)
     lines = [head]
     if parent.data.tags.get(names.TAG_SPEC_DESCRIPTION):
         lines.append(parent.data.tags[names.TAG_SPEC_DESCRIPTION])
@@ -105,9 +174,10 @@ def describe(study: StudyRuns, configs: pd.DataFrame, section: Section, parent: 
     return "\n\n".join(lines)
 
 
-def summarize(study: StudyRuns, parent: Any, html: bool = True) -> notes.Summary:
+def summarize(study: StudyRuns, parent: Any, html: bool = True,
+              current: dict[str, dict[str, str]] | None = None) -> notes.Summary:
     """The study's summary for the UI (``parent``: the study run; ``html``: with the full
-    report)."""
+    report; ``current``: the decision tags the runs hold now, see :func:`current_tags`)."""
     configs = ordered(study, aggregate(study))
     baseline = baseline_label(study, configs)
     rows = family(study, configs, baseline, study.settings)
@@ -123,7 +193,9 @@ def summarize(study: StudyRuns, parent: Any, html: bool = True) -> notes.Summary
             configs.loc[label, "mean." + study.objective])
         tags = {names.TAG_BEST_RUN: str(run["run_id"]), names.TAG_BEST_CONFIG: label}
     summary = notes.Summary(description=describe(study, configs, section, parent, best),
-                            tags=tags, metrics=metrics, step=counts["complete"])
+                            tags=tags, metrics=metrics, step=counts["complete"],
+                            run_tags=run_tags(study, decision_tags(section, baseline),
+                                              current or {}))
     if html:
         add_report(summary, study)
     return summary
@@ -206,10 +278,12 @@ class Publisher:
         parent = self._tracker.find_parent(self.study)
         if parent is None:
             return 0.0
-        study = load_runs(self.stores, self.study)
+        frame = fetch(self.stores, self.study)
+        study = parse(frame, self.study, self.stores.tracking_uri)
+        study.artifacts = ArtifactReader(self.stores)
         if study.runs.empty:
             return 0.0
-        summary = summarize(study, parent, html=False)
+        summary = summarize(study, parent, html=False, current=current_tags(frame))
         started = time.monotonic()
         if html:
             add_report(summary, study)

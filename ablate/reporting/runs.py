@@ -125,7 +125,7 @@ def _trials(frame: pd.DataFrame, search: dict[str, str], components: list[str]) 
     stale = state.eq("RUNNING") & status.eq("FAIL")
     out["state"] = state.where(state.notna() & ~stale, status)
     out["reason"] = tag(keys.TAG_REASON).fillna("")
-    fallback = ["trial-" + str(t) if t is not pd.NA else "run-" + r[:8]
+    fallback = [keys.trial_label(int(t)) if t is not pd.NA else "run-" + r[:8]
                 for t, r in zip(out["trial"], out["run_id"], strict=True)]
     config = tag(keys.TAG_CONFIG)
     out["config"] = config.where(config.notna(), pd.Series(fallback, index=frame.index))

@@ -117,7 +117,7 @@ class TrialObjective:
             origin = trial.number
             with optuna_writes():
                 trial.set_user_attr(ORIGIN_ATTR, origin)
-        label = f"trial-{origin}"
+        label = keys.trial_label(origin)
         return Configuration(label, values), list(range(self.spec.design.min_repeats)), label
 
     def __call__(self, trial: optuna.Trial, fence: TrialFence) -> float | tuple[float, ...]:
@@ -159,13 +159,14 @@ class TrialObjective:
         if oom:
             tags[keys.TAG_OOM_BATCH] = str(config.data.batch_size)
             tags[keys.TAG_OOM_ACCUM] = str(config.optim.grad_accum)
-        name = f"trial-{trial.number:03d}" + (f"-r{repeat}" if suffix else "")
+        name = keys.trial_run_name(trial.number, repeat if suffix else None)
         fence.check()
         # The run carries the trial number from its first write, so a run whose id never
         # reaches Optuna (killed in between) is still found and closed by the recovery.
         run = self.tracker.start_run(
             self.spec.name, config, role="trial", name=name, parent_id=self.parent_id,
-            trial=trial.number, values=chosen.values or None, extra_tags=tags,
+            trial=trial.number, extra_tags=tags,
+            values=None if self.design else chosen.values or None,  # a design samples nothing
         )
         run.fence = fence
         fault_point("after_run_create")

@@ -30,6 +30,7 @@ from ablate.study.storage import (
     open_storage,
     storage_error,
 )
+from ablate.tracking.names import trial_label
 
 # Optuna's RDB schema revisions (alembic) whose tables the SQL reader knows.
 KNOWN_REVISIONS = frozenset({"v3.2.0.a"})
@@ -59,7 +60,7 @@ def best_choice(records: Iterable[TrialRecord], maximize: bool
     it (a configuration's repeat counted once: its latest trial)."""
     rows: dict[tuple[str, int], dict[str, Any]] = {}
     for r in sorted(records, key=lambda r: r.number):
-        config = r.config if r.config is not None else f"trial-{r.origin}"
+        config = r.config if r.config is not None else trial_label(r.origin)
         rows[(config, r.repeat)] = {"config": config, "objective": r.value, "order": r.origin,
                                     "repeat": r.repeat, "number": r.number}
     choice = selection.best(rows, maximize)

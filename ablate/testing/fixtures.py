@@ -137,7 +137,7 @@ class StoreWriter:
             tags[keys.SEARCHED_PREFIX + path] = json.dumps(value)
         start = self._tick()
         run = self.client.create_run(self.experiment, start_time=start, tags={},
-                                     run_name=f"trial-{trial}")
+                                     run_name=keys.trial_run_name(trial))
         uri = run.info.artifact_uri
         folder = Path(uri.removeprefix("file://")) if uri.startswith("file://") else None
         log = RunLog(self.client, run.info.run_id, folder)

@@ -35,7 +35,7 @@ TAG_DIRECTION = "ablate.direction"
 TAG_SEARCH = "ablate.search"
 TAG_CLASSES = "ablate.classes"  # parent: JSON list of class names
 TAG_DESIGN = "ablate.design"  # parent: search | one_at_a_time | cumulative | factorial
-TAG_CONFIG = "ablate.config"  # configuration label: "baseline", "+hflip", "trial-7"
+TAG_CONFIG = "ablate.config"  # configuration label: "baseline", "+hflip", "trial-007"
 TAG_REPEAT = "ablate.repeat"  # 0..repeats-1 (runs of one TAG_CONFIG are its repeats)
 TAG_SEED = "ablate.seed"
 TAG_BASELINE = "ablate.baseline"  # parent: label of the baseline configuration
@@ -74,6 +74,16 @@ TAG_BEST_CONFIG = "ablate.best_config"  # parent: label of the best configuratio
 # stored when the study publishes its report; a report whose inputs match reuses them
 TAG_IMPORTANCE = "ablate.importance"
 TAG_SPEC_DESCRIPTION = "ablate.description"  # parent: the spec's description
+# run: its configuration's comparison with the baseline, as the report decides it; written on
+# every trial run of the configuration by the study's publisher (ablate.reporting.publish) and
+# refreshed as trials finish. Text, as the runs table shows, sorts and filters them:
+TAG_DECISION = "ablate.decision"  # better | worse | identical | equivalent | undecided | baseline
+TAG_DELTA = "ablate.delta"  # mean per-seed difference, configuration minus baseline: "+0.0123"
+TAG_CI = "ablate.ci"  # its confidence interval, "[-0.004, +0.029]" (the report's 95% CI column)
+TAG_P_ADJ = "ablate.p_adj"  # the adjusted p-value ("n/a" for adaptive repeats' sequential tests)
+DECISION_TAGS = (TAG_DECISION, TAG_DELTA, TAG_CI, TAG_P_ADJ)
+DECISION_BASELINE = "baseline"  # TAG_DECISION of the baseline's own runs
+DECISION_PENDING = "pending"  # TAG_DECISION before a configuration can be compared
 TAG_PARENT = "mlflow.parentRunId"
 # MLflow's description of a run or an experiment (markdown; the UI shows it on the run's
 # overview and above the experiment's runs)
@@ -86,6 +96,19 @@ TAG_EXPERIMENT_KIND = "mlflow.experimentKind"
 EXPERIMENT_KIND = "custom_model_development"
 
 ROLE_PARENT, ROLE_TRIAL, ROLE_TRAIN, ROLE_RERUN = "parent", "trial", "train", "rerun"
+
+
+def trial_label(number: int) -> str:
+    """The name of Optuna trial ``number`` wherever ablate shows one: the run name of its
+    first repeat and the configuration label of a search trial, ``trial-007``."""
+    return f"trial-{number:03d}"
+
+
+def trial_run_name(number: int, repeat: int | None = None) -> str:
+    """A trial run's name: :func:`trial_label`, with ``-r<repeat>`` when one trial trains
+    several repeats (a search with repeats)."""
+    return trial_label(number) + ("" if repeat is None else f"-r{repeat}")
+
 STATES = ("RUNNING", "COMPLETE", "PRUNED", "FAIL")
 # Parent-run params are the study's base spec, each named ``spec.<dotted path>`` so that they
 # are never read as values a trial ran with.

@@ -23,12 +23,14 @@ SPEC_PARAMS_LINE = (
 @dataclass
 class Summary:
     """A study's summary for the UI: the description (markdown), the parent run's tags and
-    metrics (logged at ``step``) and the full report as HTML (None: not refreshed)."""
+    metrics (logged at ``step``), tags to set on trial runs (run id -> tags: their decision
+    tags) and the full report as HTML (None: not refreshed)."""
 
     description: str
     tags: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     step: int = 0
+    run_tags: dict[str, dict[str, str]] = field(default_factory=dict)
     html: str | None = None
 
 

@@ -183,9 +183,10 @@ def selection_table(runs: list[Any], objective: str) -> pd.DataFrame:
     for run in sorted(runs, key=lambda r: r.info.start_time):
         tags = run.data.tags
         trial = tags.get(names.TAG_TRIAL, "")
+        label = names.trial_label(int(trial)) if trial.isdigit() else f"trial-{trial}"
         rows.append({
             "run_id": run.info.run_id,
-            "config": tags.get(names.TAG_CONFIG) or f"trial-{trial}",
+            "config": tags.get(names.TAG_CONFIG) or label,
             "objective": run.data.metrics.get(key, float("nan")),
             "order": int(trial) if trial.isdigit() else None,
             "trial": int(trial) if trial.isdigit() else None,

@@ -30,6 +30,10 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 START_TIMEOUT = 180.0  # seconds; a first start on two busy cores can take a minute
 STOP_GRACE = 2.0  # seconds the server gets to exit on SIGTERM before it is killed
 SEARCH_API = "/ajax-api/2.0/mlflow"
+# MLflow 3.18 opens a saved view as a read-only preview that a reload drops, and opens
+# experiments from its list on the GenAI pages until the sidebar is switched (docs/ui.md).
+VIEW_TIP = ("in MLflow: 'Override saved view' (the banner) keeps this view through reloads; "
+            "'Model training' (the sidebar) opens experiments on their runs; see docs/ui.md")
 
 
 def server_command(stores: Stores, host: str, port: int) -> list[str]:
@@ -190,7 +194,9 @@ def _wait_and_watch(
                 f"the MLflow server did not answer in {START_TIMEOUT:.0f} s; see {log}"
             )
         time.sleep(0.2)
-    echo(f"open {_newest_url(server)}\nCtrl-C stops it")
+    url = _newest_url(server)
+    echo(f"open {url}" + (f"\n{VIEW_TIP}" if "viewStateShareKey=" in url else "")
+         + "\nCtrl-C stops it")
     while not stop.requested:
         if process.poll() is not None:
             raise AblateError(f"the MLflow server stopped: {_tail(log)} (log: {log})")

@@ -130,11 +130,7 @@ class Tracker:
     def describe_experiment(self, experiment: str, spec: StudySpec) -> None:
         """Tag a study's experiment as model training, with the saved view of its trials and
         (until the first summary replaces it) a description."""
-        objectives = [(o.metric, o.direction) for o in spec.objectives] or [
-            (spec.objective.metric, spec.objective.direction)]
-        state = view.runs_view(objectives, list(spec.search),
-                               [c.name for c in spec.design.components],
-                               spec.eval.full_resolution)
+        state = view.study_view(spec)
         self.client.set_experiment_tag(experiment, names.TAG_EXPERIMENT_KIND,
                                        names.EXPERIMENT_KIND)
         self.client.set_experiment_tag(experiment, names.TAG_VIEW, view.view_tag(spec.name, state))
@@ -144,8 +140,10 @@ class Tracker:
 
     def publish(self, parent: Any, summary: notes.Summary) -> None:
         """Write a study's summary (``parent``: its parent run, see :meth:`find_parent`): the
-        experiment's and the parent run's descriptions, the parent's summary metrics and
-        best-run tags, and the full report as its artifact."""
+        trial runs' decision tags, the experiment's and the parent run's descriptions, the
+        parent's summary metrics and best-run tags, and the full report as its artifact."""
+        for run_id, tags in summary.run_tags.items():
+            RunLog(self.client, run_id).set_tags(tags)
         self.client.set_experiment_tag(parent.info.experiment_id, names.TAG_NOTE,
                                        summary.description[: view.TAG_LIMIT])
         log = self.run_log(parent.info.run_id, parent.info.artifact_uri)

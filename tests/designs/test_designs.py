@@ -140,7 +140,8 @@ def test_search_repeats_average_the_seeds(cli, write_spec, store):
     assert result.exit_code == 0, result.output
     runs = _trial_runs(store)
     assert sorted(r.data.tags[keys.TAG_REPEAT] for r in runs) == ["0", "1"]
-    assert {r.data.tags[keys.TAG_CONFIG] for r in runs} == {"trial-0"}
+    assert {r.data.tags[keys.TAG_CONFIG] for r in runs} == {"trial-000"}
+    assert sorted(r.info.run_name for r in runs) == ["trial-000-r0", "trial-000-r1"]
     study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{store / 'optuna.db'}")
     mean = sum(r.data.metrics["val/iou"] for r in runs) / 2
     assert abs(study.trials[0].value - mean) < 1e-9
