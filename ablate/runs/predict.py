@@ -25,8 +25,8 @@ from ablate.tracking import (
     trial_runs,
 )
 from ablate.tracking import names as keys
+from ablate.training.devices import resolve_device
 from ablate.training.engine import Engine, resize_labels
-from ablate.training.train import resolve_device
 
 
 @dataclass

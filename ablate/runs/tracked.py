@@ -10,7 +10,9 @@ from ablate.data import DataSplits
 from ablate.runs import environment
 from ablate.spec import RunConfig
 from ablate.testing.faults import fault_point
-from ablate.tracking import RunLog
+from ablate.tracking import RunLog, names
+from ablate.training.devices import resolve_device
+from ablate.training.precision import amp_dtype, dtype_name
 from ablate.training.result import TrainResult
 from ablate.training.train import EpochCallback, train
 
@@ -24,11 +26,14 @@ def train_tracked(
     spec_path: str | None = None,
 ) -> TrainResult:
     """:func:`~ablate.training.train.train` logging into ``run``: first the environment (versions,
-    device, the git state of the spec file's work tree, ``spec_path``), the data of each split
+    device, the git state of the spec file's work tree, ``spec_path``) and the AMP dtype that
+    applies on the run's GPU (``ablate.amp_dtype``), the data of each split
     once loaded, each epoch as soon as it ends (a crash keeps them), then the final numbers and
     the artifacts. ``on_epoch`` runs after each epoch is logged (it may raise to prune)."""
     env = environment.collect(config.device, spec_path)
     run.log_environment(env, environment.git_diff(env))
+    dtype = amp_dtype(resolve_device(config.device), config.optim.amp)
+    run.set_tags({names.TAG_AMP_DTYPE: dtype_name(dtype)})
 
     def log_data(data: DataSplits) -> None:
         run.log_data(data.fingerprints)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 import math
@@ -12,16 +11,16 @@ from collections.abc import Callable
 from typing import Any
 
 import optuna
-import torch
 
 from ablate.designs import Configuration, configurations
 from ablate.errors import AblateError
 from ablate.runs.applied import device_applied, given_paths, ignored_tags, warning_lines
 from ablate.runs.tracked import train_tracked
-from ablate.spec import RunConfig, StudySpec, set_dotted
+from ablate.spec import RunConfig, StudySpec
 from ablate.study.search import suggest
 from ablate.study.storage import (
     CONFIG_PARAM,
+    INEXACT_ATTR,
     ORIGIN_ATTR,
     REASON_ATTR,
     REPEAT_ATTR,
@@ -30,6 +29,7 @@ from ablate.study.storage import (
 from ablate.testing.faults import fault_point
 from ablate.tracking import RunLog, Tracker, localize, run_tags
 from ablate.tracking import names as keys
+from ablate.training.memory import halved_batch, is_out_of_memory, release_memory
 from ablate.training.result import TrainResult
 from ablate.training.train import TrainingError
 
@@ -39,21 +39,6 @@ TRIAL_LOG = logging.getLogger("ablate.trials")
 
 class TrialFailed(Exception):
     """One trial failed; the study goes on (Optuna records the trial as FAIL)."""
-
-
-def is_out_of_memory(err: BaseException) -> bool:
-    """CUDA OOM, or any RuntimeError that says "out of memory" (CPU allocators, cuDNN)."""
-    if isinstance(err, torch.cuda.OutOfMemoryError):
-        return True
-    return isinstance(err, RuntimeError) and "out of memory" in str(err).lower()
-
-
-def halved_batch(config: RunConfig) -> RunConfig:
-    """Half the batch, twice the gradient accumulation: the same effective batch."""
-    data = config.model_dump(mode="json")
-    set_dotted(data, "data.batch_size", config.data.batch_size // 2)
-    set_dotted(data, "optim.grad_accum", config.optim.grad_accum * 2)
-    return RunConfig.model_validate(data)
 
 
 class TrialObjective:
@@ -107,6 +92,8 @@ class TrialObjective:
             self._warn(ignored)
             run = self._start_run(trial, config, chosen, repeat, len(repeats) > 1, ignored)
             results.append(self._train_tracked(trial, config, run, prune=len(repeats) == 1))
+        if any(r.applied.get("reproducible", "").startswith("no") for r in results):
+            trial.set_user_attr(INEXACT_ATTR, True)  # adaptive repeats: never "identical"
         return self._value(trial, results)
 
     def _warn(self, ignored: dict[str, str]) -> None:
@@ -198,14 +185,19 @@ class TrialObjective:
                 if not is_out_of_memory(err):
                     raise
                 batch = config.data.batch_size
-                release_memory()
                 if self.spec.on_oom != "halve_batch" or batch // 2 < self.spec.min_batch_size:
                     raise TrainingError(f"out of memory at batch size {batch}") from err
-                config = halved_batch(config)
-                self.echo(f"trial {trial.number}: out of memory at batch size {batch}; "
-                          f"retrying with {config.data.batch_size} x {config.optim.grad_accum}")
-                run.set_tags({keys.TAG_OOM_BATCH: str(config.data.batch_size),
-                              keys.TAG_OOM_ACCUM: str(config.optim.grad_accum)})
+            # Out of the except block: the failed attempt's traceback (its frames, their
+            # tensors) is dropped, so the memory it held can be released before the retry.
+            release_memory()
+            config = halved_batch(config)
+            self.echo(f"trial {trial.number}: out of memory at batch size {batch}; "
+                      f"retrying with {config.data.batch_size} x {config.optim.grad_accum}")
+            tags = {keys.TAG_OOM_BATCH: str(config.data.batch_size),
+                    keys.TAG_OOM_ACCUM: str(config.optim.grad_accum)}
+            if config.data.eval_batch_size is not None:
+                tags[keys.TAG_OOM_EVAL_BATCH] = str(config.data.eval_batch_size)
+            run.set_tags(tags)
 
     def _value(self, trial: optuna.Trial, results: list[TrainResult]) -> float | tuple:
         """The trial's value(s): each objective averaged over the repeats."""
@@ -232,8 +224,3 @@ def failure_reason(err: BaseException) -> str:
     return f"{type(err).__name__}: {text.splitlines()[0][:200]}" if text else type(err).__name__
 
 
-def release_memory() -> None:
-    """Give freed GPU memory back between trials (no growth across a long study)."""
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()

@@ -26,6 +26,9 @@ RUN_ID_ATTR = "mlflow_run_id"
 REASON_ATTR = "fail_reason"
 REPEAT_ATTR = "repeat"
 ORIGIN_ATTR = "origin_trial"  # the number of the first attempt of a configuration
+# set (True) on a trial whose runs cannot be reproduced bit for bit (CUDA, deterministic:
+# false, or an operation without a deterministic implementation): never "identical"
+INEXACT_ATTR = "not_bit_reproducible"
 CONFIG_PARAM = "config"  # the Optuna param holding a fixed design's configuration label
 
 HEARTBEAT_ENV = "ABLATE_HEARTBEAT"

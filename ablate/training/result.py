@@ -86,6 +86,9 @@ class TrainResult:
     latency_iqr_ms: float = float("nan")  # their interquartile range
     peak_memory_mb: float | None = None
     image_counts: ImageCounts | None = None  # val and test, per image
+    # How the run trained where the configuration does not say (logged as tags
+    # ablate.applied.<key>): loader_workers, reproducible, latency (when shared or missing)
+    applied: dict[str, str] = field(default_factory=dict)
 
     def figures(self) -> dict[str, float]:
         """The model and run figures by name (``params``, ``gflops``, ...)."""

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from ablate.spec import RunConfig
-from ablate.study.objective import release_memory
+from ablate.training.memory import release_memory
 from ablate.training.train import train
 from tests.conftest import spec_dict
 
