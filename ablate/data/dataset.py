@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 
@@ -31,11 +32,13 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def loader_workers(setting: int | str, device: torch.device | None) -> int:
+def loader_workers(setting: int | str, device: torch.device | None,
+                   batches: int | None = None) -> int:
     """The loader worker processes of ``data.num_workers`` = ``setting`` on ``device``:
     ``auto`` is 0 off CUDA (the main process's torch threads already use the cores) and on
     CUDA the cores this process may use (its share under ``study run --workers``) less one
-    for the training loop, from 1 to :data:`MAX_AUTO_WORKERS`."""
+    for the training loop, from 1 to :data:`MAX_AUTO_WORKERS`, and no more than the loader's
+    ``batches`` per epoch (a worker prepares whole batches)."""
     if setting != "auto":
         return int(setting)
     if device is None or device.type != "cuda":
@@ -44,7 +47,7 @@ def loader_workers(setting: int | str, device: torch.device | None) -> int:
         cores = int(os.environ.get(CORES_ENV) or available_cores())
     except ValueError:
         cores = available_cores()
-    return max(1, min(MAX_AUTO_WORKERS, cores - 1))
+    return max(1, min(MAX_AUTO_WORKERS, cores - 1, batches or MAX_AUTO_WORKERS))
 
 
 class SegmentationDataset(Dataset):
@@ -162,10 +165,10 @@ def make_loaders(data: DataSplits, config: RunConfig, seed: int,
             "the default, a partial batch is never trained on)"
         )
     loaders: dict[str, DataLoader] = {}
-    workers = loader_workers(spec.num_workers, device)
     for split, samples in data.splits.items():
         is_train = split == "train"
         batch = spec.batch_size if is_train else (spec.eval_batch_size or spec.batch_size)
+        workers = loader_workers(spec.num_workers, device, math.ceil(len(samples) / batch))
         if batch > 1 and not (spec.size or (is_train and spec.crop)):
             _check_same_size(samples, split)
         dataset = make_dataset(samples, data, config, train=is_train, seed=seed)

@@ -110,9 +110,10 @@ class Engine:
         return self.ema.module if self.ema is not None else self.model
 
     def autocast(self) -> Any:
+        """Mixed precision as the run trains and evaluates (nothing without an AMP dtype)."""
         if self.amp_dtype is None:
             return nullcontext()
-        return torch.autocast(device_type="cuda", dtype=self.amp_dtype)
+        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
 
     def to_device(self, images: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, ...]:
         images = images.to(self.device, non_blocking=True).contiguous(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -34,11 +35,13 @@ def eval_loaders(data: DataSplits, engine: Engine,
     """Un-augmented loaders for every split (train is re-read without augmentation)."""
     config = engine.config
     batch = config.data.eval_batch_size or config.data.batch_size
+    samples = data.splits["train"]
     train_eval = DataLoader(
-        make_dataset(data.splits["train"], data, config, train=False),
+        make_dataset(samples, data, config, train=False),
         batch_size=batch,
         shuffle=False,
-        num_workers=loader_workers(config.data.num_workers, engine.device),
+        num_workers=loader_workers(config.data.num_workers, engine.device,
+                                   math.ceil(len(samples) / batch)),
         pin_memory=engine.device.type == "cuda",
     )
     out = {"train": train_eval, "val": loaders["val"]}

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ablate.data import DataSplits, load_data, loader_workers, make_loaders
+from ablate.data import DataSplits, load_data, make_loaders
 from ablate.spec import RunConfig
 from ablate.training import determinism
 from ablate.training.allocator import keep_freed_memory
@@ -81,7 +81,7 @@ def train(
     objective = float(evaluation.metrics["val"][config.objective.metric.removeprefix("val_")])
     gflops = flops / 1e9
     applied = {
-        "loader_workers": str(loader_workers(config.data.num_workers, device)),
+        "loader_workers": str(loaders["train"].num_workers),
         "reproducible": determinism.reproducibility(device, config.deterministic, ops),
     }
     if device.type == "cuda" and gpu_sharers() > 1:
