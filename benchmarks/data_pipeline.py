@@ -28,6 +28,7 @@ Only APIs that older versions have too are used, so the script can measure anoth
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
 import sys
@@ -156,9 +157,11 @@ def measure(path: Path, steps: int, images: int, workers: list[int]) -> dict[str
              f"{config.data.batch_size}, augment hflip={config.augment.hflip}, {device.type}",
              f"  decode (cold cache, {decoded} files)       {decode:8.1f} images/s"]
     for count, (rate, per_core) in rates.items():
+        ratio = f"  ({rate / step:5.2f}x the step)" if math.isfinite(step) else ""
         lines.append(f"  pipeline, {count} loader worker(s)         {rate:8.1f} images/s"
-                     f"  {per_core:7.1f} images/s per core  ({rate / step:5.2f}x the step)")
-    lines.append(f"  training step (fwd+bwd+step)         {step:8.1f} images/s")
+                     f"  {per_core:7.1f} images/s per core{ratio}")
+    if math.isfinite(step):
+        lines.append(f"  training step (fwd+bwd+step)         {step:8.1f} images/s")
     print("\n".join(lines), flush=True)
     return {"spec": spec.name, "decode": decode, "pipeline": rates, "step": step,
             "batch": config.data.batch_size, "size": size}

@@ -25,7 +25,13 @@ from ablate.training.engine import Engine, TrainingError
 from ablate.training.evaluation import Evaluation, eval_sources, evaluate_splits, load_best
 from ablate.training.fit import EpochCallback, Fit, fit
 from ablate.training.memory import is_out_of_memory, release_memory
-from ablate.training.models import count_params, model_flops, model_latency, model_size_mb
+from ablate.training.models import (
+    build_model,
+    count_params,
+    model_flops,
+    model_latency,
+    model_size_mb,
+)
 from ablate.training.precision import dtype_name
 from ablate.training.result import TrainResult, efficiency
 
@@ -80,15 +86,6 @@ def train(
         latency = measure_latency(engine, shape)
     objective = float(evaluation.metrics["val"][config.objective.metric.removeprefix("val_")])
     gflops = flops / 1e9
-    applied = {
-        "loader_workers": str(loaders["train"].num_workers),
-        "reproducible": determinism.reproducibility(device, config.deterministic, ops),
-    }
-    if device.type == "cuda" and gpu_sharers() > 1:
-        applied["latency"] = (f"shared: timed while {gpu_sharers() - 1} other worker(s) "
-                              "trained on the same GPU")
-    if latency[2]:
-        applied["latency"] = latency[2]
     return TrainResult(
         objective=objective,
         best_epoch=fitted.best_epoch,
@@ -111,8 +108,27 @@ def train(
         peak_memory_mb=(torch.cuda.max_memory_allocated(device) / 2**20
                         if device.type == "cuda" else None),
         image_counts=evaluation.images,
-        applied=applied,
+        applied=applied_settings(config, device, loaders["train"], ops, latency[2]),
     )
+
+
+def applied_settings(config: RunConfig, device: torch.device,
+                     train_loader: torch.utils.data.DataLoader, ops: list[str],
+                     latency_note: str) -> dict[str, str]:
+    """How the run trained where its configuration does not say (``TrainResult.applied``):
+    its loader workers, what it can be reproduced on (``ops``: the operations that ran
+    without a deterministic implementation) and, when it is not a figure timed alone, why
+    the latency is what it is."""
+    applied = {
+        "loader_workers": str(train_loader.num_workers),
+        "reproducible": determinism.reproducibility(device, config.deterministic, ops),
+    }
+    if device.type == "cuda" and gpu_sharers() > 1:
+        applied["latency"] = (f"shared: timed while {gpu_sharers() - 1} other worker(s) "
+                              "trained on the same GPU")
+    if latency_note:
+        applied["latency"] = latency_note
+    return applied
 
 
 def measure_model(
@@ -132,16 +148,10 @@ def measure_model(
         if not is_out_of_memory(err):
             raise
     release_memory()  # out of the except block: the failed pass's tensors are dropped
-    copy = copy_module(engine.model, torch.device("cpu"))
-    flops = model_flops(config.model, copy, shape, config.data.out_channels)
+    fresh = config.model.model_copy(update={"init_from": None, "encoder_weights": None})
+    on_cpu = build_model(fresh, shape[0], config.data.out_channels)  # no GPU memory needed
+    flops = model_flops(config.model, on_cpu, shape, config.data.out_channels)
     return shape, count_params(engine.model), flops
-
-
-def copy_module(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
-    """A deep copy of ``module`` on ``device``."""
-    import copy
-
-    return copy.deepcopy(module).to(device)
 
 
 def measure_latency(engine: Engine, shape: tuple[int, int, int]) -> tuple[float, float, str]:
