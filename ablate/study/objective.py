@@ -16,7 +16,7 @@ from ablate.designs import Configuration, configurations
 from ablate.errors import AblateError
 from ablate.runs.applied import device_applied, given_paths, ignored_tags, warning_lines
 from ablate.runs.tracked import train_tracked
-from ablate.spec import RunConfig, StudySpec
+from ablate.spec import RunConfig, StudySpec, set_dotted
 from ablate.study.search import suggest
 from ablate.study.storage import (
     CONFIG_PARAM,
@@ -190,7 +190,10 @@ class TrialObjective:
             # Out of the except block: the failed attempt's traceback (its frames, their
             # tensors) is dropped, so the memory it held can be released before the retry.
             release_memory()
-            config = halved_batch(config)
+            data = config.model_dump(mode="json")
+            for path, value in halved_batch(config).items():
+                set_dotted(data, path, value)
+            config = RunConfig.model_validate(data)
             self.echo(f"trial {trial.number}: out of memory at batch size {batch}; "
                       f"retrying with {config.data.batch_size} x {config.optim.grad_accum}")
             tags = {keys.TAG_OOM_BATCH: str(config.data.batch_size),

@@ -12,7 +12,7 @@ import gc
 
 import torch
 
-from ablate.spec import RunConfig, set_dotted
+from ablate.spec import RunConfig
 
 # What the CUDA libraries say when an allocation fails: the caching allocator raises
 # torch.cuda.OutOfMemoryError, but a failure inside cuBLAS, cuDNN or cuFFT (a workspace, a
@@ -39,18 +39,18 @@ def is_out_of_memory(err: BaseException) -> bool:
     return any(marker in text for marker in OOM_MARKERS)
 
 
-def halved_batch(config: RunConfig) -> RunConfig:
-    """Half the batch, twice the gradient accumulation: the same number of images per
-    optimiser step. ``data.eval_batch_size`` is halved too when it is set (when unset it
-    follows ``data.batch_size``), so an out-of-memory error in validation or in the final
-    evaluation gets a smaller batch as well. Batch norm sees the smaller batch (its
-    statistics are per forward pass, not per optimiser step)."""
-    data = config.model_dump(mode="json")
-    set_dotted(data, "data.batch_size", max(1, config.data.batch_size // 2))
+def halved_batch(config: RunConfig) -> dict[str, int]:
+    """The values a retry after an out-of-memory error trains with, by dotted path: half the
+    batch and twice the gradient accumulation, so the optimiser steps once per the same number
+    of images; ``data.eval_batch_size`` halved too when it is set (when unset it follows
+    ``data.batch_size``), so that an error in validation or in the final evaluation gets a
+    smaller batch as well. Batch norm sees the smaller batch (its statistics are per forward
+    pass, not per optimiser step)."""
+    values = {"data.batch_size": max(1, config.data.batch_size // 2),
+              "optim.grad_accum": config.optim.grad_accum * 2}
     if config.data.eval_batch_size is not None:
-        set_dotted(data, "data.eval_batch_size", max(1, config.data.eval_batch_size // 2))
-    set_dotted(data, "optim.grad_accum", config.optim.grad_accum * 2)
-    return RunConfig.model_validate(data)
+        values["data.eval_batch_size"] = max(1, config.data.eval_batch_size // 2)
+    return values
 
 
 def release_memory() -> None:

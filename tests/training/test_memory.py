@@ -57,10 +57,11 @@ def test_other_errors_are_not(err):
 def test_halving_reaches_the_eval_batch_and_keeps_the_step():
     config = _config(data={"batch_size": 8, "eval_batch_size": 16}, optim={"grad_accum": 2})
     half = halved_batch(config)
-    assert (half.data.batch_size, half.data.eval_batch_size, half.optim.grad_accum) == (4, 8, 4)
-    assert half.data.batch_size * half.optim.grad_accum == 16  # images per optimiser step
-    follows = halved_batch(_config(data={"batch_size": 8}))
-    assert follows.data.eval_batch_size is None and follows.data.batch_size == 4
+    assert half == {"data.batch_size": 4, "data.eval_batch_size": 8, "optim.grad_accum": 4}
+    assert half["data.batch_size"] * half["optim.grad_accum"] == 16  # images per step
+    # unset, the eval batch follows the batch
+    assert halved_batch(_config(data={"batch_size": 8})) == {"data.batch_size": 4,
+                                                             "optim.grad_accum": 2}
 
 
 def test_flops_are_counted_on_a_cpu_copy_when_the_pass_does_not_fit(monkeypatch):
