@@ -12,7 +12,7 @@ STORE  ?= ablate_store
 # would otherwise compile ablate/ again on start (about 1 s each on 2 cores).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: install quickstart test test-fast lint bench example-store standins clean
+.PHONY: install quickstart test test-fast lint bench gpu-check example-store standins clean
 
 install: $(STAMP)
 
@@ -58,6 +58,12 @@ bench: install
 	$(PY) benchmarks/report_scale.py --runs $(BENCH_RUNS) --repeats 3
 	$(PY) benchmarks/data_pipeline.py
 	$(PY) benchmarks/ui.py
+
+# Every CUDA path in one command (at most 8 minutes on one H100-class GPU; docs/gpu.md):
+# the `cuda` tests, a 2-worker study sharing GPU 0, the precisions against fp32, out-of-memory
+# halving, resume after a kill, and the figures as one table. Without CUDA: one line, exit 0.
+gpu-check: install
+	$(PY) benchmarks/gpu_check.py
 
 # Synthetic stand-ins for the plants and satellite studies (see studies/README.md).
 standins: install

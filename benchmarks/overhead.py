@@ -274,6 +274,7 @@ def bare_run(config: Any, validate: bool) -> tuple[float, Clock, dict[str, float
 
     from ablate.data import load_data, make_loaders
     from ablate.losses import build_loss
+    from ablate.training import precision
 
     clock = Clock()
     gc.collect()
@@ -291,7 +292,8 @@ def bare_run(config: Any, validate: bool) -> tuple[float, Clock, dict[str, float
 
     with clock.part("data"):
         data = load_data(config.data)
-        loaders = make_loaders(data, config, config.seed)
+        # the loaders a run gets on this device (CUDA: pinned, data.num_workers: auto workers)
+        loaders = make_loaders(data, config, config.seed, device)
 
     model = getattr(smp, config.model.arch)(
         encoder_name=config.model.encoder,
@@ -305,9 +307,7 @@ def bare_run(config: Any, validate: bool) -> tuple[float, Clock, dict[str, float
 
     # The same mixed precision / memory format ablate uses on CUDA (nothing changes on CPU).
     cuda = device.type == "cuda"
-    amp_dtype = None
-    if cuda and config.optim.amp:
-        amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    amp_dtype = precision.amp_dtype(device, config.optim.amp)  # bf16 where native, else fp16
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     memory_format = torch.channels_last if cuda and config.optim.channels_last else None
     if memory_format is not None:

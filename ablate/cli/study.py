@@ -54,10 +54,12 @@ TrialCountOpt = Annotated[
 ]
 TimeoutOpt = Annotated[float | None, typer.Option(help="Stop starting trials after S s.")]
 WorkersOpt = Annotated[
-    int, typer.Option(help="Worker processes on this machine (shared storage).")
+    int | None, typer.Option(help="Worker processes on this machine (shared storage; default: "
+                                  "one per --gpus entry, else 1).")
 ]
 GpusOpt = Annotated[
-    str | None, typer.Option(help="Comma-separated GPU ids: worker i sees one of them.")
+    str | None, typer.Option(help="Comma-separated GPU ids (0,1; 0,0 = two workers on GPU 0): "
+                                  "worker i trains on the i-th.")
 ]
 ThreadsOpt = Annotated[
     int | None,
@@ -76,7 +78,7 @@ def study_run(
     set_: SetOpt = None,
     profile: ProfileOpt = None,
     quiet: QuietOpt = False,
-    workers: WorkersOpt = 1,
+    workers: WorkersOpt = None,
     gpus: GpusOpt = None,
     threads: ThreadsOpt = None,
     *,
@@ -92,11 +94,12 @@ def study_run(
     from ablate.runs.interrupts import INTERRUPTED
     from ablate.study import TooManyFailures, run_study
 
+    if workers is None:  # one worker per listed GPU
+        workers = len(gpus.split(",")) if gpus else 1
     _check_counts(n_trials, timeout, workers)
     stores = flags.resolve()
     if workers > 1 or gpus:
-        gpu_list = [g.strip() for g in gpus.split(",") if g.strip()] if gpus else None
-        code = run_workers_cmd(target, stores, workers, gpu_list, n_trials, timeout, set_,
+        code = run_workers_cmd(target, stores, workers, gpus, n_trials, timeout, set_,
                                profile, threads)
         raise typer.Exit(code)
     publisher = Publisher(stores, echo=echo_line)
@@ -117,7 +120,7 @@ def study_run(
 
 
 def run_workers_cmd(
-    target: str, stores: Stores, workers: int, gpus: list[str] | None, n_trials: int | None,
+    target: str, stores: Stores, workers: int, gpus: str | None, n_trials: int | None,
     timeout: float | None, overrides: list[str] | None, profile: str | None,
     threads: int | None,
 ) -> int:

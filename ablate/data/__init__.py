@@ -1,7 +1,7 @@
 """Data: folder or synthetic data sets, split, checked and served as torch data loaders."""
 
 from ablate.data.channels import derived_channels
-from ablate.data.dataset import SegmentationDataset, make_dataset, make_loaders
+from ablate.data.dataset import SegmentationDataset, loader_workers, make_dataset, make_loaders
 from ablate.data.io import clear_cache
 from ablate.data.load import load_data
 from ablate.data.sample import DataSplits, Sample
@@ -17,6 +17,7 @@ __all__ = [
     "clear_cache",
     "derived_channels",
     "load_data",
+    "loader_workers",
     "make_dataset",
     "make_loaders",
     "make_standin",

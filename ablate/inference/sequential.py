@@ -78,7 +78,8 @@ class Look:
 class SequentialPlan:
     """Looks at n = ``min_n`` .. ``max_n`` seeds per configuration, ``rows`` configurations
     compared with the reference at family-wise level ``alpha``; ``maximize``: higher metric
-    is better; ``equivalence_margin``: declare ``equivalent`` within ±margin (None: never)."""
+    is better; ``equivalence_margin``: declare ``equivalent`` within ±margin (None: never);
+    ``exact``: the runs are bit-reproducible, so all-zero differences are ``identical``."""
 
     min_n: int
     max_n: int
@@ -87,6 +88,9 @@ class SequentialPlan:
     maximize: bool = True
     equivalence_margin: float | None = None
     spending: Spending = "obrien-fleming"
+    # whether the runs compared are bit-reproducible: only then may all-zero differences be
+    # declared identical (GPU noise makes same-seed runs differ; see ablate.training.determinism)
+    exact: bool = True
 
     def __post_init__(self) -> None:
         if not 2 <= self.min_n <= self.max_n:
@@ -205,7 +209,7 @@ def final_decision(diffs: Sequence[float], plan: SequentialPlan,
 
 def _decide(state: SequentialState, d: np.ndarray, plan: SequentialPlan) -> SequentialState:
     n = state.n
-    if np.all(d == 0.0):
+    if plan.exact and np.all(d == 0.0):
         return replace(state, decision=Decision.IDENTICAL, explanation=(
             f"every one of the {n} per-seed differences is exactly 0: the runs are "
             "bit-identical to the reference"))

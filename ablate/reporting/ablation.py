@@ -199,7 +199,8 @@ def method_note(study: StudyRuns, settings: Settings, rows: list[Row], reference
             f"{settings.alpha:g}. `diff` and `repeated CI` (level 1 - alpha/m) are taken where "
             "the comparison stopped (`seeds compared`, where it differs from `n`); that "
             "interval stays valid wherever it stopped, a fixed-n p-value or bootstrap "
-            "interval would not (not shown). `identical`: every difference exactly 0;"
+            "interval would not (not shown). `identical`: every difference exactly 0 between "
+            "bit-reproducible runs (not CUDA with deterministic: false);"
             + equivalent + " `undecided` at the last look: `MDE` (what a fixed-n t test at "
             f"level alpha/m finds with 80% power at that n) and `seeds needed` for 80% power "
             f"to find {target}.")
@@ -209,7 +210,8 @@ def method_note(study: StudyRuns, settings: Settings, rows: list[Row], reference
         f"resamples, seed {SEED}; {NA} below 3 seeds{_few(rows)}). `p_adj`: two-sided sign-flip "
         f"permutation p-value (exact up to {EXACT_UP_TO} seeds), adjusted across the {m} "
         f"comparisons of this report with {_correction(settings)}. `better`/`worse`: p_adj "
-        f"<= {settings.alpha:g}; `identical`: every difference exactly 0;" + equivalent +
+        f"<= {settings.alpha:g}; `identical`: every difference exactly 0 between bit-reproducible "
+        "runs (not CUDA with deterministic: false);" + equivalent +
         f" else `undecided`, with `MDE` (what a t test at level alpha/m = "
         f"{settings.alpha / max(m, 1):.3g} finds with 80% power at this n; ∞: no sign-flip "
         f"p-value is that small with so few seeds) and `seeds needed` for 80% power to find "

@@ -15,7 +15,7 @@ with seed r (tag ``ablate.seed``), so runs sharing a seed are paired
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -83,6 +83,15 @@ def seed_values(study: StudyRuns) -> dict[str, dict[int, float]]:
     return out
 
 
+def exact_configs(study: StudyRuns) -> set[str]:
+    """Configurations whose complete runs are all bit-reproducible where they trained."""
+    done = study.complete()
+    if "reproducible" not in done:
+        return set(done["config"].astype(str)) if "config" in done else set()
+    return {str(label) for label, group in done.groupby("config")
+            if bool(group["reproducible"].all())}
+
+
 def report_pairs(study: StudyRuns, labels: list[str], baseline: str | None) -> list[Pair]:
     """The family: every configuration with the baseline, and each cumulative step with its
     predecessor (``labels`` in the table's order)."""
@@ -92,12 +101,17 @@ def report_pairs(study: StudyRuns, labels: list[str], baseline: str | None) -> l
 def compare_all(study: StudyRuns, pairs: list[Pair], settings: Settings) -> dict[Pair, Row]:
     """One :class:`Row` per comparison of the family ``pairs``."""
     values = seed_values(study)
+    exact = exact_configs(study)
     if settings.adaptive and pairs:
         low, high = settings.repeats or (2, 2)
         plan = SequentialPlan(low, high, settings.alpha, len(pairs), study.maximize,
                               settings.equivalence_margin)
-        return {pair: _sequential(pair, values, plan, settings) for pair in pairs}
+        return {pair: _sequential(pair, values, replace(plan, exact=set(pair) <= exact),
+                                  settings) for pair in pairs}
     rows = [compare(values.get(c, {}), values.get(r, {}), study.maximize) for c, r in pairs]
+    # all-zero differences are "identical" only between bit-reproducible runs
+    rows = [row if {c, r} <= exact else replace(row, identical=False)
+            for (c, r), row in zip(pairs, rows, strict=True)]
     verdicts = decide(rows, settings.alpha, settings.correction, settings.equivalence_margin,
                       settings.target_effect)
     return {pair: _fixed(pair, row, verdict)

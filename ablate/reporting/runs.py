@@ -1,7 +1,8 @@
 """Read a study's tracked runs back from MLflow, in bulk (one paged search, not one call per run).
 
 Every trial run becomes one row: ``run_id``, ``start_time``, the derived columns ``trial``,
-``state``, ``reason``, ``config``, ``repeat``, ``seed``, one bool column per component
+``state``, ``reason``, ``config``, ``repeat``, ``seed``, ``reproducible`` (bit for bit where
+it trained: ``ablate.applied.reproducible``), one bool column per component
 (``comp.<name>``), one column per searched non-bool value (``value.<path>``), the digest of
 each split's data (``data.<split>``), and its final metrics as ``metrics.<name>`` (per-epoch
 ``epoch/...`` curves are dropped).
@@ -131,6 +132,8 @@ def _trials(frame: pd.DataFrame, search: dict[str, str], components: list[str]) 
     out["config"] = config.where(config.notna(), pd.Series(fallback, index=frame.index))
     out["repeat"] = tag(keys.TAG_REPEAT).fillna("0").astype(str)
     out["seed"] = tag(keys.TAG_SEED)
+    # bit-reproducible where it trained (runs logged before the tag existed count as such)
+    out["reproducible"] = ~tag(keys.TAG_REPRODUCIBLE).fillna("").astype(str).str.startswith("no")
     parsed = [_json(raw, {}) for raw in tag(keys.TAG_COMPONENTS)]
     extra: dict[str, list[Any]] = {}
     for name in components:

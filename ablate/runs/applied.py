@@ -10,7 +10,7 @@ from __future__ import annotations
 from ablate.designs import configurations
 from ablate.spec import RunConfig, StudySpec, set_dotted
 from ablate.tracking import names
-from ablate.training.train import resolve_device
+from ablate.training.devices import resolve_device
 
 # dotted path -> why it does not apply off CUDA
 CUDA_ONLY = {

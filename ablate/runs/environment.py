@@ -68,11 +68,12 @@ def _device(name: str) -> dict[str, str]:
     """The device a run trains on: the GPU's name with CUDA and cuDNN versions, or the CPU."""
     import torch
 
+    from ablate.training.devices import resolve_device
+
     out = {"torch_threads": str(torch.get_num_threads())}
-    use_cuda = torch.cuda.is_available() and (name == "auto" or name.startswith("cuda"))
-    if use_cuda:
-        index = torch.device(name if name != "auto" else "cuda").index or 0
-        out["device"] = torch.cuda.get_device_name(index)
+    device = resolve_device(name)  # a --gpus worker's cuda:N is its one GPU, cuda:0
+    if device.type == "cuda":
+        out["device"] = torch.cuda.get_device_name(device.index or 0)
         out["cuda"] = str(torch.version.cuda)
         out["cudnn"] = str(torch.backends.cudnn.version())
     else:

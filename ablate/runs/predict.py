@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from torch.utils.data import DataLoader
 
 from ablate import selection
 from ablate.data import load_data, make_dataset
@@ -25,8 +26,9 @@ from ablate.tracking import (
     trial_runs,
 )
 from ablate.tracking import names as keys
+from ablate.training import determinism
+from ablate.training.devices import resolve_device
 from ablate.training.engine import Engine, resize_labels
-from ablate.training.train import resolve_device
 
 
 @dataclass
@@ -84,7 +86,10 @@ def predict_run(tracker: Tracker, target: str, split: str, out: Path) -> Predict
     config = config.model_copy(
         update={"model": config.model.model_copy(update={"init_from": None})}
     )
-    engine = Engine(config, data, resolve_device(config.device))
+    determinism.prepare_process()
+    device = resolve_device(config.device)
+    determinism.apply(config.deterministic, device)
+    engine = Engine(config, data, device)
     engine.model.load_state_dict(torch.load(weights, map_location=engine.device,
                                             weights_only=True))
     engine.model.to(memory_format=engine.memory_format)
@@ -94,13 +99,19 @@ def predict_run(tracker: Tracker, target: str, split: str, out: Path) -> Predict
                        dtype=np.uint8)
     (out / "labels").mkdir(parents=True, exist_ok=True)
     (out / "color").mkdir(parents=True, exist_ok=True)
-    for index, sample in enumerate(samples):
-        image, mask = dataset[index]
-        images, _ = engine.to_device(image[None], mask[None])
+    # The evaluation's batches: on a GPU the kernels (so the last bits of a logit) depend on
+    # the batch size, and a label on a threshold can flip with them.
+    batch = config.data.eval_batch_size or config.data.batch_size
+    start = 0
+    for images, masks in DataLoader(dataset, batch_size=batch, shuffle=False):
+        images, _ = engine.to_device(images, masks)
         labels = predict(engine.logits(images), config.data.task, config.eval.threshold)
-        full = resize_labels(labels, sample.mask.shape)[0].cpu().numpy().astype(np.uint8)
-        Image.fromarray(full, mode="L").save(out / "labels" / f"{sample.name}.png")
-        Image.fromarray(palette[full], mode="RGB").save(out / "color" / f"{sample.name}.png")
+        for sample, label in zip(samples[start:start + len(labels)], labels, strict=True):
+            full = resize_labels(label[None], sample.mask.shape)[0].cpu().numpy()
+            full = full.astype(np.uint8)
+            Image.fromarray(full, mode="L").save(out / "labels" / f"{sample.name}.png")
+            Image.fromarray(palette[full], mode="RGB").save(out / "color" / f"{sample.name}.png")
+        start += len(labels)
     metrics = score_files(out / "labels", samples, config)
     logged = run_metrics(tracker, run_id)
     shown = {name: logged[keys.metric_key(name)] for name in (f"{split}_miou", f"{split}_iou")

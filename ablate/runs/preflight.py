@@ -16,11 +16,14 @@ from ablate.designs import configurations
 from ablate.errors import AblateError, SpecError
 from ablate.spec import RunConfig, StudySpec
 from ablate.stores import Stores, local_sqlite_missing
+from ablate.training.devices import resolve_device, worker_gpu
 
 
 def check_device(name: str, where: str = "device") -> None:
-    """A device string torch knows and that exists on this machine (``auto`` always does)."""
+    """A device string torch knows and that exists on this machine (``auto`` always does;
+    in a ``study run --gpus`` worker any CUDA device is that worker's GPU)."""
     if name == "auto":
+        resolve_device(name)  # a GPU meant for this process (CUDA_VISIBLE_DEVICES) must be there
         return
     try:
         device = torch.device(name)
@@ -29,6 +32,8 @@ def check_device(name: str, where: str = "device") -> None:
             f"{where}: unknown device '{name}'; use auto, cpu, cuda or cuda:N"
         ) from None
     if device.type == "cuda":
+        if worker_gpu() is not None:
+            return  # a --gpus worker trains on its one GPU (checked by the launcher)
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0:
             raise SpecError(f"{where}: '{name}' but no CUDA GPU is visible here; use "

@@ -12,9 +12,11 @@ from ablate.runs import environment
 from ablate.spec import RunConfig, objects
 from ablate.testing.faults import fault_point
 from ablate.tracking import RunLog, names
+from ablate.training.devices import resolve_device
 from ablate.training.fit import Progress, Resume
+from ablate.training.precision import amp_dtype, dtype_name
 from ablate.training.result import TrainResult
-from ablate.training.train import EpochCallback, resolve_device, train
+from ablate.training.train import EpochCallback, train
 
 # Where a run may continue from: given the device, the saved state to continue from (or
 # none) and where to save the next ones (see ablate.study.resume).
@@ -32,10 +34,10 @@ def train_tracked(
     on_replay: EpochCallback | None = None,
 ) -> TrainResult:
     """:func:`~ablate.training.train.train` logging into ``run``: first the environment
-    (versions, device, the git state of the spec file's work tree, ``spec_path``), the data of
-    each split once loaded, each epoch as soon as it ends (a crash keeps them), then the final
-    numbers and the artifacts. ``on_epoch`` runs after each epoch is logged (it may raise to
-    prune).
+    (versions, device, the git state of the spec file's work tree, ``spec_path``) and the AMP
+    dtype that applies on the run's GPU (``ablate.amp_dtype``), the data of each split once
+    loaded, each epoch as soon as it ends (a crash keeps them), then the final numbers and
+    the artifacts. ``on_epoch`` runs after each epoch is logged (it may raise to prune).
 
     ``resume(device)``: continue from an earlier attempt's last finished epoch, if one was
     saved, and save the state after each epoch. A run that continues is tagged
@@ -44,9 +46,11 @@ def train_tracked(
     """
     env = environment.collect(config.device, spec_path)
     run.log_environment(env, environment.git_diff(env))
+    device = resolve_device(config.device)
+    run.set_tags({names.TAG_AMP_DTYPE: dtype_name(amp_dtype(device, config.optim.amp))})
     if config.model.custom:
         log_model_source(run, config.model.custom)
-    fit_resume = resume(resolve_device(config.device)) if resume is not None else None
+    fit_resume = resume(device) if resume is not None else None
     if fit_resume is not None and fit_resume.state is not None:
         replay(run, fit_resume.state.history, on_replay)
 

@@ -231,6 +231,9 @@ class RunConfig(_Strict):
 
     seed: Seed = 0
     device: str = "auto"
+    # CUDA: deterministic cuDNN and torch algorithms (same seed, same GPU model -> the same
+    # numbers); false: cuDNN's autotuned fastest algorithms (ablate.training.determinism)
+    deterministic: bool = True
     data: DataSpec
     model: ModelSpec = Field(default_factory=ModelSpec)
     loss: LossSpec = Field(default_factory=LossSpec)

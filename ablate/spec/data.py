@@ -140,7 +140,9 @@ class DataSpec(_Strict):
     # Drop the last partial train batch of each epoch (a batch of one breaks batch norm in
     # some architectures); val and test always keep every sample.
     drop_last: bool = True
-    num_workers: NonNegativeInt = 0
+    # Loader worker processes; auto: none on the CPU, on CUDA the process's cores less one
+    # (at most 8; ablate.data.dataset.loader_workers).
+    num_workers: NonNegativeInt | Literal["auto"] = "auto"
 
     @model_validator(mode="before")
     @classmethod

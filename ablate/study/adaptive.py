@@ -11,10 +11,10 @@ entries should exist, and queues those that do not exist yet in any state:
   reference's runs at those seeds, have finished (none waiting or running);
 - its per-seed differences over the seeds both completed, in seed order, are replayed through
   the sequential rule (:func:`ablate.inference.final_decision`, Bonferroni over the design's
-  comparisons, the spec's ``report.alpha`` and ``report.equivalence_margin``) exactly as the
-  report replays them; while it is undecided and the configuration has fewer than ``max``
-  seeds, the configuration's next repeat is wanted, and the reference gets that seed too
-  (pairing needs both runs of a seed).
+  comparisons, the spec's ``report.alpha`` and ``report.equivalence_margin``; ``identical``
+  only between bit-reproducible runs) exactly as the report replays them; while it is
+  undecided and the configuration has fewer than ``max`` seeds, the configuration's next
+  repeat is wanted, and the reference gets that seed too (pairing needs both runs of a seed).
 
 Nothing here remembers anything: the wanted entries follow from the results, so a worker
 killed after queueing some of them and the next worker to decide queue each entry exactly
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -35,7 +35,7 @@ from ablate.inference import Decision, SequentialPlan, final_decision
 from ablate.inference.paired import differences
 from ablate.spec import StudySpec
 from ablate.study.queue import Entry, queue_once
-from ablate.study.storage import CONFIG_PARAM, REPEAT_ATTR
+from ablate.study.storage import CONFIG_PARAM, INEXACT_ATTR, REPEAT_ATTR
 
 _PENDING = (TrialState.WAITING, TrialState.RUNNING)
 
@@ -48,6 +48,7 @@ class Seeds:
     values: dict[int, float] = field(default_factory=dict)
     tried: set[int] = field(default_factory=set)
     pending: set[int] = field(default_factory=set)
+    exact: bool = True  # every complete repeat is bit-reproducible (no INEXACT_ATTR)
 
 
 def plan_for(spec: StudySpec) -> SequentialPlan:
@@ -76,6 +77,8 @@ def collect(trials: Iterable[FrozenTrial]) -> dict[str, Seeds]:
             value = float(trial.values[0])
             if math.isfinite(value):
                 seeds.values[repeat] = value
+            if trial.user_attrs.get(INEXACT_ATTR):
+                seeds.exact = False
     return out
 
 
@@ -88,7 +91,8 @@ def wanted(pairs: list[tuple[str, str]], seeds: dict[str, Seeds],
         mine, theirs = seeds.get(label, Seeds()), seeds.get(reference, Seeds())
         if mine.pending or mine.tried & theirs.pending or not mine.tried:
             continue  # a look waits for every seed tried so far
-        state = final_decision(differences(mine.values, theirs.values), plan)
+        exact = replace(plan, exact=plan.exact and mine.exact and theirs.exact)
+        state = final_decision(differences(mine.values, theirs.values), exact)
         if state.decision != Decision.UNDECIDED:
             continue
         # Seeds the configuration has (as another row's reference, or from a queueing cut

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 import math
@@ -13,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-import torch
 
 from ablate.designs import Configuration, configurations
 from ablate.errors import AblateError, StoreLost, TakenOver
@@ -27,6 +25,7 @@ from ablate.study.resume import TrialCheckpoint
 from ablate.study.search import suggest
 from ablate.study.storage import (
     CONFIG_PARAM,
+    INEXACT_ATTR,
     OOM_ATTR,
     ORIGIN_ATTR,
     REASON_ATTR,
@@ -39,6 +38,7 @@ from ablate.tracking import RunLog, Tracker, localize, run_tags
 from ablate.tracking import names as keys
 from ablate.training import TrainingError
 from ablate.training.fit import Progress
+from ablate.training.memory import halved_batch, is_out_of_memory
 from ablate.training.result import TrainResult
 
 # Failed trials' tracebacks: to the study's log file (see ablate.study.runner.trial_log).
@@ -51,19 +51,6 @@ class TrialFailed(Exception):
 
 class OutOfMemory(TrainingError):
     """A run that ran out of memory at its batch size."""
-
-
-def is_out_of_memory(err: BaseException) -> bool:
-    """CUDA OOM, or any RuntimeError that says "out of memory" (CPU allocators, cuDNN)."""
-    if isinstance(err, torch.cuda.OutOfMemoryError):
-        return True
-    return isinstance(err, RuntimeError) and "out of memory" in str(err).lower()
-
-
-def halved_batch(config: RunConfig) -> dict[str, int]:
-    """Half the batch, twice the gradient accumulation: the same effective batch."""
-    return {"data.batch_size": config.data.batch_size // 2,
-            "optim.grad_accum": config.optim.grad_accum * 2}
 
 
 def with_values(config: RunConfig, values: dict[str, Any]) -> RunConfig:
@@ -138,6 +125,9 @@ class TrialObjective:
                                   fence, oom)
             saved = self._checkpoint(trial, config, f"{lineage}-r{repeat}", fence)
             results.append(self._train(trial, config, run, saved, prune=len(repeats) == 1))
+        if any(r.applied.get("reproducible", "").startswith("no") for r in results):
+            with optuna_writes():  # adaptive repeats: never "identical"
+                trial.set_user_attr(INEXACT_ATTR, True)
         return self._value(trial, results)
 
     def _warn(self, ignored: dict[str, str]) -> None:
@@ -159,6 +149,8 @@ class TrialObjective:
         if oom:
             tags[keys.TAG_OOM_BATCH] = str(config.data.batch_size)
             tags[keys.TAG_OOM_ACCUM] = str(config.optim.grad_accum)
+            if config.data.eval_batch_size is not None:
+                tags[keys.TAG_OOM_EVAL_BATCH] = str(config.data.eval_batch_size)
         name = keys.trial_run_name(trial.number, repeat if suffix else None)
         fence.check()
         # The run carries the trial number from its first write, so a run whose id never
@@ -265,10 +257,9 @@ class TrialObjective:
             return None
         config = run.config
         assert config is not None
-        halved = halved_batch(config)
-        if halved["data.batch_size"] < self.spec.min_batch_size:
+        if config.data.batch_size // 2 < self.spec.min_batch_size:
             return None
-        return halved
+        return halved_batch(config)
 
     def taken_over(self) -> None:
         """The trial was taken over after some of its runs ended COMPLETE: close them again
@@ -297,10 +288,3 @@ class TrialObjective:
                     trial.set_user_attr(REASON_ATTR, reason)
                 raise TrialFailed(reason)
         return tuple(values) if self.spec.multi_objective else values[0]
-
-
-def release_memory() -> None:
-    """Give freed GPU memory back between trials (no growth across a long study)."""
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()

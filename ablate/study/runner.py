@@ -28,7 +28,7 @@ from ablate.spec import StudySpec
 from ablate.stores import DEFAULT_STORE, Stores
 from ablate.study.adaptive import top_up
 from ablate.study.create import ensure_parent_run, prepare
-from ablate.study.objective import TrialObjective, release_memory
+from ablate.study.objective import TrialObjective
 from ablate.study.queue import design_entries, queue_once
 from ablate.study.recovery import (
     StaleTrialHandler,
@@ -54,6 +54,7 @@ from ablate.study.weights import keep_representatives
 from ablate.testing.faults import fault_point
 from ablate.tracking import Tracker, probe_tracking_server
 from ablate.training.fit import Progress
+from ablate.training.memory import release_memory
 
 Printer = Callable[[str], None]
 

@@ -31,6 +31,9 @@ DEATHS_ATTR = "worker_deaths"  # times in a row this configuration's worker died
 # an out-of-memory retry: {dotted path: value} it trains with (half the batch, ...)
 OOM_ATTR = "oom_retry"
 RETRIED_ATTR = "retried_as_new_trial"  # a failed attempt whose configuration was queued again
+# set (True) on a trial whose runs cannot be reproduced bit for bit (CUDA, deterministic:
+# false, or an operation without a deterministic implementation): never "identical"
+INEXACT_ATTR = "not_bit_reproducible"
 CONFIG_PARAM = "config"  # the Optuna param holding a fixed design's configuration label
 
 HEARTBEAT_ENV = "ABLATE_HEARTBEAT"

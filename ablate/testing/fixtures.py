@@ -119,9 +119,11 @@ class StoreWriter:
         params: Mapping[str, Any] | None = None,
         epochs: Sequence[Mapping[str, float]] = (),
         image_counts: ImageCounts | None = None,
+        extra_tags: Mapping[str, str] | None = None,
     ) -> str:
         """Log one trial run (start times increase in call order); returns its run id.
-        ``image_counts`` is written as the run's per-image counts artifact."""
+        ``image_counts`` is written as the run's per-image counts artifact; ``extra_tags``:
+        further tags (e.g. ``ablate.applied.reproducible``)."""
         tags = {
             keys.TAG_ROLE: keys.ROLE_TRIAL, keys.TAG_STUDY: self.study,
             keys.TAG_PARENT: self.parent_id, keys.TAG_TRIAL: str(trial), keys.TAG_STATE: state,
@@ -133,6 +135,7 @@ class StoreWriter:
             keys.TAG_COMPONENTS: None if components is None else json.dumps(dict(components)),
         }
         tags.update({k: v for k, v in optional.items() if v is not None})
+        tags.update(extra_tags or {})
         for path, value in (searched or {}).items():
             tags[keys.SEARCHED_PREFIX + path] = json.dumps(value)
         start = self._tick()

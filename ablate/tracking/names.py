@@ -52,6 +52,7 @@ TAG_REPEATS = "ablate.repeats"
 TAG_RESUMED_FROM = "ablate.resumed_from_epoch"
 TAG_OOM_BATCH = "ablate.oom_retry_batch_size"
 TAG_OOM_ACCUM = "ablate.oom_retry_grad_accum"
+TAG_OOM_EVAL_BATCH = "ablate.oom_retry_eval_batch_size"  # when data.eval_batch_size is set
 SEARCHED_PREFIX = "ablate.searched."  # run: one tag per sampled value, JSON
 # run: the environment it trained in, one tag per entry (ablate.environment.collect):
 # ablate.env.torch, ablate.env.device, ablate.env.git_commit, ablate.env.spec_path, ...
@@ -68,6 +69,15 @@ TAG_WEIGHTS = "ablate.weights"
 # (ablate.ignored.optim.amp = "CPU: mixed precision is CUDA-only")
 IGNORED_PREFIX = "ablate.ignored."
 COMPONENT_PREFIX = "ablate.component."  # run: one tag per design component, Y or N
+# run: the autocast dtype its GPU ran (bf16 | fp16 | none), set before training starts
+TAG_AMP_DTYPE = "ablate.amp_dtype"
+# run: how it trained where the configuration does not say (TrainResult.applied), one tag
+# per entry: ablate.applied.loader_workers (the data.num_workers that applied),
+# ablate.applied.reproducible ("same machine" | "same GPU model" | "no: why"),
+# ablate.applied.latency (only when the figure was timed beside another worker's training,
+# or not measured)
+APPLIED_PREFIX = "ablate.applied."
+TAG_REPRODUCIBLE = APPLIED_PREFIX + "reproducible"
 TAG_BEST_RUN = "ablate.best_run"  # parent: run id of the best configuration's run
 TAG_BEST_CONFIG = "ablate.best_config"  # parent: label of the best configuration
 # parent: the search's fANOVA importances, {"key": digest of their inputs, "scores": {...}},
@@ -164,6 +174,11 @@ STUDY_PREFIX = "study/"
 def study_key(name: str) -> str:
     """Metric key of a study summary figure, e.g. ``study/trials_complete``."""
     return STUDY_PREFIX + name
+
+
+def applied_tag(key: str) -> str:
+    """Tag of one entry of a run's ``TrainResult.applied``, e.g. ``ablate.applied.latency``."""
+    return APPLIED_PREFIX + key
 
 
 def epoch_key(name: str) -> str:

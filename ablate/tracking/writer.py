@@ -361,6 +361,8 @@ class RunLog:
         binary scan), the counts of each val and test image, its class balance and its
         normalisation."""
         self.log_final(logged_metrics(result))
+        if result.applied:
+            self.set_tags({names.applied_tag(k): v for k, v in result.applied.items()})
         matrices = {split: m.tolist() for split, m in result.matrices.items()}
         self.log_text(json.dumps(matrices), names.MATRICES_ARTIFACT)
         self.log_text(json.dumps(class_balance(result)), names.BALANCE_ARTIFACT)

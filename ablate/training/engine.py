@@ -25,6 +25,7 @@ from ablate.metrics.counts import (
 from ablate.spec import RunConfig
 from ablate.training.models import build_model
 from ablate.training.optim import EncoderFreezer
+from ablate.training.precision import amp_dtype
 
 
 class TrainingError(RuntimeError):
@@ -81,18 +82,14 @@ class Engine:
             config.loss, self.task, self.num_classes, config.data.ignore_index, data.class_pixels
         ).to(device)
         cuda = device.type == "cuda"
-        self.amp_dtype = None
-        if cuda and config.optim.amp:
-            self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        self.amp_dtype = amp_dtype(device, config.optim.amp)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.memory_format = (
             torch.channels_last if cuda and config.optim.channels_last else torch.contiguous_format
         )
         self.freezer = EncoderFreezer(config.optim, self.model)
         self.ema: AveragedModel | None = None
-        # The training loss may not exceed optim.divergence_factor x the first step's loss
-        # (at least 1): a loss driven to 1e18 by a huge learning rate is a failure, not a run.
-        self.loss_bound: float | None = None
+        self.watch = LossWatch(config.optim.divergence_factor, device)
         # CutMix draws from its own generator: nothing else (loaders, models) shifts its stream
         self.rng = torch.Generator().manual_seed(config.seed)
         # binary: the run's threshold and the scanned ones, ascending (what codes count)
@@ -113,9 +110,10 @@ class Engine:
         return self.ema.module if self.ema is not None else self.model
 
     def autocast(self) -> Any:
+        """Mixed precision as the run trains and evaluates (nothing without an AMP dtype)."""
         if self.amp_dtype is None:
             return nullcontext()
-        return torch.autocast(device_type="cuda", dtype=self.amp_dtype)
+        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
 
     def to_device(self, images: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, ...]:
         images = images.to(self.device, non_blocking=True).contiguous(
@@ -127,11 +125,16 @@ class Engine:
         self, loader: Any, optimizer: torch.optim.Optimizer, epoch: int, bar: Any
     ) -> tuple[float, int]:
         """One pass over the training split in epoch number ``epoch`` (1-based); returns the
-        mean loss and the images seen."""
+        mean loss and the images seen.
+
+        The losses stay on the device: the host waits for them every :data:`CHECK_EVERY`
+        steps and at the end of the epoch (:class:`LossWatch`), not at every step.
+        """
         self.freezer.apply(epoch - 1)  # epochs done before this one
         self.model.train()
         optim, augment = self.config.optim, self.config.augment
-        total, seen = 0.0, 0
+        total = torch.zeros((), dtype=self.watch.dtype, device=self.device)  # loss x images
+        seen = 0
         optimizer.zero_grad(set_to_none=True)
         for step, (images, masks) in enumerate(loader):
             images, masks = self.to_device(images, masks)
@@ -141,10 +144,8 @@ class Engine:
             with self.autocast():
                 logits = self.model(images)
                 loss, _ = self.loss_fn(logits.float(), masks)
-            value = float(loss.detach())
-            if not math.isfinite(value):
-                raise TrainingError(f"non-finite loss at epoch {epoch}, step {step}")
-            self.check_divergence(value, epoch, step)
+            value = loss.detach()
+            self.watch.observe(value, epoch, step)
             self.scaler.scale(loss / optim.grad_accum).backward()
             if (step + 1) % optim.grad_accum == 0 or step + 1 == len(loader):
                 if optim.grad_clip:
@@ -155,23 +156,13 @@ class Engine:
                 optimizer.zero_grad(set_to_none=True)
                 if self.ema is not None:
                     self.ema.update_parameters(self.model)
-            total += value * len(images)
+            total += value.to(self.watch.dtype) * len(images)
             seen += len(images)
-            bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
-        return total / max(seen, 1), seen
-
-    def check_divergence(self, loss: float, epoch: int, step: int) -> None:
-        """Raise TrainingError when the loss passes the divergence bound."""
-        factor = self.config.optim.divergence_factor
-        if factor is None:
-            return
-        if self.loss_bound is None:
-            self.loss_bound = factor * max(loss, 1.0)
-        elif loss > self.loss_bound:
-            raise TrainingError(
-                f"loss diverged at epoch {epoch}, step {step}: {loss:.3g} > "
-                f"{factor:g} x the first step's loss (optim.divergence_factor)"
-            )
+            if (step + 1) % CHECK_EVERY == 0:
+                self.watch.check(epoch)
+                bar.set_postfix(loss=f"{float(total) / seen:.4f}", refresh=False)
+        self.watch.check(epoch)
+        return float(total) / max(seen, 1), seen
 
     def logits(self, images: torch.Tensor) -> torch.Tensor:
         """Evaluation logits (float32), averaged with the flipped image's when TTA is on."""
@@ -263,7 +254,7 @@ class Engine:
             for pair_codes, target in self.at_resolution(codes, masks, batch):
                 counts.update(pair_codes, target)
             seen += len(codes)
-        loss = reuse.loss if reuse is not None else totals[0] / max(totals[1], 1)
+        loss = reuse.loss if reuse is not None else float(totals[0]) / max(int(totals[1]), 1)
         if isinstance(counts, ThresholdCounts):
             matrix = counts.at(self.config.eval.threshold)
             scanned = {t: matrix if t == self.config.eval.threshold else counts.at(t)
@@ -278,7 +269,7 @@ class Engine:
             images, masks = self.to_device(images, masks)
             logits = self.logits(images)
             loss, _ = self.loss_fn(logits, masks)
-            totals[0] += float(loss) * len(images)
+            totals[0] += loss.detach().to(self.watch.dtype) * len(images)  # no host sync
             totals[1] += len(images)
             yield self.codes(logits), masks
 
@@ -294,6 +285,55 @@ class Engine:
             return
         for codes, (_, masks) in zip(kept.codes, loader, strict=True):
             yield codes.to(self.device), masks.to(self.device)
+
+
+CHECK_EVERY = 25  # training steps between two looks of the host at the losses
+
+
+class LossWatch:
+    """The checks on each training step's loss, kept on the device: a non-finite loss, or
+    one above ``divergence_factor`` x the first step's loss (at least 1; a loss driven to
+    1e18 by a huge learning rate is a failure, not a run), fails the run with the epoch and
+    step where it first happened. Only the first step's loss (the bound) is read at once;
+    :meth:`check` reads the rest, so up to :data:`CHECK_EVERY` - 1 more steps may run
+    before a failure is raised."""
+
+    def __init__(self, divergence_factor: float | None, device: torch.device):
+        self.factor = divergence_factor
+        self.device = device
+        # float64 sums add exactly what the per-step Python floats added (MPS has no float64)
+        self.dtype = torch.float32 if device.type == "mps" else torch.float64
+        self.bound: float | None = None
+        self._first = torch.full((), -1, dtype=torch.int64, device=device)  # step, -1: none
+        self._value = torch.zeros((), dtype=self.dtype, device=device)
+
+    def observe(self, loss: torch.Tensor, epoch: int, step: int) -> None:
+        """Note one step's (detached) loss; the very first one is checked at once."""
+        value = loss.to(self.dtype)
+        if self.bound is None:
+            first = float(value)
+            self._raise_if_bad(first, epoch, step)
+            self.bound = self.factor * max(first, 1.0) if self.factor is not None else math.inf
+            return
+        bad = ~torch.isfinite(value) | (value > self.bound)
+        fresh = bad & (self._first < 0)
+        self._first = torch.where(fresh, step, self._first)
+        self._value = torch.where(fresh, value, self._value)
+
+    def check(self, epoch: int) -> None:
+        """Raise :class:`TrainingError` for the first bad step of ``epoch`` noted so far."""
+        step = int(self._first)
+        if step >= 0:
+            self._raise_if_bad(float(self._value), epoch, step)
+
+    def _raise_if_bad(self, loss: float, epoch: int, step: int) -> None:
+        if not math.isfinite(loss):
+            raise TrainingError(f"non-finite loss at epoch {epoch}, step {step}")
+        if self.bound is not None and loss > self.bound:
+            raise TrainingError(
+                f"loss diverged at epoch {epoch}, step {step}: {loss:.3g} > "
+                f"{self.factor:g} x the first step's loss (optim.divergence_factor)"
+            )
 
 
 KEEP_BYTES = 256 * 2**20  # codes a validation pass keeps for the final count (uint8: pixels)

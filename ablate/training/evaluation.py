@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from ablate.data import DataSplits, make_dataset
+from ablate.data import DataSplits, loader_workers, make_dataset
 from ablate.metrics.counts import compute_metrics
 from ablate.metrics.scores import image_counts
 from ablate.training.engine import Engine, SplitPass
@@ -33,11 +35,13 @@ def eval_loaders(data: DataSplits, engine: Engine,
     """Un-augmented loaders for every split (train is re-read without augmentation)."""
     config = engine.config
     batch = config.data.eval_batch_size or config.data.batch_size
+    samples = data.splits["train"]
     train_eval = DataLoader(
-        make_dataset(data.splits["train"], data, config, train=False),
+        make_dataset(samples, data, config, train=False),
         batch_size=batch,
         shuffle=False,
-        num_workers=config.data.num_workers,
+        num_workers=loader_workers(config.data.num_workers, engine.device,
+                                   math.ceil(len(samples) / batch)),
         pin_memory=engine.device.type == "cuda",
     )
     out = {"train": train_eval, "val": loaders["val"]}
@@ -46,15 +50,37 @@ def eval_loaders(data: DataSplits, engine: Engine,
     return out
 
 
+def reads_loader(split: str, engine: Engine, val_pass: SplitPass | None) -> bool:
+    """Whether the final evaluation reads ``split``'s loader: not val when the best
+    epoch's kept codes are counted at full resolution (no model, no masks from the loader)."""
+    kept = split == "val" and val_pass is not None and val_pass.codes is not None
+    return not (kept and engine.config.eval.full_resolution)
+
+
+def eval_sources(data: DataSplits, engine: Engine, loaders: dict[str, DataLoader],
+                 val_pass: SplitPass | None = None) -> dict[str, Iterable]:
+    """:func:`eval_loaders`, each one that will be read and has worker processes already
+    iterated (its workers forked now): called before the figure thread starts, so that no
+    worker is forked while another thread of this process may hold a lock (a fork copies the
+    calling thread only; a lock held by another thread stays locked in the child)."""
+    out: dict[str, Iterable] = {}
+    for split, loader in eval_loaders(data, engine, loaders).items():
+        read = reads_loader(split, engine, val_pass)
+        out[split] = iter(loader) if read and loader.num_workers > 0 else loader
+    return out
+
+
 def evaluate_splits(engine: Engine, data: DataSplits, loaders: dict[str, DataLoader],
-                    val_pass: SplitPass | None = None) -> Evaluation:
+                    val_pass: SplitPass | None = None,
+                    sources: dict[str, Iterable] | None = None) -> Evaluation:
     """Metrics of train, val and test with the engine's current (best) weights.
 
     With ``eval.full_resolution`` the counts compare each predicted label map, resized back
     to its mask's original size, with that mask. Class balance figures are added per split.
     Val and test also keep each image's counts, from the same pass. ``val_pass``: the val
     pass of these same weights made while fitting; when it kept its codes, val is counted
-    from them (the same labels, without running the model again).
+    from them (the same labels, without running the model again). ``sources``: the batches
+    of each split (:func:`eval_sources`; made here when not given).
     """
     config = engine.config
     spec = config.data
@@ -64,7 +90,9 @@ def evaluate_splits(engine: Engine, data: DataSplits, loaders: dict[str, DataLoa
     classes = spec.names[1:] if spec.task == "binary" else spec.names
     out.images = ImageCounts({}, {}, classes, [c != void for c in range(spec.num_classes)]
                              if spec.task == "multiclass" else [True])
-    for split, loader in eval_loaders(data, engine, loaders).items():
+    if sources is None:
+        sources = eval_sources(data, engine, loaders, val_pass)
+    for split, loader in sources.items():
         originals = None
         if config.eval.full_resolution:
             originals = [sample.mask for sample in data.splits[split]]

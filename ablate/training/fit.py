@@ -163,7 +163,7 @@ def capture(epochs: int, engine: Engine, optimizer: torch.optim.Optimizer,
         model=engine.model.state_dict(), optimizer=optimizer.state_dict(),
         scheduler=scheduler.state_dict(), scaler=engine.scaler.state_dict(),
         ema=engine.ema.state_dict() if engine.ema is not None else None,
-        rng=random_states(engine.rng), loss_bound=engine.loss_bound,
+        rng=random_states(engine.rng), loss_bound=engine.watch.bound,
         best_state=None if current else result.best_state,
         seconds=(result.seconds, result.train_seconds, result.train_images),
     )
@@ -181,7 +181,7 @@ def restore(state: FitState, engine: Engine, optimizer: torch.optim.Optimizer,
     optimizer.load_state_dict(state.optimizer)
     scheduler.load_state_dict(state.scheduler)
     engine.scaler.load_state_dict(state.scaler)
-    engine.loss_bound = state.loss_bound
+    engine.watch.bound = state.loss_bound
     restore_random_states(state.rng, engine.rng)
     result.history = list(state.history)
     result.best_value, result.best_epoch = state.best_value, state.best_epoch

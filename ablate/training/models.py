@@ -268,8 +268,8 @@ def count_flops(model: nn.Module, input_shape: tuple[int, int, int]) -> float:
 # FLOPs depend on a model's shape, not its weights: counted once per shape key per process.
 _FLOPS: dict[tuple, float] = {}
 # A dense network's forward time does not depend on its weights either: timed once per shape
-# key, device, memory format and repeat count per process (repeated timings of the same
-# computation would differ by noise only).
+# key, device, evaluation path (memory format, autocast dtype, flip TTA) and repeat count per
+# process (repeated timings of the same computation would differ by noise only).
 _LATENCY: dict[tuple, tuple[float, float]] = {}
 
 
@@ -291,17 +291,18 @@ def model_flops(spec: ModelSpec, model: nn.Module, input_shape: tuple[int, int, 
     return _FLOPS[key]
 
 
-def model_latency(spec: ModelSpec, model: nn.Module, input_shape: tuple[int, int, int],
-                  classes: int, device: torch.device, repeats: int,
-                  memory_format: torch.memory_format = torch.contiguous_format,
-                  ) -> tuple[float, float]:
-    """:func:`latency_stats` of ``model`` (built from ``spec``, its weights in
-    ``memory_format``), measured once per distinct architecture, input shape, output
-    channels, device, memory format and ``repeats`` in this process."""
-    key = (*shape_key(spec, input_shape, classes), str(device), str(memory_format),
+def model_latency(spec: ModelSpec, forward: Callable[[torch.Tensor], torch.Tensor],
+                  input_shape: tuple[int, int, int], classes: int, device: torch.device,
+                  repeats: int, memory_format: torch.memory_format = torch.contiguous_format,
+                  path: tuple = ()) -> tuple[float, float]:
+    """:func:`latency_stats` of ``forward`` (the evaluation path of a model built from
+    ``spec``: its input in ``memory_format``, ``path`` what else decides its cost, e.g. the
+    autocast dtype), measured once per distinct architecture, input shape, output channels,
+    device, memory format, path and ``repeats`` in this process."""
+    key = (*shape_key(spec, input_shape, classes), str(device), str(memory_format), path,
            int(repeats))
     if key not in _LATENCY:
-        _LATENCY[key] = latency_stats(model, input_shape, device, repeats)
+        _LATENCY[key] = latency_stats(forward, input_shape, device, repeats, memory_format)
     return _LATENCY[key]
 
 
@@ -313,20 +314,25 @@ def model_size_mb(model: nn.Module) -> float:
 
 @torch.no_grad()
 def latency_stats(
-    model: nn.Module, input_shape: tuple[int, int, int], device: torch.device, repeats: int
+    forward: Callable[[torch.Tensor], torch.Tensor], input_shape: tuple[int, int, int],
+    device: torch.device, repeats: int,
+    memory_format: torch.memory_format = torch.contiguous_format,
 ) -> tuple[float, float]:
-    """Median and interquartile range (p75 - p25) in ms of ``repeats`` timed batch-1 forward
-    passes on ``device``, after three warm-up passes (NaN, NaN with no repeats)."""
+    """Median and interquartile range (p75 - p25) in ms of ``repeats`` timed batch-1 passes
+    of ``forward`` (a model in eval mode, or the evaluation path around it) on ``device``,
+    its input in ``memory_format``, after three warm-up passes (NaN, NaN with no
+    repeats)."""
     if repeats <= 0:
         return float("nan"), float("nan")
-    model.eval()
-    x = torch.zeros(1, *input_shape, device=device)
+    if isinstance(forward, nn.Module):
+        forward.eval()
+    x = torch.zeros(1, *input_shape, device=device).contiguous(memory_format=memory_format)
     timings = []
     for i in range(repeats + 3):  # three warm-up passes
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         tick = time.perf_counter()
-        model(x)
+        forward(x)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         if i >= 3:

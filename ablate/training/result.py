@@ -86,6 +86,9 @@ class TrainResult:
     latency_iqr_ms: float = float("nan")  # their interquartile range
     peak_memory_mb: float | None = None
     image_counts: ImageCounts | None = None  # val and test, per image
+    # How the run trained where the configuration does not say (logged as tags
+    # ablate.applied.<key>): loader_workers, reproducible, latency (when shared or missing)
+    applied: dict[str, str] = field(default_factory=dict)
     run_id: str | None = None  # the MLflow run it was tracked in, once it was
 
     def figures(self) -> dict[str, float]:

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -18,11 +19,21 @@ import torch
 from ablate.data import DataSplits, load_data, make_loaders
 from ablate.spec import RunConfig
 from ablate.testing.faults import fault_point
+from ablate.training import determinism
 from ablate.training.allocator import keep_freed_memory
+from ablate.training.devices import gpu_sharers, resolve_device
 from ablate.training.engine import Engine, TrainingError
-from ablate.training.evaluation import Evaluation, evaluate_splits, load_best
+from ablate.training.evaluation import Evaluation, eval_sources, evaluate_splits, load_best
 from ablate.training.fit import EpochCallback, Fit, Progress, Resume, fit
-from ablate.training.models import count_params, model_flops, model_latency, model_size_mb
+from ablate.training.memory import is_out_of_memory, release_memory
+from ablate.training.models import (
+    build_model,
+    count_params,
+    model_flops,
+    model_latency,
+    model_size_mb,
+)
+from ablate.training.precision import dtype_name
 from ablate.training.result import TrainResult, efficiency
 
 __all__ = ["EpochCallback", "Resume", "TrainResult", "TrainingError", "resolve_device", "train"]
@@ -33,13 +44,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when present, else CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def train(
@@ -63,27 +67,30 @@ def train(
     (:class:`~ablate.training.fit.Resume`).
     """
     keep_freed_memory()
+    determinism.prepare_process()  # before this process's first cuBLAS handle
     seed_everything(config.seed)
     device = resolve_device(config.device)
+    determinism.apply(config.deterministic, device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)  # the figure is this run's peak
     data = load_data(config.data)
     if on_data is not None:
         on_data(data)
-    loaders = make_loaders(data, config, config.seed, device)
-    engine = Engine(config, data, device)
-    shape, params, flops = measure_model(engine, loaders["val"])
-    engine.model.to(memory_format=engine.memory_format)
-    engine.start_ema()
+    exact = config.deterministic and device.type == "cuda"
+    with determinism.nondeterministic_ops(exact) as ops:
+        loaders = make_loaders(data, config, config.seed, device)
+        engine = Engine(config, data, device)
+        shape, params, flops = measure_model(engine, loaders["val"])
+        engine.model.to(memory_format=engine.memory_format)
+        engine.start_ema()
 
-    fitted = fit(engine, loaders, on_epoch, progress, description, resume)
-    fault_point("before_evaluation")
-    load_best(engine, fitted.best_state)
-    evaluation = evaluate_and_draw(engine, fitted, data, loaders, artifact_dir)
+        fitted = fit(engine, loaders, on_epoch, progress, description, resume)
+        fault_point("before_evaluation")
+        load_best(engine, fitted.best_state)
+        evaluation = evaluate_and_draw(engine, fitted, data, loaders, artifact_dir)
+        latency = measure_latency(engine, shape)
     objective = float(evaluation.metrics["val"][config.objective.metric.removeprefix("val_")])
     gflops = flops / 1e9
-    latency = model_latency(config.model, engine.eval_model, shape, config.data.out_channels,
-                            device, config.eval.latency_repeats, engine.memory_format)
     return TrainResult(
         objective=objective,
         best_epoch=fitted.best_epoch,
@@ -106,19 +113,68 @@ def train(
         peak_memory_mb=(torch.cuda.max_memory_allocated(device) / 2**20
                         if device.type == "cuda" else None),
         image_counts=evaluation.images,
+        applied=applied_settings(config, device, loaders["train"], ops, latency[2]),
     )
+
+
+def applied_settings(config: RunConfig, device: torch.device,
+                     train_loader: torch.utils.data.DataLoader, ops: list[str],
+                     latency_note: str) -> dict[str, str]:
+    """How the run trained where its configuration does not say (``TrainResult.applied``):
+    its loader workers, what it can be reproduced on (``ops``: the operations that ran
+    without a deterministic implementation) and, when it is not a figure timed alone, why
+    the latency is what it is."""
+    applied = {
+        "loader_workers": str(train_loader.num_workers),
+        "reproducible": determinism.reproducibility(device, config.deterministic, ops),
+    }
+    if device.type == "cuda" and gpu_sharers() > 1:
+        applied["latency"] = (f"shared: timed while {gpu_sharers() - 1} other worker(s) "
+                              "trained on the same GPU")
+    if latency_note:
+        applied["latency"] = latency_note
+    return applied
 
 
 def measure_model(
     engine: Engine, val_loader: torch.utils.data.DataLoader
 ) -> tuple[tuple[int, int, int], int, float]:
     """The model's input shape (C, H, W) as the val loader gives it, its parameter count and
-    its FLOPs at that shape (fvcore: one multiply-add = one FLOP)."""
+    its FLOPs at that shape (fvcore: one multiply-add = one FLOP). When the batch-1 pass
+    does not fit on the device, the FLOPs are counted on a CPU copy (they do not depend on
+    the device)."""
     images, _ = next(iter(val_loader))
     shape = (int(images.shape[1]), int(images.shape[2]), int(images.shape[3]))
     config = engine.config
-    flops = model_flops(config.model, engine.model, shape, config.data.out_channels)
+    try:
+        flops = model_flops(config.model, engine.model, shape, config.data.out_channels)
+        return shape, count_params(engine.model), flops
+    except Exception as err:  # noqa: BLE001 - only out of memory is handled here
+        if not is_out_of_memory(err):
+            raise
+    release_memory()  # out of the except block: the failed pass's tensors are dropped
+    fresh = config.model.model_copy(update={"init_from": None, "encoder_weights": None})
+    on_cpu = build_model(fresh, shape[0], config.data.out_channels)  # no GPU memory needed
+    flops = model_flops(config.model, on_cpu, shape, config.data.out_channels)
     return shape, count_params(engine.model), flops
+
+
+def measure_latency(engine: Engine, shape: tuple[int, int, int]) -> tuple[float, float, str]:
+    """Median and IQR (ms) of the batch-1 evaluation path (:meth:`Engine.logits`: the
+    evaluated weights, memory format, autocast dtype and flip TTA as evaluated) on the run's
+    device, and a note (empty when timed): NaN, NaN and why when it ran out of memory."""
+    config = engine.config
+    path = (dtype_name(engine.amp_dtype), config.eval.tta_flip)
+    try:
+        median, iqr = model_latency(config.model, engine.logits, shape,
+                                    config.data.out_channels, engine.device,
+                                    config.eval.latency_repeats, engine.memory_format, path)
+        return median, iqr, ""
+    except Exception as err:  # noqa: BLE001 - only out of memory is handled here
+        if not is_out_of_memory(err):
+            raise
+    release_memory()
+    return math.nan, math.nan, "not measured: out of memory at batch 1"
 
 
 def evaluate_and_draw(engine: Engine, fitted: Fit, data: DataSplits,
@@ -128,7 +184,8 @@ def evaluate_and_draw(engine: Engine, fitted: Fit, data: DataSplits,
     pass), the figures drawn and the weights written; returns once all are done (so the run
     is closed only after the files are written; a figure that failed fails the run).
 
-    With the model on an accelerator the figures are drawn on another thread meanwhile. On
+    With the model on an accelerator the figures are drawn on another thread meanwhile (the
+    loaders' worker processes forked before it starts). On
     the CPU they come after: torch's threads use every core, and a drawing thread beside
     them slows each parallel operation by more than it saves.
     """
@@ -139,9 +196,11 @@ def evaluate_and_draw(engine: Engine, fitted: Fit, data: DataSplits,
         evaluation = evaluate_splits(engine, data, loaders, fitted.best_pass)
         draw_figures(*arguments)
         return evaluation
+    # every loader worker is forked before the figure thread starts (eval_sources)
+    sources = eval_sources(data, engine, loaders, fitted.best_pass)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ablate-figures") as pool:
         drawn = pool.submit(draw_figures, *arguments)
-        evaluation = evaluate_splits(engine, data, loaders, fitted.best_pass)
+        evaluation = evaluate_splits(engine, data, loaders, fitted.best_pass, sources)
     drawn.result()
     return evaluation
 

@@ -296,7 +296,7 @@ def test_uint16_four_band_tiff_and_train_only_stats(tmp_path: Path) -> None:
     loaders = make_loaders(data, cfg, seed=0)
     x, y = next(iter(loaders["train"]))
     assert x.shape == (2, 4, 8, 8) and x.dtype == torch.float32
-    assert y.shape == (2, 8, 8) and y.dtype == torch.int64
+    assert y.shape == (2, 8, 8) and y.dtype == torch.uint8
     x, y = next(iter(loaders["val"]))
     assert x.shape == (2, 4, 16, 16) and y.shape == (2, 16, 16)
 
@@ -364,7 +364,7 @@ def test_loaders_with_all_augmentations() -> None:
     assert len(batches) == len(data.splits["train"]) // 3  # ragged last batch dropped
     for x, y in batches:
         assert x.shape == (3, 3, 24, 16) and x.dtype == torch.float32
-        assert y.shape == (3, 24, 16) and y.dtype == torch.int64
+        assert y.shape == (3, 24, 16) and y.dtype == torch.uint8
         assert set(y.unique().tolist()) <= {0, 1, 255}  # 255: filled by the affine
     x, y = next(iter(loaders["val"]))
     assert x.shape == (2, 3, 32, 32) and y.shape == (2, 32, 32)

@@ -128,10 +128,12 @@ def test_derived_channels_through_load_data_and_loaders(tmp_path: Path) -> None:
     expected = (image - np.array(data.mean[:3])) / np.array(data.std[:3])
     np.testing.assert_allclose(x[0, :3].numpy(), expected.transpose(2, 0, 1), atol=1e-5)
 
-    # Computed after the pipeline: on the resized image (12 -> 8: area), not resized afterwards.
+    # Computed after the pipeline: on the resized image (12 -> 8: area, in uint8 like the
+    # 8-bit file), not resized afterwards.
     cfg = config(data_spec | {"size": [8, 8]})
     x, _ = next(iter(make_loaders(data, cfg, seed=0)["val"]))
-    resized = cv2.resize(image, (8, 8), interpolation=cv2.INTER_AREA)
+    stored = data.splits["val"][0].image
+    resized = cv2.resize(stored, (8, 8), interpolation=cv2.INTER_AREA) / np.float32(255.0)
     assert x.shape == (2, 5, 8, 8)
     np.testing.assert_allclose(x[0, 3].numpy(), minmax(excess_green(resized)), atol=1e-5)
 

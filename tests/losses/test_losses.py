@@ -181,6 +181,7 @@ def test_shapes_are_checked() -> None:
         build_loss(spec(weights={"bce": 1.0}), "binary", 2, 1)
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("task", ["binary", "multiclass"])
 def test_cuda_under_autocast_matches_cpu(task: str) -> None:

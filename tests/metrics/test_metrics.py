@@ -266,6 +266,7 @@ def test_predict() -> None:
         predict(multi, "binary")
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_counts_equal_cpu_counts_in_deterministic_mode() -> None:
     previous = torch.are_deterministic_algorithms_enabled()

@@ -99,6 +99,7 @@ SPECIAL: dict[str, Any] = {
     "loss.ce.class_weights": "inverse",
     "eval.thresholds": [0.3, 0.6],
     "objective.metric": "val_f1",
+    "data.num_workers": 2,  # an int or auto (the default)
 }
 ADDRESSABLE = [leaf for leaf in leaves(RunConfig) if leaf != "device"]
 

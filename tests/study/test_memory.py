@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from ablate.spec import RunConfig
-from ablate.study.objective import release_memory
+from ablate.training.memory import release_memory
 from ablate.training.train import train
 from tests.conftest import spec_dict
 
@@ -38,6 +38,7 @@ def test_no_tensors_survive_a_trial():
     assert counts[-1] <= counts[1], counts
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_memory_does_not_grow_over_50_trials():
     config = _config("cuda")
