@@ -244,6 +244,16 @@ def opening(url: str, write: bool = False, app: str | None = None) -> Iterator[N
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def check_store_files(stores: Stores) -> None:
+    """Before a command writes to ``stores``: both local SQLite files (the Optuna storage's
+    and the MLflow store's) are those applications' databases and writable, so that nothing
+    is written to one when the other would be refused (:func:`check_database_file`)."""
+    for url, app in ((stores.storage, "optuna"), (stores.tracking_uri, "mlflow")):
+        path = sqlite_path(url)
+        if path is not None:
+            check_database_file(path, app, write=True)
+
+
 # Tables that make a SQLite file the database of each application ablate writes to.
 APP_TABLES = {"optuna": {"studies", "trials"}, "mlflow": {"experiments", "runs"}}
 
@@ -269,18 +279,31 @@ def check_database_file(path: Path, app: str, write: bool) -> None:
                           "it writable, or use another --store")
 
 
-def sqlite_tables(path: Path) -> set[str]:
-    """The table names of a SQLite file, read without writing anything beside it (no lock,
-    journal or WAL files are created)."""
+def read_only_file(path: Path) -> str:
+    """A ``file:`` URI that opens the SQLite file ``path`` for reading only, writing nothing
+    beside it. Without a ``-wal`` file (no writer is at work: the last one checkpointed it
+    away) the file is read as immutable: a read-only connection would otherwise create the
+    ``-wal`` and ``-shm`` files and leave them; with one, it is read through them."""
     import urllib.parse
 
-    quoted = urllib.parse.quote(str(path))
-    wal = Path(f"{path}-wal")
-    # a database in WAL mode with no -wal file has nothing uncommitted: read it as immutable
-    # (a read-only connection would create the -wal and -shm files); with one, read through it
-    options = "mode=ro" if wal.exists() else "mode=ro&immutable=1"
+    quoted = urllib.parse.quote(str(path.absolute()))
+    options = "mode=ro" if Path(f"{path}-wal").exists() else "mode=ro&immutable=1"
+    return f"file:{quoted}?{options}"
+
+
+def read_only_url(url: str) -> str:
+    """``url`` as a reading command opens it: an existing local SQLite file read-only
+    (:func:`read_only_file`), anything else as it is."""
+    path = sqlite_path(url)
+    if path is None or not path.is_file():
+        return url
+    return f"sqlite:///{read_only_file(path)}&uri=true"
+
+
+def sqlite_tables(path: Path) -> set[str]:
+    """The table names of a SQLite file, read without writing anything beside it."""
     try:
-        with contextlib.closing(sqlite3.connect(f"file:{quoted}?{options}", uri=True,
+        with contextlib.closing(sqlite3.connect(read_only_file(path), uri=True,
                                                 timeout=60)) as db:
             rows = db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
     except sqlite3.Error as err:

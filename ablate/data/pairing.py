@@ -57,7 +57,14 @@ def image_files(folder: Folder, problems: Problems) -> dict[str, Path]:
     """Image files directly in ``folder``, by sample name; a dangling link, a name without the
     folder's suffix or two files of one name are problems (and left out)."""
     found: dict[str, Path] = {}
-    for path in sorted(folder.path.iterdir(), key=lambda p: natural_key(p.name)):
+    try:
+        listed = sorted(folder.path.iterdir(), key=lambda p: natural_key(p.name))
+    except OSError as err:
+        problems.add(f"{folder.key}: folder {folder.path} cannot be read "
+                     f"({err.strerror or err}); check its permissions", "unreadable folders",
+                     str(folder.path))
+        return found
+    for path in listed:
         if path.name.startswith(".") or path.suffix.lower() not in IMAGE_EXTENSIONS:
             continue
         if path.is_symlink() and not path.exists():

@@ -24,7 +24,7 @@ import torch
 from ablate.naming import slug
 from ablate.spec import RunConfig
 from ablate.stores import Stores
-from ablate.training.checkpoint import FitState, load_state, save_state
+from ablate.training.checkpoint import FitState, StateWriter, load_state
 from ablate.training.fit import Resume
 
 CHECKPOINT_ENV = "ABLATE_CHECKPOINT_DIR"
@@ -54,6 +54,7 @@ class TrialCheckpoint:
     def __init__(self, folder: Path, key: str, trial: int, retries: list[int],
                  config: RunConfig, fence_check: Callable[[], None]):
         self.path = folder / f"{slug(key)}.pt"
+        self.writer = StateWriter(self.path)
         self.trial = trial
         self.retries = set(retries)
         self.digest = config_digest(config)
@@ -72,15 +73,22 @@ class TrialCheckpoint:
         return state
 
     def save(self, state: FitState) -> None:
-        """Keep ``state`` (only while the trial is this worker's: the fence is checked)."""
+        """Keep ``state`` (only while the trial is this worker's: the fence is checked); the
+        file is written in the background (:class:`StateWriter`)."""
         self._check()
         state.extra = {"trial": self.trial, "config": self.digest}
-        save_state(state, self.path)
+        self.writer(state)
 
     def resume(self, device: torch.device) -> Resume:
         """What ``train()`` continues from and saves to."""
-        return Resume(self.load(device), self.save)
+        return Resume(self.load(device), self.save, self.writer.wait)
 
     def discard(self) -> None:
-        """Delete the state (its configuration x seed is finished)."""
-        self.path.unlink(missing_ok=True)
+        """Delete the state (its configuration x seed is finished), once no write of it is
+        in flight, and what killed writers left of theirs."""
+        try:
+            self.writer.wait()
+        finally:
+            self.path.unlink(missing_ok=True)
+            for torn in self.path.parent.glob(f".{self.path.name}.*.tmp"):
+                torn.unlink(missing_ok=True)

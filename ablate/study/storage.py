@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING, Any
 import optuna
 
 from ablate.errors import AblateError
-from ablate.stores import Stores, local_sqlite_missing, opening, redact, sqlite_path
+from ablate.stores import (
+    Stores,
+    check_store_files,
+    local_sqlite_missing,
+    opening,
+    read_only_url,
+    redact,
+    sqlite_path,
+)
 from ablate.testing.faults import WRITES, fault_point
 
 if TYPE_CHECKING:
@@ -79,6 +87,8 @@ def open_storage(
     ``write``: a worker or ``create`` is about to write (a SQLite file is put in WAL mode).
     """
     _quiet_optuna()
+    if write:
+        check_store_files(stores)
     kwargs: dict[str, Any] = {"engine_kwargs": engine_kwargs(stores.storage)}
     interval = heartbeat_interval()
     if failed_trial_callback is not None:
@@ -90,7 +100,7 @@ def open_storage(
     try:
         with opening(stores.storage, write, app="optuna"):
             return _Storage(
-                stores.storage,
+                stores.storage if write else read_only_url(stores.storage),
                 heartbeat_interval=interval,
                 grace_period=3 * interval,
                 **kwargs,

@@ -21,7 +21,7 @@ import sqlalchemy
 from optuna.trial import FrozenTrial, TrialState
 
 from ablate import selection
-from ablate.stores import Stores, local_sqlite_missing
+from ablate.stores import Stores, local_sqlite_missing, read_only_url
 from ablate.study.storage import (
     CONFIG_PARAM,
     ORIGIN_ATTR,
@@ -94,7 +94,8 @@ def list_summaries(stores: Stores) -> list[StudySummary]:
     does not exist yet)."""
     if local_sqlite_missing(stores.storage):
         return []
-    engine = sqlalchemy.create_engine(stores.storage, **engine_kwargs(stores.storage))
+    engine = sqlalchemy.create_engine(read_only_url(stores.storage),
+                                      **engine_kwargs(stores.storage))
     try:
         try:
             connection = engine.connect()

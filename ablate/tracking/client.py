@@ -7,7 +7,7 @@ import os
 from typing import TYPE_CHECKING
 
 from ablate.errors import AblateError
-from ablate.stores import Stores, opening, sqlite_path
+from ablate.stores import Stores, opening, read_only_url, sqlite_path
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -61,7 +61,9 @@ def open_client(stores: Stores, write: bool) -> MlflowClient:
     probe_tracking_server(stores.tracking_uri)
     try:
         with opening(stores.tracking_uri, write, app="mlflow"):
-            client = MlflowClient(tracking_uri=stores.tracking_uri)
+            # a reading command writes nothing, not even SQLite's -wal/-shm files
+            uri = stores.tracking_uri if write else read_only_url(stores.tracking_uri)
+            client = MlflowClient(tracking_uri=uri)
             client.search_experiments(max_results=1)
     except AblateError:
         raise

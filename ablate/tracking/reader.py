@@ -19,7 +19,14 @@ import pandas as pd
 import yaml
 
 from ablate.errors import AblateError
-from ablate.stores import Stores, local_sqlite_missing, redact
+from ablate.stores import (
+    Stores,
+    check_database_file,
+    local_sqlite_missing,
+    read_only_url,
+    redact,
+    sqlite_path,
+)
 from ablate.tracking import artifacts, names
 
 if TYPE_CHECKING:
@@ -81,7 +88,7 @@ def fetch_mlflow(tracking_uri: str, study: str) -> pd.DataFrame:
     quiet_mlflow()
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri=tracking_uri)
+    client = MlflowClient(tracking_uri=read_only_url(tracking_uri))  # writes nothing
     try:
         experiment = client.get_experiment_by_name(study)
     except Exception as err:  # noqa: BLE001 - any failure here is an unreachable store
@@ -104,6 +111,9 @@ def fetch(stores: Stores, study: str, reader: str = "auto") -> pd.DataFrame:
     if local_sqlite_missing(uri):
         raise AblateError(f"no MLflow store at {uri}; run a study first or point "
                           "--tracking-uri/--store at its store")
+    path = sqlite_path(uri)
+    if path is not None:
+        check_database_file(path, "mlflow", write=False)
     if reader == "sql" and not sqlread.supports(uri):
         raise AblateError(f"--reader sql reads the tables of a database tracking store "
                           f"(sqlite, postgresql, mysql, mssql), not {redact(uri)}; use "
@@ -111,6 +121,8 @@ def fetch(stores: Stores, study: str, reader: str = "auto") -> pd.DataFrame:
     if reader != "mlflow" and sqlread.supports(uri):
         try:
             frame = sqlread.fetch_sql(uri, study)
+        except AblateError:
+            raise
         except Exception as err:  # noqa: BLE001 - another schema or driver: the API instead
             if reader == "sql":
                 first = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from ablate.stores import sqlite_path
+from ablate.stores import check_database_file, read_only_file, sqlite_path
 from ablate.tracking import names
 
 SQL_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mssql")
@@ -63,7 +63,8 @@ def _connect(tracking_uri: str) -> Iterator[tuple[Any, Callable[[str], Any]]]:
     if path is not None:
         import sqlite3
 
-        with closing(sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)) as db:
+        check_database_file(path, "mlflow", write=False)
+        with closing(sqlite3.connect(read_only_file(path), uri=True)) as db:
             yield db, lambda query: query
         return
     import sqlalchemy as sa

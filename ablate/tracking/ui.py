@@ -24,7 +24,7 @@ from pathlib import Path
 from types import FrameType
 
 from ablate.errors import AblateError
-from ablate.stores import Stores, local_sqlite_missing, redact
+from ablate.stores import Stores, check_database_file, local_sqlite_missing, redact, sqlite_path
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 START_TIMEOUT = 180.0  # seconds; a first start on two busy cores can take a minute
@@ -161,6 +161,9 @@ def serve(stores: Stores, host: str, port: int, echo: Callable[[str], None] = pr
             f"no MLflow store at {redact(stores.tracking_uri)}; run a study into it first "
             "(ablate study run SPEC --store FOLDER) or point --store at one"
         )
+    path = sqlite_path(stores.tracking_uri)
+    if path is not None:  # the server would add MLflow's tables to another application's file
+        check_database_file(path, "mlflow", write=False)
     check_port_free(host, port)
     command = server_command(stores, host, port)
     log = Path(tempfile.gettempdir()) / f"ablate-ui-{port}.log"

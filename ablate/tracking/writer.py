@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import yaml
 
 from ablate.errors import StoreLost, TakenOver
-from ablate.stores import Stores, ensure_local_dirs
+from ablate.stores import Stores, check_store_files, ensure_local_dirs
 from ablate.testing.faults import fault_point
 from ablate.tracking import artifacts, names, notes, view
 from ablate.tracking.client import open_client, probe_tracking_server
@@ -51,6 +51,7 @@ class Tracker:
         self.stores = stores
         probe_tracking_server(stores.tracking_uri)  # before anything local is created
         if write:
+            check_store_files(stores)
             ensure_local_dirs(stores)
         self.client: MlflowClient = open_client(stores, write)
         self._sources: dict[str, str] = {}  # study -> the spec file its runs came from

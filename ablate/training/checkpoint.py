@@ -10,8 +10,10 @@ bit for bit the numbers of an uninterrupted one.
 
 from __future__ import annotations
 
+import copy
 import os
 import random
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,3 +100,59 @@ def load_state(path: Path, device: torch.device) -> FitState | None:
 
 
 StateSink = Callable[[FitState], None]
+
+
+class StateWriter:
+    """Keeps fit states at ``path`` without holding training up: each state's tensors are
+    copied (into buffers reused from one epoch to the next) before :meth:`__call__` returns,
+    and the file is written on a thread while training goes on. At most one write is in
+    flight: the next state waits for it. A kill while writing leaves the previous state
+    (see :func:`save_state`), so the state kept is the last one whose write finished."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._buffers: dict[str, torch.Tensor] = {}
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def __call__(self, state: FitState) -> None:
+        self.wait()
+        copy = FitState(**{k: _copied(v, k, self._buffers) for k, v in state.__dict__.items()})
+        self._thread = threading.Thread(target=self._write, args=(copy,),
+                                        name="ablate-state", daemon=True)
+        self._thread.start()
+
+    def _write(self, state: FitState) -> None:
+        try:
+            save_state(state, self.path)
+        except BaseException as err:  # noqa: BLE001 - raised in the training thread by wait()
+            self._error = err
+
+    def wait(self) -> None:
+        """Return once no write is in flight; a write that failed raises its error here."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+
+def _copied(value: Any, key: str, buffers: dict[str, torch.Tensor]) -> Any:
+    """``value`` with every tensor in it copied to the CPU, into the buffer kept for its place
+    (``key``) when one of the same shape and type exists."""
+    if isinstance(value, torch.Tensor):
+        held = buffers.get(key)
+        if held is None or held.shape != value.shape or held.dtype != value.dtype:
+            held = buffers[key] = torch.empty_like(value, device="cpu")
+        held.copy_(value.detach())
+        return held
+    if isinstance(value, dict):
+        copied = type(value)((k, _copied(v, f"{key}/{k}", buffers)) for k, v in value.items())
+        if hasattr(value, "_metadata"):  # a module's state dict: the versions of its layers
+            copied._metadata = copy.deepcopy(value._metadata)  # type: ignore[attr-defined]
+        return copied
+    if isinstance(value, list | tuple) and not isinstance(value, str):
+        items = [_copied(v, f"{key}/{i}", buffers) for i, v in enumerate(value)]
+        return type(value)(items) if isinstance(value, list) else tuple(items)
+    return copy.deepcopy(value)

@@ -27,10 +27,12 @@ Progress = bool | Literal["bar"]
 @dataclass
 class Resume:
     """Continuing a fit: ``state``, saved after an earlier attempt's last finished epoch
-    (None: start from epoch 0), and ``save``, which keeps the state after each epoch."""
+    (None: start from epoch 0), ``save``, which keeps the state after each epoch, and
+    ``close``, called once the epochs are done (e.g. to finish a write in flight)."""
 
     state: FitState | None = None
     save: StateSink | None = None
+    close: Callable[[], None] | None = None
 
 
 @dataclass
@@ -148,6 +150,8 @@ def fit(
             result.stopped_early = True
             break
     bar.close()
+    if resume is not None and resume.close is not None:
+        resume.close()
     result.seconds = time.perf_counter() - started
     return result
 

@@ -1,7 +1,8 @@
 """A trial queued again continues from its last finished epoch, to the same numbers.
 
 A worker is SIGKILLed in the middle of an 8-epoch trial (after its 5th epoch); the next
-``study run`` continues that trial from the state kept after epoch 5: its run is tagged
+``study run`` continues that trial from the last state kept (after epoch 5, or 4 when the
+5th's write was cut short): its run is tagged
 ``ablate.resumed_from_epoch``, has a curve point for every epoch, and its final numbers are
 bit for bit those of the same study run without interruption (on the CPU). The training
 exercises every piece of state: Adam, a cosine schedule after warm-up, EMA, CutMix,
@@ -68,7 +69,8 @@ def test_a_trial_killed_mid_way_resumes_from_its_last_epoch_to_the_same_numbers(
     expected, got = _complete_runs(plain), _complete_runs(resumed)
     assert set(expected) == set(got) == {"baseline", "hflip"}
     again = got["baseline"]
-    assert again.data.tags[keys.TAG_RESUMED_FROM] == "5"
+    # killed while the 5th epoch's state may still be written: the 4th or the 5th is kept
+    assert again.data.tags[keys.TAG_RESUMED_FROM] in ("4", "5")
     assert keys.TAG_RESUMED_FROM not in expected["baseline"].data.tags
     for label in expected:
         measured = {keys.metric_key(name) for name in keys.MEASURED}
