@@ -1,0 +1,132 @@
+"""Inside a Slurm job: which job this is, why Slurm stopped it, and requeueing it.
+
+A worker in a Slurm job that receives the warning signal (``--signal=USR2@SECONDS``: a time
+limit, or a preemption where the cluster sends user signals then) has queued its trial again
+by the time :func:`after_interrupt` runs; it then requeues its own job (``scontrol requeue``)
+unless the study is done, so the job comes back with a fresh time limit and the trial
+continues on whichever worker takes it. SIGTERM (``scancel``, ``scontrol requeue``, a
+preemption) is left to Slurm: it requeues the job itself where that is what it meant.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from collections.abc import Callable
+
+from ablate.stores import Stores
+from ablate.study.interrupts import INTERRUPTED, is_warning
+
+REQUEUED = 75  # exit code of a worker whose job was requeued (EX_TEMPFAIL: to be continued)
+# Slurm's warning comes `sig_time` seconds before the time limit (90 by default, give or take
+# the controller's 30-60 s resolution): a warning with more time left than this is a preemption.
+TIME_LIMIT_WINDOW_S = 600
+
+
+def job_id() -> str | None:
+    """This task's own Slurm job id (an array task has one of its own), or None outside
+    Slurm."""
+    return os.environ.get("SLURM_JOB_ID") or None
+
+
+def job_label() -> str:
+    """``ARRAYJOB_TASK`` for an array task, else the job id (as ``squeue`` shows it)."""
+    array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    return f"{array}_{task}" if array and task else (job_id() or "?")
+
+
+def time_left_s(job: str | None = None) -> float | None:
+    """Seconds left before the job's time limit (``squeue %L``), None when unknown or
+    unlimited."""
+    job = job or job_id()
+    if job is None:
+        return None
+    try:
+        done = subprocess.run(["squeue", "-h", "-j", job, "-o", "%L"], capture_output=True,
+                              text=True, timeout=20, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return parse_duration(done.stdout.strip()) if done.returncode == 0 else None
+
+
+def parse_duration(text: str) -> float | None:
+    """Seconds of a Slurm duration: ``[D-]HH:MM:SS``, ``MM:SS`` or ``SS``; None for anything
+    else (``UNLIMITED``, ``INVALID``, empty)."""
+    days, _, clock = text.rpartition("-")
+    parts = clock.split(":")
+    if not clock or len(parts) > 3 or not all(p.isdigit() for p in parts):
+        return None
+    if days and not days.isdigit():
+        return None
+    seconds = 0
+    for part in parts:
+        seconds = seconds * 60 + int(part)
+    return seconds + 86400 * int(days or 0)
+
+
+def slurm_reason(signum: int) -> str:
+    """The reason a worker in a Slurm job records for its interrupted trial's run."""
+    if signum == signal.SIGTERM:
+        return "stopped by Slurm (SIGTERM: cancelled, requeued or preempted)"
+    left = time_left_s()
+    if left is None:
+        return "time limit or preemption (Slurm's warning signal)"
+    shown = f"{int(left) // 60}:{int(left) % 60:02d}"
+    if left <= TIME_LIMIT_WINDOW_S:
+        return f"time limit (Slurm's warning signal, {shown} left)"
+    return f"preempted (Slurm's warning signal, {shown} left)"
+
+
+def requeue() -> str | None:
+    """Requeue this job (``scontrol requeue``); returns None, or why it failed."""
+    job = job_id()
+    if job is None:
+        return "not in a Slurm job (no SLURM_JOB_ID)"
+    try:
+        done = subprocess.run(["scontrol", "requeue", job], capture_output=True, text=True,
+                              timeout=60, check=False)
+    except (OSError, subprocess.SubprocessError) as err:
+        return str(err)
+    return None if done.returncode == 0 else (done.stderr.strip() or f"exit {done.returncode}")
+
+
+def study_done(stores: Stores, name: str) -> bool:
+    """Whether study ``name`` has nothing left to run (its budget met; none running or
+    queued)."""
+    import optuna
+
+    from ablate.designs import configurations
+    from ablate.study.runner import budget, next_action
+    from ablate.study.storage import load_stored_spec, open_storage
+
+    spec = load_stored_spec(stores, name)
+    study = optuna.load_study(study_name=name, storage=open_storage(stores))
+    fixed = bool(configurations(spec.design))
+    return next_action(study, budget(spec), fixed, more=False) == "done"
+
+
+def after_interrupt(err: BaseException, stores: Stores, name: str,
+                    echo: Callable[[str], None] = print) -> int:
+    """The exit code of a worker stopped by ``err`` (its trial already queued again): in a
+    Slurm job stopped by the warning signal, the job is requeued unless the study is done
+    (:data:`REQUEUED`, or 0 when done); otherwise :data:`INTERRUPTED`."""
+    if not (is_warning(err) and job_id()):
+        return INTERRUPTED
+    try:
+        done = study_done(stores, name)
+    except Exception as exc:  # noqa: BLE001 - when in doubt, come back: a requeued worker
+        done = False          # finds the study done and exits at once
+        echo(f"could not read study '{name}' ({type(exc).__name__}: {exc}); requeueing")
+    if done:
+        echo(f"Slurm job {job_label()}: study '{name}' is done; not requeued")
+        return 0
+    failed = requeue()
+    if failed is not None:
+        echo(f"Slurm job {job_label()}: could not requeue it ({failed}); start more workers "
+             f"with `ablate study submit {name}`")
+        return INTERRUPTED
+    restarts = os.environ.get("SLURM_RESTART_COUNT", "0")
+    echo(f"Slurm job {job_label()} requeued (restart {int(restarts) + 1}): its trial was queued "
+         "again and continues when a worker takes it")
+    return REQUEUED
