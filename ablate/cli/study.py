@@ -128,6 +128,9 @@ def _after_interrupt(err: BaseException, stores: Stores, target: str,
 
     interrupts.shield()  # Slurm's own SIGTERM follows a requeue
     if not (interrupts.is_warning(err) and os.environ.get("SLURM_JOB_ID")):
+        if os.environ.get("SLURM_JOB_ID"):
+            echo_line(f"{interrupts.reason(err)}: this worker stops (Slurm requeues its job "
+                      "where that is what it meant)")
         return interrupts.INTERRUPTED
     from ablate.study.cluster.job import after_interrupt
 

@@ -61,6 +61,7 @@ class Worker(submitit.helpers.Checkpointable):
                 code = app(self.argv(), prog_name="ablate", standalone_mode=False)
             except KeyboardInterrupt as err:  # before `study run` took over the signals
                 interrupts.shield()
+                print(f"stopped while starting ({interrupts.reason(err)})", flush=True)
                 code = after_interrupt(err, self.stores, self.name)
         if code in (None, 0):
             return f"study '{self.name}': worker {job_label()} done"
