@@ -208,7 +208,8 @@ class SlurmCluster:
 
     def jobs(self, job_id: str) -> dict[str, str]:
         """``{task id: state}`` of a job array's tasks still known to the controller."""
-        done = self.run("squeue", "-h", "-r", "-j", job_id, "-o", "%i %T", check=False)
+        done = self.run("squeue", "-h", "-r", "-t", "all", "-j", job_id, "-o", "%i %T",
+                        check=False)
         return dict(line.split() for line in done.stdout.splitlines() if line.strip())
 
 

@@ -89,10 +89,7 @@ def study_run(
     After each finished trial (and once at the end) the study's summary in MLflow is
     refreshed: the ablation table in the experiment's and the study run's descriptions, the
     study run's summary metrics and its report.html artifact."""
-    from ablate.reporting.publish import Publisher
-    from ablate.runs.interrupts import INTERRUPTED
-    from ablate.study import TooManyFailures, run_study
-    from ablate.runs.interrupts import interruptible
+    from ablate.runs.interrupts import ignore_warning, interruptible
 
     _check_counts(n_trials, timeout, workers)
     stores = flags.resolve()
@@ -101,17 +98,30 @@ def study_run(
         code = run_workers_cmd(target, stores, workers, gpu_list, n_trials, timeout, set_,
                                profile, threads)
         raise typer.Exit(code)
+    try:
+        with interruptible():  # from the start: Slurm's warning may come while it imports
+            _run_one(target, stores, n_trials, timeout, set_, profile, quiet, threads)
+    except KeyboardInterrupt as err:
+        raise typer.Exit(_after_interrupt(err, stores, target, set_, profile)) from None
+    finally:
+        ignore_warning()  # done: a warning while the process exits must not kill it
+
+
+def _run_one(target: str, stores: Stores, n_trials: int | None, timeout: float | None,
+             overrides: list[str] | None, profile: str | None, quiet: bool,
+             threads: int | None) -> None:
+    """``study run`` in this process: the worker, the study's summary, the hints."""
+    from ablate.reporting.publish import Publisher
+    from ablate.study import TooManyFailures, run_study
+
     publisher = Publisher(stores, echo=echo_line)
     try:
-        with interruptible():  # from the start: Slurm's warning may come while preparing
-            study = run_study(target, stores, n_trials, timeout, set_, not quiet, echo_line,
-                              profile, threads, after_trial=publisher)
+        study = run_study(target, stores, n_trials, timeout, overrides, not quiet, echo_line,
+                          profile, threads, after_trial=publisher)
     except TooManyFailures as err:
         publisher.publish()
         typer.echo(str(err), err=True)
         raise typer.Exit(1) from None
-    except KeyboardInterrupt as err:
-        raise typer.Exit(_after_interrupt(err, stores, target, set_, profile)) from None
     publisher.study = study.study_name
     publisher.publish()
     _print_best(study)

@@ -61,6 +61,15 @@ def reason(err: BaseException) -> str:
     return text
 
 
+def ignore_warning() -> None:
+    """Ignore Slurm's warning signal from now on: this worker's work is done, and the signal's
+    default action would kill it while it exits."""
+    try:
+        signal.signal(WARNING, signal.SIG_IGN)
+    except ValueError:  # not the main thread
+        pass
+
+
 def shield() -> None:
     """Ignore further signals (the clean-up after an interrupt has begun)."""
     for sig in _SIGNALS:

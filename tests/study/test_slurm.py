@@ -175,17 +175,18 @@ def test_requeued_job_finishes_its_interrupted_trial(cli, on_slurm, tmp_path, st
 @pytest.mark.slow
 @pytest.mark.slurm
 def test_time_limit_requeues_the_job_and_the_study_finishes(cli, on_slurm, tmp_path, store):
-    # A 1-minute job with the warning 30 s before its end: the controller checks every 30 s,
-    # so the warning comes 30-60 s into the job, while one of three ~13 s trials trains (a
-    # warning between two trials, or before the first, requeues the job too; the next one
-    # then comes mid-trial). The worker queues the trial again, closes its run ("time limit")
+    # A 1-minute job with the warning 5 s before its end: the controller checks every 30 s
+    # and sends the warning at the last check before that, 25-55 s into the job, while one of
+    # three ~13 s trials trains (a warning between two trials, or before the first, requeues
+    # the job too; the next one comes mid-trial). The worker queues the trial again, closes
+    # its run ("time limit")
     # and requeues its own job. Without resuming from the last epoch (item 1) a requeued job
     # would meet the same limit mid-trial over and over, so once a trial has been stopped the
     # job's limit is raised and it finishes the study.
     path = write(tmp_path, slurm_spec(["augment.hflip", "augment.vflip"], repeats=1, epochs=2,
                                       delay=2.5))
     result = cli("study", "submit", path, "--store", store, "--workers", "1", *CPU_WORKER,
-                 "--time", "00:01:00", "--slurm", "signal=USR2@30")
+                 "--time", "00:01:00", "--slurm", "signal=USR2@5")
     assert result.exit_code == 0, result.output
     job = job_of(result.output, store, 1)
 
@@ -332,6 +333,7 @@ def test_the_warning_signal_interrupts_a_worker_like_sigterm(monkeypatch, tmp_pa
     from ablate.study.cluster.job import after_interrupt
 
     monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    before = signal.getsignal(signal.SIGUSR2)
     for signum in (signal.SIGUSR2, signal.SIGTERM):
         with pytest.raises(interrupts.Interrupted) as caught, interrupts.interruptible():
             os.kill(os.getpid(), signum)
@@ -339,7 +341,7 @@ def test_the_warning_signal_interrupts_a_worker_like_sigterm(monkeypatch, tmp_pa
         assert caught.value.signum == signum
         assert interrupts.reason(caught.value) == "interrupted"  # outside Slurm
         assert after_interrupt(caught.value, resolve_stores(tmp_path), "x") == 130
-    assert signal.getsignal(signal.SIGUSR2) == signal.SIG_DFL  # handlers restored
+    assert signal.getsignal(signal.SIGUSR2) == before  # handlers restored
     assert interrupts.is_warning(interrupts.Interrupted(signal.SIGUSR2))
     assert interrupts.reason(KeyboardInterrupt()) == "interrupted"
 
@@ -356,6 +358,9 @@ def test_slurm_reasons_of_a_stopped_worker(monkeypatch, tmp_path):
     assert interrupts.reason(stopped).startswith("stopped by Slurm (SIGTERM")
     assert interrupts.reason(interrupts.Interrupted(signal.SIGUSR2)) == (
         "time limit or preemption (Slurm's warning signal)")
+    monkeypatch.setenv("SLURM_ARRAY_JOB_ID", "99")  # task 1 of array 99 (its own id 99)
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "1")
+    assert job.job_id() == "99_1"  # `scontrol requeue 99` would requeue every task
     monkeypatch.setattr(job, "time_left_s", lambda job_id=None: 75.0)
     assert job.slurm_reason(signal.SIGUSR2) == "time limit (Slurm's warning signal, 1:15 left)"
     monkeypatch.setattr(job, "time_left_s", lambda job_id=None: 7200.0)

@@ -25,15 +25,18 @@ TIME_LIMIT_WINDOW_S = 600
 
 
 def job_id() -> str | None:
-    """This task's own Slurm job id (an array task has one of its own), or None outside
-    Slurm."""
-    return os.environ.get("SLURM_JOB_ID") or None
+    """This job as Slurm's commands name it: ``ARRAYJOB_TASK`` for an array task (its own
+    SLURM_JOB_ID may equal the array's id, which names every task), else the job id; None
+    outside Slurm."""
+    if not os.environ.get("SLURM_JOB_ID"):
+        return None
+    array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    return f"{array}_{task}" if array and task else os.environ["SLURM_JOB_ID"]
 
 
 def job_label() -> str:
-    """``ARRAYJOB_TASK`` for an array task, else the job id (as ``squeue`` shows it)."""
-    array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
-    return f"{array}_{task}" if array and task else (job_id() or "?")
+    """This job as ``squeue`` shows it (``?`` outside Slurm)."""
+    return job_id() or "?"
 
 
 def time_left_s(job: str | None = None) -> float | None:
@@ -79,7 +82,8 @@ def slurm_reason(signum: int) -> str:
 
 
 def requeue() -> str | None:
-    """Requeue this job (``scontrol requeue``); returns None, or why it failed."""
+    """Requeue this job, only this task of an array (``scontrol requeue``); returns None, or
+    why it failed."""
     job = job_id()
     if job is None:
         return "not in a Slurm job (no SLURM_JOB_ID)"

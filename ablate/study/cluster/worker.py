@@ -63,6 +63,7 @@ class Worker(submitit.helpers.Checkpointable):
                 interrupts.shield()
                 print(f"stopped while starting ({interrupts.reason(err)})", flush=True)
                 code = after_interrupt(err, self.stores, self.name)
+        interrupts.ignore_warning()  # done: submitit's handler would requeue the job
         if code in (None, 0):
             return f"study '{self.name}': worker {job_label()} done"
         if code in (REQUEUED, interrupts.INTERRUPTED):
