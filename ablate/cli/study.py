@@ -134,7 +134,7 @@ def _after_interrupt(err: BaseException, stores: Stores, target: str,
     """The exit code of an interrupted ``study run`` (its trial is queued again already); a
     worker in a Slurm job stopped by the warning signal requeues its job first
     (``ablate.study.cluster.job``)."""
-    from ablate.study import interrupts
+    from ablate.runs import interrupts
 
     interrupts.shield()  # Slurm's own SIGTERM follows a requeue
     if not (interrupts.is_warning(err) and os.environ.get("SLURM_JOB_ID")):
@@ -303,9 +303,9 @@ def submitted_lines(job: Any, name: str, total: int, options: Any, stores: Store
 
 def wait_for(job: Any, stores: Stores, name: str, total: int, poll_s: float = 5.0) -> int:
     """``--wait``: progress lines until the job is over; 0 when the study is done."""
+    from ablate.runs.interrupts import INTERRUPTED
     from ablate.study.cluster.job import study_done
     from ablate.study.cluster.watch import wait
-    from ablate.study.interrupts import INTERRUPTED
     from ablate.study.tables import load_study
 
     try:

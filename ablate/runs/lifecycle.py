@@ -8,7 +8,7 @@
 | training returns | FINISHED | COMPLETE | |
 | a pruner stops it (:class:`Pruned`) | FINISHED | PRUNED | why |
 | Ctrl-C or SIGTERM | KILLED | FAIL | interrupted |
-| the same in a Slurm job, or Slurm's warning (USR2) | KILLED | FAIL | what Slurm did, e.g. time limit |
+| SIGTERM or Slurm's warning (USR2) in a Slurm job | KILLED | FAIL | e.g. time limit (...) |
 | another worker took its trial over | KILLED | FAIL | taken over by another worker |
 | any other error | FAILED | FAIL | the error in one line (traceback in ``traceback.txt``) |
 | its store vanished (StoreLost) | untouched: nothing can be written there | | |

@@ -23,7 +23,6 @@ from optuna.trial import FrozenTrial, TrialState
 from ablate.designs import configurations
 from ablate.errors import AblateError, StoreLost
 from ablate.runs import interrupts
-from ablate.runs.lifecycle import INTERRUPTED
 from ablate.spec import StudySpec
 from ablate.stores import DEFAULT_STORE, Stores
 from ablate.study.adaptive import top_up

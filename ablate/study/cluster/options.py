@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ablate.errors import AblateError
-from ablate.study.interrupts import WARNING
+from ablate.runs.interrupts import WARNING
 
 WARNING_DELAY_S = 90  # the warning signal this many seconds before the time limit
 # sbatch options that submitit's bookkeeping (array, logs) depends on

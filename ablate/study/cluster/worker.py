@@ -19,9 +19,10 @@ import sys
 
 import submitit
 
+from ablate.runs import interrupts
+from ablate.runs.slurm import job_label
 from ablate.stores import Stores
-from ablate.study import interrupts
-from ablate.study.cluster.job import REQUEUED, after_interrupt, job_label
+from ablate.study.cluster.job import REQUEUED, after_interrupt
 
 
 class WorkerFailed(RuntimeError):
