@@ -8,6 +8,12 @@ preemption, before a preemption; SIGTERM is what Slurm sends when it cancels, re
 preempts a job. Once the clean-up has started, further signals are ignored: a second Ctrl-C
 cannot cut it short and leave a RUNNING run behind (SIGKILL still stops the process; the next
 start-up recovers from that).
+
+Python runs a signal handler between two bytecodes of the main thread, which may be inside a
+``__del__`` method or a weakref callback of the garbage collector; an exception raised there is
+printed and dropped ("Exception ignored in ..."), and the worker would train on into Slurm's
+kill. So the interrupt stays pending until the clean-up starts (:func:`shield`): a timer raises
+it again every :data:`RETRY_S` seconds.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ INTERRUPTED = 130  # the exit code of a process stopped by SIGINT, as shells rep
 WARNING = signal.SIGUSR2  # Slurm's warning before a time limit (or a preemption)
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM, WARNING)
+RETRY_S = 2.0  # an interrupt not taken up (dropped in a __del__) is raised again this late
+_pending: list[int] = []  # the signal of an interrupt raised but not yet taken up
 
 
 class Interrupted(KeyboardInterrupt):
@@ -33,7 +41,21 @@ class Interrupted(KeyboardInterrupt):
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
+    _pending[:] = [signum]
+    signal.setitimer(signal.ITIMER_REAL, RETRY_S)
     raise Interrupted(signum)
+
+
+def _raise_again(signum: int, frame: Any) -> None:
+    if _pending:
+        _raise_interrupt(_pending[0], frame)
+
+
+def _taken_up() -> None:
+    """The pending interrupt is being handled: no more raising it again."""
+    if _pending:
+        _pending.clear()
+        signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 def is_warning(err: BaseException) -> bool:
@@ -76,16 +98,19 @@ def shield() -> None:
         try:
             signal.signal(sig, signal.SIG_IGN)
         except ValueError:  # not the main thread
-            pass
+            return
+    _taken_up()
 
 
 @contextmanager
 def interruptible() -> Iterator[None]:
-    """SIGTERM and SIGUSR2 raise :class:`Interrupted` inside the block; the previous handlers
-    (including any :func:`shield`) are restored after it."""
+    """SIGTERM and SIGUSR2 raise :class:`Interrupted` inside the block (again, until the
+    clean-up starts); the previous handlers (including any :func:`shield`) are restored
+    after it."""
     previous: dict[int, Any] = {}
     try:
         previous[signal.SIGINT] = signal.getsignal(signal.SIGINT)
+        previous[signal.SIGALRM] = signal.signal(signal.SIGALRM, _raise_again)
         for sig in (signal.SIGTERM, WARNING):
             previous[sig] = signal.signal(sig, _raise_interrupt)
     except ValueError:  # not the main thread (e.g. inside a test runner): leave them be
@@ -93,5 +118,7 @@ def interruptible() -> Iterator[None]:
     try:
         yield
     finally:
+        if previous and previous[signal.SIGALRM] is not _raise_again:  # the outermost block
+            _taken_up()
         for signum, handler in previous.items():
             signal.signal(signum, handler)

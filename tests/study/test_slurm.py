@@ -347,6 +347,30 @@ def test_the_warning_signal_interrupts_a_worker_like_sigterm(monkeypatch, tmp_pa
     assert interrupts.reason(KeyboardInterrupt()) == "interrupted"
 
 
+def test_an_interrupt_dropped_in_a_destructor_is_raised_again(monkeypatch):
+    # Seen on the cluster: the warning's handler ran inside a weakref callback of SQLAlchemy,
+    # Python dropped the exception, and the worker trained on into Slurm's kill.
+    import os
+    import signal
+
+    from ablate.runs import interrupts
+
+    monkeypatch.setattr(interrupts, "RETRY_S", 0.2)
+
+    class Dropper:
+        def __del__(self) -> None:
+            os.kill(os.getpid(), signal.SIGUSR2)
+            sum(range(1000))  # the handler runs in here: its exception is dropped
+
+    started = time.monotonic()
+    with pytest.raises(interrupts.Interrupted) as caught, interrupts.interruptible():
+        Dropper()
+        time.sleep(5)
+    assert caught.value.signum == signal.SIGUSR2
+    assert time.monotonic() - started < 4
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)  # no retry left behind
+
+
 def test_slurm_reasons_of_a_stopped_worker(monkeypatch, tmp_path):
     import signal
 
