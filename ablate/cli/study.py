@@ -262,6 +262,7 @@ def study_submit(
     given a spec file). Each array task runs `ablate study run NAME`; at a time limit or a
     preemption it queues its trial again and its job requeues itself until the study is done.
     """
+    from ablate.cli.slurm_task import Worker
     from ablate.study import budget, prepare, resolve_target
     from ablate.study.cluster.options import SubmitOptions
     from ablate.study.cluster.submit import require_sbatch, submit, test_submission
@@ -275,7 +276,7 @@ def study_submit(
     test_submission(options, spec.name)
     spec = prepare(target, stores, set_, profile)  # checks, then creates a spec's study
     overrides = () if is_spec_file(target) else tuple(set_ or ())
-    job = submit(spec.name, stores, options, overrides)
+    job = submit(spec.name, stores, options, Worker(spec.name, stores, overrides))
     total = budget(spec)
     typer.echo(submitted_lines(job, spec.name, total, options, stores))
     if wait:

@@ -2,18 +2,20 @@
 
 Before anything is written, Slurm itself checks the request (``sbatch --test-only`` with the
 same options: partition, time limit, GPUs, memory, every ``--slurm`` item), so a bad value is
-one line and nothing is created or submitted. Each array task runs a
-:class:`~ablate.study.cluster.worker.Worker`; its logs and submitit's files go to
-``<store>/slurm/<study>/`` (the store's folder must be on a file system the nodes share, as
-for any SQLite store; with server stores, ``./ablate_store/slurm/<study>/``).
+one line and nothing is created or submitted. Each array task runs the worker it is given
+(``ablate study run NAME``: :class:`ablate.cli.slurm_task.Worker`); its logs and submitit's
+files go to ``<store>/slurm/<study>/`` (the store's folder must be on a file system the nodes
+share, as for any SQLite store; with server stores, ``./ablate_store/slurm/<study>/``).
 """
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ablate.errors import AblateError
 from ablate.stores import DEFAULT_STORE, Stores
@@ -74,12 +76,10 @@ def test_submission(options: SubmitOptions, study: str) -> None:
 
 
 def submit(study: str, stores: Stores, options: SubmitOptions,
-           overrides: tuple[str, ...] = ()) -> Submitted:
-    """Submit ``options.workers`` workers on study ``study`` as one job array (a single job
-    for one worker)."""
+           task: Callable[[], Any]) -> Submitted:
+    """Submit ``options.workers`` copies of ``task`` (a picklable worker on study ``study``)
+    as one job array (a single job for one worker)."""
     import submitit
-
-    from ablate.study.cluster.worker import Worker
 
     folder = log_folder(stores, study)
     executor = submitit.SlurmExecutor(folder=folder, max_num_timeout=MAX_TIMEOUT_REQUEUES)
@@ -92,10 +92,9 @@ def submit(study: str, stores: Stores, options: SubmitOptions,
         wckey=None,  # submitit's default names itself; accounting keys are the cluster's
         additional_parameters=sbatch,
     )
-    worker = Worker(study, stores, overrides)
     try:
         with executor.batch():
-            jobs = [executor.submit(worker) for _ in range(options.workers)]
+            jobs = [executor.submit(task) for _ in range(options.workers)]
     except (subprocess.CalledProcessError, submitit.core.utils.FailedSubmissionError) as err:
         said = getattr(err, "stderr", None) or getattr(err, "output", None) or err
         raise AblateError(f"sbatch failed: {said!s}".strip()) from err

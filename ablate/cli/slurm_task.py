@@ -1,4 +1,5 @@
-"""One task of the job array: ``ablate study run NAME`` in the task's own process.
+"""One task of ``ablate study submit``'s job array: ``ablate study run NAME`` in the task's own
+process (the CLI's own command, so it lives with the CLI).
 
 submitit pickles a :class:`Worker` and runs it in each array task. It runs the ``study run``
 command in-process rather than as a child process, so that Slurm's signals reach the one
