@@ -347,6 +347,7 @@ def test_the_warning_signal_interrupts_a_worker_like_sigterm(monkeypatch, tmp_pa
     assert interrupts.reason(KeyboardInterrupt()) == "interrupted"
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the drop
 def test_an_interrupt_dropped_in_a_destructor_is_raised_again(monkeypatch):
     # Seen on the cluster: the warning's handler ran inside a weakref callback of SQLAlchemy,
     # Python dropped the exception, and the worker trained on into Slurm's kill.
