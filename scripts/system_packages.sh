@@ -3,11 +3,15 @@
 # are present). Run as root, or with sudo available; elsewhere it says what to install.
 #   chromium: the real browser that tests/tracking/test_browser.py drives through Playwright
 #             (Playwright's own browser download is never used)
+#   slurm-wlm, munge: the one-node Slurm cluster that tests/study/test_slurm.py starts
+#             (tests/slurm.py: slurmctld, slurmd and munged on 127.0.0.1)
 set -euo pipefail
 
 # package -> a file it installs (present: nothing to do)
 declare -A PACKAGES=(
   [chromium]=/usr/bin/chromium
+  [slurm-wlm]=/usr/sbin/slurmctld
+  [munge]=/usr/sbin/munged
 )
 
 missing=()

@@ -1,4 +1,5 @@
-"""A user's own model, trained through `model.custom: tests.custom_models:TinyUNet`."""
+"""A user's own model, trained through `model.custom: tests.custom_models:TinyUNet` (or
+`SlowUNet`)."""
 
 from __future__ import annotations
 
@@ -37,4 +38,20 @@ class DiesInTraining(TinyUNet):
             import signal
 
             os.kill(os.getpid(), signal.SIGKILL)
+        return super().forward(x)
+
+
+class SlowUNet(TinyUNet):
+    """TinyUNet whose training steps also sleep ``delay`` seconds: epochs of a known length
+    that do not depend on the machine's load (tests that must act in the middle of a trial)."""
+
+    def __init__(self, in_channels: int, classes: int, width: int = 8, delay: float = 0.5):
+        super().__init__(in_channels, classes, width)
+        self.delay = delay
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and torch.is_grad_enabled():
+            import time
+
+            time.sleep(self.delay)
         return super().forward(x)

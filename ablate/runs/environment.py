@@ -36,6 +36,7 @@ def collect(device: str = "auto", spec_path: str | None = None) -> dict[str, str
     is recorded (its folder, or the working directory when the file is not on this machine)."""
     env = dict(_process())
     env.update(_device(device))
+    env.update(slurm())
     env["spec_path"] = spec_path or "none (no spec file)"
     folder = Path(spec_path).parent if spec_path and Path(spec_path).is_file() else Path.cwd()
     env.update(git_state(folder))
@@ -53,6 +54,31 @@ def _process() -> dict[str, str]:
     env["ablate_commit"] = ablate_code["git_commit"]
     env["ablate_dirty"] = ablate_code["git_dirty"]
     return env
+
+
+# Slurm's facts about the job a run trained in, by the entry they are recorded under
+# (ablate.env.slurm_job_id, ...); an array task's job id is the array's, as squeue shows it.
+SLURM = {
+    "slurm_job_id": ("SLURM_ARRAY_JOB_ID", "SLURM_JOB_ID"),
+    "slurm_array_task_id": ("SLURM_ARRAY_TASK_ID",),
+    "slurm_partition": ("SLURM_JOB_PARTITION",),
+    "slurm_node": ("SLURMD_NODENAME",),
+    "slurm_restart_count": ("SLURM_RESTART_COUNT",),
+}
+
+
+def slurm() -> dict[str, str]:
+    """The Slurm job and array task this process runs in (none outside Slurm); a job
+    requeued after a time limit or preemption has its restart count."""
+    if not os.environ.get("SLURM_JOB_ID"):
+        return {}
+    out = {}
+    for key, names in SLURM.items():
+        value = next((os.environ[n] for n in names if os.environ.get(n)), None)
+        if value is not None:
+            out[key] = value
+    out.setdefault("slurm_restart_count", "0")
+    return out
 
 
 def _version(dist: str) -> str:

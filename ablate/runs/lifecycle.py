@@ -8,6 +8,7 @@
 | training returns | FINISHED | COMPLETE | |
 | a pruner stops it (:class:`Pruned`) | FINISHED | PRUNED | why |
 | Ctrl-C or SIGTERM | KILLED | FAIL | interrupted |
+| SIGTERM or Slurm's warning (USR2) in a Slurm job | KILLED | FAIL | e.g. time limit (...) |
 | another worker took its trial over | KILLED | FAIL | taken over by another worker |
 | any other error | FAILED | FAIL | the error in one line (traceback in ``traceback.txt``) |
 | its store vanished (StoreLost) | untouched: nothing can be written there | | |
@@ -63,9 +64,9 @@ def run_outcome(run: RunLog) -> Iterator[RunLog]:
         raise
     except StoreLost:
         raise
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
         interrupts.shield()  # a second Ctrl-C must not cut the clean-up short
-        run.end("FAIL", INTERRUPTED, killed=True)
+        run.end("FAIL", interrupts.reason(err), killed=True)
         raise
     except BaseException as err:
         _failed(run, failure_reason(err), traceback.format_exc())

@@ -23,7 +23,6 @@ from optuna.trial import FrozenTrial, TrialState
 from ablate.designs import configurations
 from ablate.errors import AblateError, StoreLost
 from ablate.runs import interrupts
-from ablate.runs.lifecycle import INTERRUPTED
 from ablate.spec import StudySpec
 from ablate.stores import DEFAULT_STORE, Stores
 from ablate.study.adaptive import top_up
@@ -208,11 +207,12 @@ def work(
             sweep_runs(study, tracker, tracker.experiment_id(spec.name) or "")
             ran = _loop(study, storage, tracker, spec, objective, lock, watches, total,
                         n_trials, timeout, echo, log, after_trial)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as err:
             interrupts.shield()
-            _stopped(study, tracker, spec, objective.last_trial, watches, INTERRUPTED)
-            echo("interrupted: the current trial is queued again; `ablate study run "
-                 f"{spec.name}` resumes")
+            why = interrupts.reason(err)  # "interrupted"; in a Slurm job, e.g. "time limit"
+            _stopped(study, tracker, spec, objective.last_trial, watches, why)
+            echo(f"{why}: the current trial is queued again; `ablate study run {spec.name}` "
+                 "resumes")
             raise
         except StoreLost:
             interrupts.shield()

@@ -45,7 +45,8 @@ def _options(command: Any) -> dict[str, Any]:
 
 def test_store_options_on_every_command_that_reads_a_store() -> None:
     commands = _commands()
-    with_storage = {"study create", "study run", "study list", "study show", "train", "report"}
+    with_storage = {"study create", "study run", "study submit", "study list", "study show",
+                    "train", "report"}
     tracking_only = {"predict", "diff", "rerun", "ui"}
     for name in with_storage | tracking_only:
         options = _options(commands[name])
