@@ -39,7 +39,9 @@ from ablate.study.recovery import (
     sweep_runs,
 )
 from ablate.study.resume import checkpoint_root
-from ablate.study.search import build_pruner, build_sampler, grid_size
+from ablate.study.pruners import build_pruner
+from ablate.study.samplers import build_sampler
+from ablate.study.search import grid_size
 from ablate.study.storage import (
     REASON_ATTR,
     RETRIED_ATTR,
