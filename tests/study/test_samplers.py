@@ -66,17 +66,17 @@ def test_a_registered_sampler_and_pruner_are_used_by_name(monkeypatch):
     monkeypatch.setattr(samplers, "SAMPLERS", dict(SAMPLERS))
     monkeypatch.setattr(pruners, "PRUNERS", dict(PRUNERS))
 
-    @samplers.register("brute")
-    def _brute(spec: SamplerSpec, search: dict, seed: int) -> optuna.samplers.BaseSampler:
-        return optuna.samplers.BruteForceSampler(seed=seed)
+    @samplers.register("plain")
+    def _plain(spec: SamplerSpec, search: dict, seed: int) -> optuna.samplers.BaseSampler:
+        return optuna.samplers.RandomSampler(seed=seed)  # not wrapped, unlike "random"
 
     @pruners.register("threshold")
     def _threshold(spec: PrunerSpec) -> optuna.pruners.BasePruner:
         return optuna.pruners.ThresholdPruner(lower=0.1)
 
-    sampler_spec = SamplerSpec.model_construct(name="brute", seed=None, n_startup_trials=4)
+    sampler_spec = SamplerSpec.model_construct(name="plain", seed=None, n_startup_trials=4)
     built = samplers.build_sampler(sampler_spec, SEARCH, seed=5)
-    assert isinstance(built, optuna.samplers.BruteForceSampler)
+    assert type(built) is optuna.samplers.RandomSampler
     pruner_spec = PrunerSpec.model_construct(name="threshold")
     assert isinstance(pruners.build_pruner(pruner_spec), optuna.pruners.ThresholdPruner)
     with pytest.raises(KeyError):
