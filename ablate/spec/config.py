@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import math
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     Discriminator,
@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from ablate.spec.base import Registry
 from ablate.spec.limits import check_upper
 from ablate.spec.messages import error_loc, error_msg
 from ablate.spec.paths import get_dotted
@@ -37,6 +38,9 @@ from ablate.spec.sections import (
     _Strict,
     metric_names,
 )
+
+if TYPE_CHECKING:
+    from ablate.designs import Design
 
 # ------------------------------------------------------------------------------ study settings
 
@@ -63,7 +67,21 @@ class RepeatRange(_Strict):
         return self
 
 
-ADAPTIVE_DESIGNS = ("one_at_a_time", "cumulative")
+# The kinds of ablate.designs; checked when a spec is validated (the registry sits above).
+DesignKind = Annotated[str, Registry("ablate.designs", "DESIGNS", "design kind")]
+
+
+def _design_kind(name: str) -> Design:
+    from ablate.designs import design_kind
+
+    return design_kind(name)
+
+
+def _kinds(**traits: bool) -> str:
+    from ablate.designs import kinds
+
+    names = kinds(**traits)
+    return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else "".join(names)
 
 
 class DesignSpec(_Strict):
@@ -76,7 +94,7 @@ class DesignSpec(_Strict):
     cumulative designs).
     """
 
-    kind: Literal["search", "one_at_a_time", "cumulative", "factorial"] = "search"
+    kind: DesignKind = "search"
     baseline: dict[str, Any] = Field(default_factory=dict)
     components: list[Component] = Field(default_factory=list)
     repeats: Annotated[
@@ -113,16 +131,19 @@ class DesignSpec(_Strict):
 
     @model_validator(mode="after")
     def _enough(self) -> DesignSpec:
-        if self.kind != "search" and not self.components:
+        kind = _design_kind(self.kind)
+        if not kind.sampled and not self.components:
             raise ValueError(f"a {self.kind} design needs a non-empty components list")
         names = [c.name for c in self.components]
         if len(set(names)) != len(names):
             raise ValueError(f"component names repeat: {', '.join(names)}")
-        if self.kind == "factorial" and len(self.components) > 8:
-            raise ValueError("a factorial design over more than 8 components has >256 cells")
-        if self.adaptive and self.kind not in ADAPTIVE_DESIGNS:
+        cap = kind.max_components
+        if cap is not None and len(self.components) > cap:
+            raise ValueError(f"a {self.kind} design takes at most {cap} components, not "
+                             f"{len(self.components)}")
+        if self.adaptive and not kind.adaptive:
             raise ValueError(
-                "repeats: adaptive repeats ({min, max}) need a one_at_a_time or cumulative "
+                f"repeats: adaptive repeats ({{min, max}}) need a {_kinds(adaptive=True)} "
                 f"design (each configuration compared with a reference); a {self.kind} design "
                 "takes an integer")
         return self
@@ -360,9 +381,9 @@ class StudySpec(RunConfig):
     @model_validator(mode="after")
     def _design(self) -> StudySpec:
         design = self.design
-        if design.kind == "search":
+        if _design_kind(design.kind).sampled:
             if design.components:
-                raise ValueError("design.components: only for one_at_a_time, cumulative, factorial")
+                raise ValueError(f"design.components: only for {_kinds(sampled=False)} designs")
             return self
         if self.search:
             raise ValueError(f"search: a {design.kind} design runs fixed configurations; "

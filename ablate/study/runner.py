@@ -29,6 +29,7 @@ from ablate.stores import DEFAULT_STORE, Stores
 from ablate.study.adaptive import top_up
 from ablate.study.create import ensure_parent_run, prepare
 from ablate.study.objective import TrialObjective, release_memory
+from ablate.study.pruners import build_pruner
 from ablate.study.queue import design_entries, queue_once
 from ablate.study.recovery import (
     StaleTrialHandler,
@@ -39,7 +40,6 @@ from ablate.study.recovery import (
     sweep_runs,
 )
 from ablate.study.resume import checkpoint_root
-from ablate.study.pruners import build_pruner
 from ablate.study.samplers import build_sampler
 from ablate.study.search import grid_size
 from ablate.study.storage import (
