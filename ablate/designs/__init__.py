@@ -19,12 +19,12 @@ from ablate.designs.registry import (
     comparisons,
     configurations,
     design_kind,
-    kinds,
+    kind_names,
     reference_pairs,
     register,
 )
 
 __all__ = [
     "BASELINE", "DESIGNS", "SECTIONS", "Configuration", "Design", "Section", "baseline_label",
-    "comparisons", "configurations", "design_kind", "kinds", "reference_pairs", "register",
+    "comparisons", "configurations", "design_kind", "kind_names", "reference_pairs", "register",
 ]

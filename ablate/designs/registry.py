@@ -106,7 +106,7 @@ def design_kind(name: str) -> Design:
     return found if found is not None else Design(name, lambda design: [], lambda design: None)
 
 
-def kinds(*, sampled: bool | None = None, adaptive: bool | None = None) -> list[str]:
+def kind_names(*, sampled: bool | None = None, adaptive: bool | None = None) -> list[str]:
     """The registered kind names, in registration order, optionally only those whose
     ``sampled`` / ``adaptive`` trait is as given (for messages)."""
     return [d.name for d in DESIGNS.values()

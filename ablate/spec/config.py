@@ -78,9 +78,9 @@ def _design_kind(name: str) -> Design:
 
 
 def _kinds(**traits: bool) -> str:
-    from ablate.designs import kinds
+    from ablate.designs import kind_names
 
-    names = kinds(**traits)
+    names = kind_names(**traits)
     return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else "".join(names)
 
 
