@@ -27,7 +27,9 @@ Split = Literal["train", "val", "test"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # attribute docstrings: every key's meaning (Field.description; docs/spec.md lists them)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True,
+                              use_attribute_docstrings=True)
 
     @field_validator("*", mode="before")
     @classmethod
