@@ -42,6 +42,7 @@ test-fast: install
 lint: install
 	$(VENV)/bin/ruff check ablate tests benchmarks scripts
 	$(VENV)/bin/mypy
+	$(PY) -m ablate.spec.reference --check docs/spec.md
 
 # Speed figures, each a ratio against a baseline measured in the same run, with the machine's
 # core count and load (about 10 minutes on 2 idle cores). BENCH_RUNS=1000 skips the 10,000-run

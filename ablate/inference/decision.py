@@ -23,9 +23,10 @@ below it.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from ablate.inference import power
@@ -48,29 +49,45 @@ class Decision(StrEnum):
     CONTINUE = "continue"
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """The decision on one row and why.
+@dataclass(frozen=True, kw_only=True)
+class Outcome:
+    """What a comparison concluded, and what an undecided one would take.
 
-    - ``p_adj``: the row's p-value adjusted across the rows; ``p_equiv``: the adjusted TOST
-      p-value (NaN without a margin);
-    - ``level``: alpha / m, the level of the MDE and seeds-needed figures;
+    - ``p_adj``: its p-value adjusted across the family (NaN for a sequential test, which
+      has no fixed-n p-value);
     - ``mde``: minimum detectable effect at 80% power (undecided rows; inf when the current n
       cannot reach the level at all; NaN below 2 seeds);
-    - ``seeds_needed``: seeds for 80% power to find ``target_effect`` or else the observed
+    - ``seeds_needed``: seeds for 80% power to find the target effect or else the observed
       difference (undecided rows; None: more than 1,000, or unknown below 2 seeds);
-      ``seeds_text`` writes it for a table (``"> 1000"``, ``"n/a"``);
+      :attr:`seeds_text` writes it for a table;
     - ``explanation``: the decision in words, with the figures behind it.
     """
 
     decision: Decision
-    p_adj: float
-    p_equiv: float = math.nan
-    level: float = math.nan
+    p_adj: float = math.nan
     mde: float = math.nan
     seeds_needed: int | None = None
-    seeds_text: str = ""
     explanation: str = ""
+
+    @property
+    def seeds_text(self) -> str:
+        """``seeds_needed`` for a table: blank unless undecided, ``"> 1000"`` beyond the cap,
+        ``"n/a"`` without a spread estimate."""
+        if self.decision != Decision.UNDECIDED:
+            return ""
+        if self.seeds_needed is not None:
+            return str(self.seeds_needed)
+        return "n/a" if math.isnan(self.mde) else f"> {power.CAP}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Verdict(Outcome):
+    """The :class:`Outcome` of one row of a fixed-n table: ``p_equiv``: the adjusted TOST
+    p-value (NaN without a margin); ``level``: alpha / m, the level of the MDE and
+    seeds-needed figures."""
+
+    p_equiv: float = math.nan
+    level: float = math.nan
 
 
 def decide(
@@ -108,19 +125,20 @@ def tost_p(row: Comparison, margin: float) -> float:
 def _verdict(row: Comparison, p_adj: float, p_equiv: float, alpha: float, level: float,
              correction: Correction, margin: float | None, target: float | None) -> Verdict:
     adjusted = f"adjusted p = {p_adj:.3g} ({correction})"
+    made = functools.partial(Verdict, p_adj=p_adj, p_equiv=p_equiv, level=level)
     if row.identical:
-        return Verdict(Decision.IDENTICAL, p_adj, p_equiv, level, explanation=(
+        return made(decision=Decision.IDENTICAL, explanation=(
             f"every one of the {row.n} per-seed differences is exactly 0: the runs are "
             "bit-identical to the reference"))
     if p_adj <= alpha:
         higher = row.delta > 0
         decision = Decision.BETTER if higher == row.maximize else Decision.WORSE
-        return Verdict(decision, p_adj, p_equiv, level, explanation=(
+        return made(decision=decision, explanation=(
             f"{'higher' if higher else 'lower'} by {abs(row.delta):.3g} "
             f"({'higher' if row.maximize else 'lower'} is better), {row.level:.0%} CI "
             f"[{row.ci_low:.3g}, {row.ci_high:.3g}]; {adjusted} <= {alpha:g}"))
     if margin and p_equiv <= alpha:
-        return Verdict(Decision.EQUIVALENT, p_adj, p_equiv, level, explanation=(
+        return made(decision=Decision.EQUIVALENT, explanation=(
             f"within ±{margin:g} of the reference (difference {row.delta:.3g}): TOST "
             f"adjusted p = {p_equiv:.3g} ({correction}) <= {alpha:g}"))
     return _undecided(row, p_adj, p_equiv, alpha, level, adjusted, target)
@@ -129,10 +147,10 @@ def _verdict(row: Comparison, p_adj: float, p_equiv: float, alpha: float, level:
 def _undecided(row: Comparison, p_adj: float, p_equiv: float, alpha: float, level: float,
                adjusted: str, target: float | None) -> Verdict:
     samples: power.Samples = 1 if row.paired else 2
-    sd = row.sd_diff if row.paired else math.hypot(row.std, row.ref_std)
+    sd = row.sd if row.paired else math.hypot(row.std, row.ref_std)
     words = f"not distinguishable from the reference at n = {row.n} ({adjusted} > {alpha:g})"
     if math.isnan(sd) or math.isnan(p_adj):
-        return Verdict(Decision.UNDECIDED, p_adj, p_equiv, level, seeds_text="n/a",
+        return Verdict(decision=Decision.UNDECIDED, p_adj=p_adj, p_equiv=p_equiv, level=level,
                        explanation=f"{words}; no spread estimate below 2 seeds a side")
     floor_n = _permutation_floor(level) if row.paired else 2
     mde = power.mde(sd, row.n, level, samples=samples) if row.n >= floor_n else math.inf
@@ -140,11 +158,12 @@ def _undecided(row: Comparison, p_adj: float, p_equiv: float, alpha: float, leve
     needed = power.seeds_needed(effect, sd, level, samples=samples)
     if needed is not None:
         needed = max(needed, floor_n)
-    text = str(needed) if needed is not None else f"> {power.CAP}"
+    verdict = Verdict(decision=Decision.UNDECIDED, p_adj=p_adj, p_equiv=p_equiv, level=level,
+                      mde=mde, seeds_needed=needed)
     which = "the target effect" if target else "the observed difference"
-    return Verdict(Decision.UNDECIDED, p_adj, p_equiv, level, mde, needed, text, explanation=(
+    return replace(verdict, explanation=(
         f"{words}; minimum detectable effect at 80% power {mde:.3g} (level {level:.3g}); "
-        f"{text} seeds for 80% power to find {which} ({effect:.3g})"))
+        f"{verdict.seeds_text} seeds for 80% power to find {which} ({effect:.3g})"))
 
 
 def _permutation_floor(level: float) -> int:

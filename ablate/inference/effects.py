@@ -28,44 +28,38 @@ from dataclasses import dataclass
 import numpy as np
 
 from ablate.inference import onesample
+from ablate.inference.estimate import Estimate, fields_of
 from ablate.inference.multiple import Correction, adjust
 from ablate.inference.onesample import LEVEL
 
 Cell = tuple[bool, ...]
 
 
-@dataclass(frozen=True)
-class Effect:
-    """One factorial effect over seeds.
+@dataclass(frozen=True, kw_only=True)
+class Effect(Estimate):
+    """One factorial effect: the :class:`~ablate.inference.estimate.Estimate` of its per-seed
+    contrasts.
 
     - ``name``: ``A`` for a main effect, ``A x B`` for an interaction; ``components``: those
       components;
     - ``n``: seeds with a value in every cell; ``dropped``: seeds left out (missing or NaN in
       some cell);
-    - ``estimate``: the effect (mean over seeds of the per-seed effect), ``sd``: SD of the
-      per-seed effects;
-    - ``ci_low``/``ci_high``: t interval over seeds at ``level``; ``boot_low``/``boot_high``:
-      bootstrap interval, ``boot_method`` says which;
-    - ``p``: sign-flip permutation p-value (exact for n <= 12), ``p_t``: t test p-value,
-      ``p_adj``: ``p`` adjusted across all effects of the table; ``method``: the test.
+    - ``delta`` (also :attr:`estimate`): the effect, the mean over seeds of the per-seed
+      effect; the t interval and p-values are over seeds, ``p`` the sign-flip permutation
+      p-value (exact for n <= 12);
+    - ``p_adj``: ``p`` adjusted across all effects of the table; ``method``: the test.
     """
 
     name: str
     components: tuple[str, ...]
-    n: int
     dropped: int
-    estimate: float
-    sd: float
-    level: float
-    ci_low: float
-    ci_high: float
-    boot_low: float
-    boot_high: float
-    boot_method: str
-    p: float
-    p_t: float
     p_adj: float
     method: str
+
+    @property
+    def estimate(self) -> float:
+        """The effect (``delta``)."""
+        return self.delta
 
 
 def factorial_effects(
@@ -96,10 +90,9 @@ def factorial_effects(
         rows.append((subset, onesample.summarize(per_seed, level)))
     p_adj = adjust([sample.p for _, sample in rows], correction)
     return [
-        Effect(" x ".join(components[i] for i in subset), tuple(components[i] for i in subset),
-               s.n, dropped, s.mean, s.sd, level, s.ci_low, s.ci_high, s.boot_low,
-               s.boot_high, s.boot_method, s.p, s.p_t, float(pa),
-               f"per-seed contrast, t interval, {s.p_method}, {correction} over "
-               f"{len(rows)} effects")
+        Effect(**fields_of(Estimate, s), name=" x ".join(components[i] for i in subset),
+               components=tuple(components[i] for i in subset), dropped=dropped,
+               p_adj=float(pa), method=f"per-seed contrast, t interval, {s.p_method}, "
+               f"{correction} over {len(rows)} effects")
         for (subset, s), pa in zip(rows, p_adj, strict=True)
     ]

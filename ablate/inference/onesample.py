@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ablate.inference.estimate import Estimate
 from ablate.inference.lazy import stats
 
 LEVEL = 0.95
@@ -24,39 +25,26 @@ SEED = 0
 BOOTSTRAP_MIN_N = 3
 
 
-@dataclass(frozen=True)
-class Sample:
-    """Summary of per-seed differences ``d_1..d_n`` (NaNs already dropped).
+@dataclass(frozen=True, kw_only=True)
+class Sample(Estimate):
+    """The :class:`~ablate.inference.estimate.Estimate` of per-seed differences
+    ``d_1..d_n`` (NaNs already dropped).
 
-    - ``mean``: the mean difference; ``sd``: their standard deviation (ddof=1, NaN for n=1);
-      ``se = sd / sqrt(n)`` and ``df = n - 1`` of the t statistic;
-    - ``ci_low``/``ci_high``: the t interval ``mean ± t_{df, 1-alpha/2} * se`` at ``level``
+    - ``delta``: the mean difference; ``sd``: NaN for n=1; ``se = sd / sqrt(n)`` and
+      ``df = n - 1`` of the t statistic;
+    - ``ci_low``/``ci_high``: the t interval ``delta ± t_{df, 1-alpha/2} * se`` at ``level``
       (NaN for n=1; a zero-width interval when every difference is the same);
-    - ``boot_low``/``boot_high``: a bootstrap interval for the mean at ``level`` and
-      ``boot_method`` says which (BCa, 10,000 resamples, seed 0; ``none (n < 3)`` below 3
+    - ``boot_low``/``boot_high``: BCa, 10,000 resamples, seed 0; ``none (n < 3)`` below 3
       seeds, where a bootstrap has too few distinct resamples to mean anything; with no spread
-      every resample has the same mean and the interval is that point);
+      every resample has the same mean and the interval is that point;
     - ``p``: two-sided sign-flip permutation p-value of "the differences are symmetric about 0"
       with the mean as statistic: exact over all 2^n flips for n <= 12, else Monte Carlo
       (10,000 flips, seed 0, ``(1 + hits) / (1 + flips)``); ``p_exact`` says which;
-    - ``p_t``: two-sided p-value of the one-sample t test (1 when every difference is 0);
+    - ``p_t``: the one-sample t test's (1 when every difference is 0);
     - ``identical``: every difference is exactly 0 (bit-identical runs).
     """
 
-    n: int
-    mean: float
-    sd: float
-    se: float
-    df: float
-    level: float
-    ci_low: float
-    ci_high: float
-    boot_low: float
-    boot_high: float
-    boot_method: str
-    p: float
     p_exact: bool
-    p_t: float
     identical: bool
 
     @property
@@ -72,9 +60,8 @@ def summarize(diffs: Sequence[float], level: float = LEVEL) -> Sample:
     d = np.asarray(diffs, dtype=float)
     n = int(d.size)
     if n == 0:
-        nan = math.nan
-        return Sample(0, nan, nan, nan, nan, level, nan, nan, nan, nan, "none (no data)",
-                      nan, True, nan, False)
+        return Sample(n=0, delta=math.nan, level=level, boot_method="none (no data)",
+                      p_exact=True, identical=False)
     mean = float(d.mean())
     identical = bool(np.all(d == 0.0))
     sd = float(d.std(ddof=1)) if n > 1 else math.nan
@@ -82,8 +69,9 @@ def summarize(diffs: Sequence[float], level: float = LEVEL) -> Sample:
     low, high = t_interval(mean, se, df, level)
     boot_low, boot_high, boot_method = bootstrap_interval(d, level)
     p, exact = sign_flip_p(d)
-    return Sample(n, mean, sd, se, df, level, low, high, boot_low, boot_high, boot_method,
-                  p, exact, t_test_p(mean, se, df), identical)
+    return Sample(n=n, delta=mean, level=level, sd=sd, se=se, df=df, ci_low=low, ci_high=high,
+                  boot_low=boot_low, boot_high=boot_high, boot_method=boot_method, p=p,
+                  p_t=t_test_p(mean, se, df), p_exact=exact, identical=identical)
 
 
 def t_interval(mean: float, se: float, df: float, level: float = LEVEL) -> tuple[float, float]:

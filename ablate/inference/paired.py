@@ -18,13 +18,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from ablate.inference import onesample
+from ablate.inference.estimate import Estimate, fields_of
 from ablate.inference.lazy import stats
 from ablate.inference.onesample import LEVEL, RESAMPLES, SEED
 
 
-@dataclass(frozen=True)
-class Comparison:
-    """A configuration compared with its reference; every difference is configuration minus
+@dataclass(frozen=True, kw_only=True)
+class Comparison(Estimate):
+    """A configuration compared with its reference: the
+    :class:`~ablate.inference.estimate.Estimate` of the difference configuration minus
     reference, so a positive ``delta`` means the configuration's metric is higher (better when
     ``maximize``, worse otherwise).
 
@@ -34,14 +36,12 @@ class Comparison:
     - ``mean``/``std``: the configuration's mean and standard deviation (ddof=1) over the
       seeds compared; ``ref_mean``/``ref_std``: the reference's over the same seeds
       (unpaired: over all of its values), so ``delta = mean - ref_mean``;
-    - ``delta``: mean difference; ``rel_gain = delta / |ref_mean|`` (NaN for a zero mean);
-    - ``sd_diff``: SD of the per-seed differences (paired only), ``se``/``df``: standard error
-      and degrees of freedom of the t statistic (paired t, or Welch-Satterthwaite);
-    - ``ci_low``/``ci_high``: t interval of ``delta`` at ``level`` (paired t, or Welch);
-    - ``boot_low``/``boot_high``: bootstrap interval of ``delta``, ``boot_method`` says which;
-    - ``p``: two-sided p-value of "no difference": the sign-flip permutation test when paired
-      (exact over all 2^n flips for n <= 12), Welch's t test when not; ``p_t``: the t test's
-      p-value (paired t, or Welch); ``method`` names the test behind ``p`` and the interval;
+    - ``rel_gain = delta / |ref_mean|`` (NaN for a zero mean);
+    - ``sd``: SD of the per-seed differences (paired only); ``se``/``df``: paired t, or
+      Welch-Satterthwaite; the t interval is the paired t or Welch's;
+    - ``p``: the sign-flip permutation test when paired (exact over all 2^n flips for
+      n <= 12), Welch's t test when not; ``method`` names the test behind ``p`` and the
+      interval;
     - ``p_better``: share of seeds where the configuration beats the reference (higher when
       ``maximize``, lower otherwise; ties do not count); unpaired: share of all
       (configuration, reference) pairs of runs;
@@ -49,7 +49,6 @@ class Comparison:
     - ``diffs``: the per-seed differences in seed order (empty when unpaired).
     """
 
-    n: int
     n_ref: int
     paired: bool
     maximize: bool
@@ -57,19 +56,7 @@ class Comparison:
     std: float
     ref_mean: float
     ref_std: float
-    delta: float
     rel_gain: float
-    sd_diff: float
-    se: float
-    df: float
-    level: float
-    ci_low: float
-    ci_high: float
-    boot_low: float
-    boot_high: float
-    boot_method: str
-    p: float
-    p_t: float
     p_better: float
     identical: bool
     method: str
@@ -119,14 +106,11 @@ def _paired(x: dict[int, float], ref: dict[int, float], maximize: bool, level: f
     ref_mean = float(b.mean())
     method = f"paired t interval, {sample.p_method}"
     return Comparison(
-        n=sample.n, n_ref=len(seeds), paired=True, maximize=maximize, mean=float(a.mean()),
-        std=_std(a), ref_mean=ref_mean, ref_std=_std(b), delta=sample.mean,
-        rel_gain=_relative(sample.mean, ref_mean),
-        sd_diff=sample.sd, se=sample.se, df=sample.df, level=level, ci_low=sample.ci_low,
-        ci_high=sample.ci_high, boot_low=sample.boot_low, boot_high=sample.boot_high,
-        boot_method=sample.boot_method, p=sample.p, p_t=sample.p_t,
-        p_better=float(wins.mean()), identical=sample.identical, method=method,
-        dropped=dropped, diffs=tuple(float(v) for v in d))
+        **fields_of(Estimate, sample), n_ref=len(seeds), paired=True, maximize=maximize,
+        mean=float(a.mean()), std=_std(a), ref_mean=ref_mean, ref_std=_std(b),
+        rel_gain=_relative(sample.delta, ref_mean), p_better=float(wins.mean()),
+        identical=sample.identical, method=method, dropped=dropped,
+        diffs=tuple(float(v) for v in d))
 
 
 def _welch(x: dict[int, float], ref: dict[int, float], maximize: bool, level: float,
@@ -141,13 +125,12 @@ def _welch(x: dict[int, float], ref: dict[int, float], maximize: bool, level: fl
     boot_low, boot_high, boot_method = _welch_bootstrap(a, b, level)
     wins = (a[:, None] > b[None, :]) if maximize else (a[:, None] < b[None, :])
     why = f"{unmatched} seed(s) without a reference value" if unmatched else "no seeds"
+    p = onesample.t_test_p(delta, se, df)
     return Comparison(
-        n=int(a.size), n_ref=int(b.size), paired=False, maximize=maximize, mean=mean,
-        std=_std(a), ref_mean=ref_mean, ref_std=_std(b), delta=delta,
-        rel_gain=_relative(delta, ref_mean),
-        sd_diff=nan, se=se, df=df, level=level, ci_low=low, ci_high=high, boot_low=boot_low,
-        boot_high=boot_high, boot_method=boot_method, p=onesample.t_test_p(delta, se, df),
-        p_t=onesample.t_test_p(delta, se, df),
+        n=int(a.size), delta=delta, level=level, se=se, df=df, ci_low=low, ci_high=high,
+        boot_low=boot_low, boot_high=boot_high, boot_method=boot_method, p=p, p_t=p,
+        n_ref=int(b.size), paired=False, maximize=maximize, mean=mean, std=_std(a),
+        ref_mean=ref_mean, ref_std=_std(b), rel_gain=_relative(delta, ref_mean),
         p_better=float(wins.mean()) if wins.size else nan, identical=False,
         method=f"Welch t interval and test (unpaired: {why})", dropped=dropped,
         unmatched=unmatched)

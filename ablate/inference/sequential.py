@@ -51,7 +51,8 @@ from typing import Literal
 import numpy as np
 
 from ablate.inference import power
-from ablate.inference.decision import ALPHA, Decision
+from ablate.inference.decision import ALPHA, Decision, Outcome
+from ablate.inference.estimate import Estimate
 from ablate.inference.lazy import stats
 
 Spending = Literal["obrien-fleming", "pocock"]
@@ -124,37 +125,32 @@ def _looks(plan: SequentialPlan) -> tuple[Look, ...]:
         for n, c, e in zip(range(plan.min_n, plan.max_n + 1), two, one, strict=True))
 
 
-@dataclass(frozen=True)
-class SequentialState:
-    """A row after a look at ``n`` seeds.
+@dataclass(frozen=True, kw_only=True)
+class SequentialState(Estimate, Outcome):
+    """A row after a look at ``n`` seeds: the :class:`~ablate.inference.estimate.Estimate`
+    of the per-seed differences (configuration minus reference) and its
+    :class:`~ablate.inference.decision.Outcome`.
 
     - ``decision``: better / worse / identical / equivalent, ``continue`` (add a seed) from
       :func:`look`, ``undecided`` from :func:`final_decision` when max_n did not decide;
-    - ``delta``/``sd``: mean and SD (ddof=1) of the per-seed differences (configuration minus
-      reference); ``stat``: their t statistic, ``threshold``: the look's boundary for |stat|;
-    - ``ci_low``/``ci_high``: the repeated confidence interval ``delta ± threshold * se``;
+    - ``stat``: the t statistic of the differences, ``threshold``: the look's boundary for
+      |stat|;
+    - ``ci_low``/``ci_high``: the repeated confidence interval ``delta ± threshold * se`` at
+      ``level`` 1 - alpha / rows; no bootstrap interval and no p-value (not valid after
+      stopping early);
     - ``equivalence_stat``: the smaller of ``(delta ± margin) / se`` (NaN without a margin),
       against ``equivalence_threshold``;
     - ``dropped``: NaN differences left out; ``mde``/``seeds_needed``: for an undecided row,
       the fixed-n minimum detectable effect at 80% power at level alpha / rows and the seeds a
-      fixed-n study would need (None: more than 1,000 or unknown);
-    - ``explanation``: the decision in words.
+      fixed-n study would need (None: more than 1,000 or unknown).
     """
 
-    decision: Decision
-    n: int
-    delta: float
-    sd: float
-    stat: float
-    threshold: float
-    ci_low: float
-    ci_high: float
+    boot_method: str = "none (adaptive repeats: not valid after stopping early)"
+    stat: float = math.nan
+    threshold: float = math.nan
     equivalence_stat: float = math.nan
     equivalence_threshold: float = math.nan
     dropped: int = 0
-    mde: float = math.nan
-    seeds_needed: int | None = None
-    explanation: str = ""
 
 
 def look(diffs: Sequence[float], plan: SequentialPlan) -> SequentialState:
@@ -166,10 +162,10 @@ def look(diffs: Sequence[float], plan: SequentialPlan) -> SequentialState:
     n = int(d.size)
     if n > plan.max_n:
         raise ValueError(f"{n} differences exceed the plan's max_n {plan.max_n}")
+    level = 1.0 - plan.row_alpha  # of the repeated confidence interval
     if n < plan.min_n:
         mean = float(d.mean()) if n else math.nan
-        nan = math.nan
-        return SequentialState(Decision.CONTINUE, n, mean, nan, nan, nan, nan, nan,
+        return SequentialState(decision=Decision.CONTINUE, n=n, delta=mean, level=level,
                                dropped=dropped,
                                explanation=f"{n} of at least {plan.min_n} seeds so far")
     bound = plan.boundaries()[n - plan.min_n]
@@ -177,8 +173,9 @@ def look(diffs: Sequence[float], plan: SequentialPlan) -> SequentialState:
     se = sd / math.sqrt(n)
     stat = _ratio(mean, se)
     half = bound.threshold * se if math.isfinite(bound.threshold) else math.inf
-    state = SequentialState(Decision.CONTINUE, n, mean, sd, stat, bound.threshold,
-                            mean - half, mean + half, dropped=dropped)
+    state = SequentialState(decision=Decision.CONTINUE, n=n, delta=mean, level=level, sd=sd,
+                            se=se, df=float(n - 1), stat=stat, threshold=bound.threshold,
+                            ci_low=mean - half, ci_high=mean + half, dropped=dropped)
     if plan.equivalence_margin is not None:
         margin = plan.equivalence_margin
         state = replace(state, equivalence_stat=min(_ratio(mean + margin, se),

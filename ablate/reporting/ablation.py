@@ -116,7 +116,7 @@ def _column(configs: pd.DataFrame, name: str) -> list[float]:
 
 
 def _intro(study: StudyRuns) -> str:
-    order = ("in design order" if study.design == "cumulative"
+    order = ("in design order" if study.kind.ordered
              else f"{'highest' if study.maximize else 'lowest'} mean `{study.objective}` first")
     return (f"One row per configuration, {order}; repeats (runs sharing a configuration label) "
             "are aggregated as mean ± std (ddof=1; one repeat: the value alone), `n` repeats. "
@@ -176,7 +176,7 @@ def _in_words(rows: Sequence[Row | None]) -> list[str]:
 def method_note(study: StudyRuns, settings: Settings, rows: list[Row], reference: str) -> str:
     """The method in one paragraph: which intervals, which test, which correction, alpha."""
     m = len(rows)
-    against = (f"{reference} (steps table: its predecessor)" if study.design == "cumulative"
+    against = (f"{reference} (steps table: its predecessor)" if study.kind.chained
                else reference)
     head = (f"Method: paired by seed (repeat r of every configuration uses seed r, tag "
             f"`ablate.seed`); each comparison works on the per-seed differences, configuration "

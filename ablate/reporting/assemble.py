@@ -119,9 +119,10 @@ def build(
     a helper's figures exist once its ``close()`` returns). ``settings``: how to decide
     (default: what the study recorded)."""
     settings = settings or study.settings
+    extra = study.kind.sections  # the design kind's own sections
     configs = ordered(study, aggregate(study))
     rebuilt = None
-    if study.design == "search" and study.search and not configs.empty:
+    if {"importance", "history"} & set(extra) and study.search and not configs.empty:
         rebuilt = rebuild(study, configs)
     # a ranking by cost would only repeat the ablation table
     front = None if same_cost(study, configs) else pareto_mask(study, configs)
@@ -133,11 +134,11 @@ def build(
         report.header += ["", line]
     rows = family(study, configs, baseline, settings)
     report.sections.append(ablation_section(study, configs, baseline, rows, settings))
-    if study.design == "cumulative" and baseline is not None:
+    if "steps" in extra and baseline is not None:
         report.sections.append(steps_section(study, configs, rows, settings))
     if other is not None:
         report.sections.append(compare_section(study, other))
-    if study.design == "factorial":
+    if "effects" in extra:
         report.sections += factorial_sections(study, settings)
     if front is None:
         report.sections.append(same_cost_section(study, configs))
@@ -153,9 +154,11 @@ def build(
         report.sections.append(threshold_section(study, item))
     if study.task == "multiclass" and chosen:
         report.sections.append(class_section(study, chosen))
-    if study.design == "search":
-        sections, report.importance = _search_sections(study, rebuilt, drawn)
-        report.sections += sections
+    if "importance" in extra:
+        importance, report.importance = importance_section(study, rebuilt)
+        report.sections.append(importance)
+    if "history" in extra:
+        report.sections.append(_history_section(study, drawn))
     report.footer = excluded_summary(study)
     report.figures = [p for s in report.sections for _, p in s.figures]
     return report
@@ -168,7 +171,7 @@ def _figures(study: StudyRuns, configs: pd.DataFrame, front: pd.Series | None,
     drawn: dict[str, Path] = {}
     if prefix is None or configs.empty:
         return drawn
-    if study.design == "search":  # the slowest figure first
+    if "history" in study.kind.sections:  # the slowest figure first
         trials = rebuilt.get_trials(deepcopy=False) if rebuilt is not None else []
         if len(trials) >= 2 and trials[0].params:
             drawn["parallel"] = drawer.draw("parallel_plot", rebuilt, study.objective,
@@ -197,10 +200,8 @@ def _png(prefix: Path, name: str) -> Path:
     return prefix.with_name(f"{prefix.name}_{name}.png")
 
 
-def _search_sections(study: StudyRuns, rebuilt: Rebuilt | None, drawn: dict[str, Path]
-                     ) -> tuple[list[Section], dict[str, Any] | None]:
-    """The importance section, the history (with its plots), and the importances to store."""
-    importance, keep = importance_section(study, rebuilt)
+def _history_section(study: StudyRuns, drawn: dict[str, Path]) -> Section:
+    """The optimisation history, with its plots."""
     history = Section("Optimisation history", [
         f"Final `{study.objective}` of each configuration in trial order, with the best so far; "
         "and the searched values of every configuration against the objective (parallel "
@@ -210,7 +211,7 @@ def _search_sections(study: StudyRuns, rebuilt: Rebuilt | None, drawn: dict[str,
                         ("parallel", "Parallel coordinates")):
         if name in drawn:
             history.figures.append((title, drawn[name]))
-    return [importance, history], keep
+    return history
 
 
 def render(report: Report, fmt: str = "md", base: Path | None = None) -> str:

@@ -21,7 +21,17 @@ import numpy as np
 import pandas as pd
 
 from ablate.designs import reference_pairs
-from ablate.inference import Comparison, SequentialPlan, Verdict, compare, decide, final_decision
+from ablate.inference import (
+    Comparison,
+    Estimate,
+    Outcome,
+    SequentialPlan,
+    Verdict,
+    compare,
+    decide,
+    final_decision,
+)
+from ablate.inference.estimate import fields_of
 from ablate.inference.paired import differences
 from ablate.inference.sequential import SequentialState
 from ablate.reporting.configs import objective_column
@@ -31,39 +41,27 @@ from ablate.reporting.settings import Settings
 Pair = tuple[str, str]  # (configuration, reference)
 
 
-@dataclass(frozen=True)
-class Row:
-    """One comparison, configuration minus reference (fields as in the report's JSON).
+@dataclass(frozen=True, kw_only=True)
+class Row(Estimate, Outcome):
+    """One comparison, configuration minus reference: its
+    :class:`~ablate.inference.estimate.Estimate` and :class:`~ablate.inference.Outcome`
+    (the report's JSON carries :data:`~ablate.reporting.ablation.FIELDS` of it, flat).
 
-    ``n``: seeds compared (adaptive: the look where the comparison stopped); ``delta``: mean
-    difference, ``rel_gain``: over the reference's mean on the same seeds; ``ci_low``/
-    ``ci_high``: paired t 95% interval, Welch's when unpaired, the repeated confidence interval
-    when sequential; ``boot_*``: bootstrap interval; ``p``/``p_adj``: sign-flip (or Welch)
-    p-value and its adjusted value (NaN when sequential); ``p_better``: share of seeds won;
-    ``mde``/``seeds_needed``: for undecided comparisons.
+    ``n``: seeds compared (adaptive: the look where the comparison stopped); ``rel_gain``:
+    ``delta`` over the reference's mean on the same seeds; ``ci_low``/``ci_high``: paired t 95%
+    interval, Welch's when unpaired, the repeated confidence interval when sequential;
+    ``p``/``p_adj``: sign-flip (or Welch) p-value and its adjusted value (NaN when
+    sequential); ``p_better``: share of seeds won; ``mde``/``seeds_needed``: for undecided
+    comparisons.
     """
 
     config: str
     reference: str
-    n: int
-    delta: float
     rel_gain: float
-    ci_low: float
-    ci_high: float
-    boot_low: float
-    boot_high: float
-    boot_method: str
-    p: float
-    p_adj: float
     p_better: float
-    decision: str
-    mde: float
-    seeds_needed: int | None
-    seeds_text: str
     paired: bool
     sequential: bool
     method: str
-    explanation: str
 
 
 def seed_values(study: StudyRuns) -> dict[str, dict[int, float]]:
@@ -119,13 +117,9 @@ def compare_all(study: StudyRuns, pairs: list[Pair], settings: Settings) -> dict
 
 
 def _fixed(pair: Pair, row: Comparison, verdict: Verdict) -> Row:
-    return Row(
-        config=pair[0], reference=pair[1], n=row.n, delta=row.delta, rel_gain=row.rel_gain,
-        ci_low=row.ci_low, ci_high=row.ci_high, boot_low=row.boot_low,
-        boot_high=row.boot_high, boot_method=row.boot_method, p=row.p, p_adj=verdict.p_adj,
-        p_better=row.p_better, decision=str(verdict.decision), mde=verdict.mde,
-        seeds_needed=verdict.seeds_needed, seeds_text=verdict.seeds_text, paired=row.paired,
-        sequential=False, method=row.method, explanation=verdict.explanation)
+    return Row(**fields_of(Estimate, row), **fields_of(Outcome, verdict), config=pair[0],
+               reference=pair[1], rel_gain=row.rel_gain, p_better=row.p_better,
+               paired=row.paired, sequential=False, method=row.method)
 
 
 def _sequential(pair: Pair, values: dict[str, dict[int, float]], plan: SequentialPlan,
@@ -137,19 +131,11 @@ def _sequential(pair: Pair, values: dict[str, dict[int, float]], plan: Sequentia
     shared = sorted(s for s in config if s in reference)[: state.n]
     ref_mean = float(np.mean([reference[s] for s in shared])) if shared else math.nan
     wins = (used > 0) if plan.maximize else (used < 0)
-    text = (str(state.seeds_needed) if state.seeds_needed is not None
-            else ("n/a" if math.isnan(state.mde) else "> 1000"))
     nan = math.nan
     return Row(
-        config=pair[0], reference=pair[1], n=state.n, delta=state.delta,
-        rel_gain=state.delta / abs(ref_mean) if ref_mean else nan, ci_low=state.ci_low,
-        ci_high=state.ci_high, boot_low=nan, boot_high=nan,
-        boot_method="none (adaptive repeats: not valid after stopping early)", p=nan,
-        p_adj=nan, p_better=float(wins.mean()) if used.size else nan,
-        decision=str(state.decision), mde=state.mde, seeds_needed=state.seeds_needed,
-        seeds_text=text if str(state.decision) == "undecided" else "", paired=True,
-        sequential=True,
+        **fields_of(Estimate, state), **fields_of(Outcome, state), config=pair[0],
+        reference=pair[1], rel_gain=state.delta / abs(ref_mean) if ref_mean else nan,
+        p_better=float(wins.mean()) if used.size else nan, paired=True, sequential=True,
         method=(f"group-sequential paired t test (O'Brien-Fleming-type alpha spending over "
                 f"looks at {plan.min_n}..{plan.max_n} seeds, alpha {plan.alpha:g} / "
-                f"{plan.rows}), repeated confidence interval"),
-        explanation=state.explanation)
+                f"{plan.rows}), repeated confidence interval"))

@@ -9,8 +9,6 @@ from ablate import selection
 from ablate.reporting import stats
 from ablate.reporting.runs import COMP, VALUE, StudyRuns
 
-ORDERED_DESIGNS = ("cumulative",)  # designs whose table keeps the design order
-
 
 def objective_column(study: StudyRuns) -> str:
     return study.metric(study.objective)
@@ -40,11 +38,11 @@ def aggregate(study: StudyRuns, runs: pd.DataFrame | None = None) -> pd.DataFram
 
 
 def ordered(study: StudyRuns, configs: pd.DataFrame) -> pd.DataFrame:
-    """Cumulative designs in design order (fewest components first, then trial number);
-    the others best first by the objective's mean."""
+    """Designs that keep their order (cumulative) in design order (fewest components first,
+    then trial number); the others best first by the objective's mean."""
     if configs.empty:
         return configs
-    if study.design in ORDERED_DESIGNS:
+    if study.kind.ordered:
         comps = [c for c in configs.columns if c.startswith(COMP)]
         key = configs[comps].fillna(False).astype(bool).sum(axis=1) if comps else 0
         return configs.assign(_k=key).sort_values(["_k", "trial"], kind="stable").drop(
@@ -79,7 +77,7 @@ def baseline_label(study: StudyRuns, configs: pd.DataFrame) -> str | None:
     studies without one, the configuration with every component off (if any)."""
     if study.baseline and study.baseline in configs.index:
         return study.baseline
-    if study.design == "search" or configs.empty:
+    if study.kind.sampled or configs.empty:
         return None
     comps = [c for c in configs.columns if c.startswith(COMP)]
     if not comps:

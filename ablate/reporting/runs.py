@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from ablate.designs import Design, design_kind
 from ablate.errors import AblateError
 from ablate.reporting.settings import Settings, from_tags
 from ablate.stores import Stores
@@ -61,6 +62,11 @@ class StudyRuns:
     @property
     def maximize(self) -> bool:
         return self.direction == "maximize"
+
+    @property
+    def kind(self) -> Design:
+        """The design kind the study ran (:mod:`ablate.designs`)."""
+        return design_kind(self.design)
 
     @property
     def values(self) -> list[str]:
@@ -177,7 +183,7 @@ def parse(frame: pd.DataFrame, study: str, where: str = "the tracking store") ->
     design = tag(keys.TAG_DESIGN) or "search"
     components = _json(tag(keys.TAG_COMPONENTS), [])
     trials = frame[frame[role] == "trial"].reset_index(drop=True)
-    if design == "search":
+    if design_kind(design).sampled:  # its toggles are the searched bools
         components = [p for p, kind in search.items() if kind == "bool"]
     elif not components:  # no list on the parent: the names the runs carry, first seen first
         seen = (_json(raw, {}) for raw in _column(trials, f"tags.{keys.TAG_COMPONENTS}"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import math
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     Discriminator,
@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from ablate.spec.base import Registry
 from ablate.spec.limits import check_upper
 from ablate.spec.messages import error_loc, error_msg
 from ablate.spec.paths import get_dotted
@@ -38,6 +39,9 @@ from ablate.spec.sections import (
     metric_names,
 )
 
+if TYPE_CHECKING:
+    from ablate.designs import Design
+
 # ------------------------------------------------------------------------------ study settings
 
 
@@ -45,7 +49,10 @@ class Component(_Strict):
     """One ablation component: a name and the config values it changes."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.+-]+$")
+    """Its name: the configuration's label and its Y/N column in the report."""
     set: dict[str, Any] = Field(min_length=1)
+    """The values it sets, by dotted path (`{loss.weights.focal: 0.3}`), applied together
+    over the design's baseline."""
 
 
 class RepeatRange(_Strict):
@@ -54,7 +61,9 @@ class RepeatRange(_Strict):
     ``max`` (see :mod:`ablate.study.adaptive`)."""
 
     min: int = Field(ge=2, le=100)
+    """Seeds every configuration gets."""
     max: int = Field(ge=2, le=100)
+    """The most seeds a configuration may get."""
 
     @model_validator(mode="after")
     def _ordered(self) -> RepeatRange:
@@ -63,7 +72,21 @@ class RepeatRange(_Strict):
         return self
 
 
-ADAPTIVE_DESIGNS = ("one_at_a_time", "cumulative")
+# The kinds of ablate.designs; checked when a spec is validated (the registry sits above).
+DesignKind = Annotated[str, Registry("ablate.designs", "DESIGNS", "design kind")]
+
+
+def _design_kind(name: str) -> Design:
+    from ablate.designs import design_kind
+
+    return design_kind(name)
+
+
+def _kinds(**traits: bool) -> str:
+    from ablate.designs import kind_names
+
+    names = kind_names(**traits)
+    return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else "".join(names)
 
 
 class DesignSpec(_Strict):
@@ -76,14 +99,24 @@ class DesignSpec(_Strict):
     cumulative designs).
     """
 
-    kind: Literal["search", "one_at_a_time", "cumulative", "factorial"] = "search"
+    kind: DesignKind = "search"
+    """How configurations are chosen: `search` (the sampler draws them from `search`), or a
+    fixed design: `one_at_a_time` (the baseline, then each component alone), `cumulative`
+    (the components added in the listed order), `factorial` (every subset, at most 8
+    components)."""
     baseline: dict[str, Any] = Field(default_factory=dict)
+    """Values, by dotted path, that every configuration of a fixed design starts from."""
     components: list[Component] = Field(default_factory=list)
+    """What a fixed design switches on: `{name, set}` each, or the dotted path of a bool toggle
+    (`augment.hflip`, short for `{name: hflip, set: {augment.hflip: true}}`)."""
     repeats: Annotated[
         Annotated[int, Field(ge=1, le=100), Tag("<count>")]
         | Annotated[RepeatRange, Tag("<range>")],
         Discriminator(lambda v: "<range>" if isinstance(v, dict | RepeatRange) else "<count>"),
     ] = 1
+    """Runs per configuration, with seeds seed, seed+1, ...; or `{min, max}`: adaptive, a seed
+    more only while a comparison is undecided (designs that compare each configuration with a
+    reference: one_at_a_time, cumulative)."""
 
     @property
     def adaptive(self) -> bool:
@@ -113,16 +146,19 @@ class DesignSpec(_Strict):
 
     @model_validator(mode="after")
     def _enough(self) -> DesignSpec:
-        if self.kind != "search" and not self.components:
+        kind = _design_kind(self.kind)
+        if not kind.sampled and not self.components:
             raise ValueError(f"a {self.kind} design needs a non-empty components list")
         names = [c.name for c in self.components]
         if len(set(names)) != len(names):
             raise ValueError(f"component names repeat: {', '.join(names)}")
-        if self.kind == "factorial" and len(self.components) > 8:
-            raise ValueError("a factorial design over more than 8 components has >256 cells")
-        if self.adaptive and self.kind not in ADAPTIVE_DESIGNS:
+        cap = kind.max_components
+        if cap is not None and len(self.components) > cap:
+            raise ValueError(f"a {self.kind} design takes at most {cap} components, not "
+                             f"{len(self.components)}")
+        if self.adaptive and not kind.adaptive:
             raise ValueError(
-                "repeats: adaptive repeats ({min, max}) need a one_at_a_time or cumulative "
+                f"repeats: adaptive repeats ({{min, max}}) need a {_kinds(adaptive=True)} "
                 f"design (each configuration compared with a reference); a {self.kind} design "
                 "takes an integer")
         return self
@@ -136,34 +172,58 @@ class ReportSpec(_Strict):
     adaptive-repeats rule."""
 
     correction: Literal["holm", "bh", "none"] = "holm"
+    """How the p-values of a report's comparisons are adjusted: Holm (family-wise error),
+    Benjamini-Hochberg (false discovery rate), or not at all."""
     alpha: float = Field(0.05, gt=0.0, lt=0.5)
+    """The level of every decision, and of the adaptive-repeats rule."""
     equivalence_margin: PositiveFloat | None = None
+    """A difference within ±margin counts as `equivalent` (two one-sided tests); null: no
+    equivalence decisions."""
     target_effect: PositiveFloat | None = None
+    """The difference the seeds-needed figure is computed for (null: the observed one)."""
 
 
 class SamplerSpec(_Strict):
     name: Literal["tpe", "random", "grid"] = "tpe"
+    """The Optuna sampler of a search: TPE, random, or every cell of the grid once (`trials`
+    capped at the grid's size)."""
     seed: Seed | None = None
+    """The sampler's seed (null: the spec's `seed`); each trial's is drawn from it and the
+    trial number, so parallel workers draw different values."""
     n_startup_trials: NonNegativeInt = 4
+    """TPE: random trials before the model of the results so far takes over."""
 
 
 class PrunerSpec(_Strict):
     name: Literal["none", "median", "hyperband"] = "none"
+    """The Optuna pruner that stops unpromising trials early (none, the median rule, or
+    Hyperband); its steps are epochs, from 1."""
     n_startup_trials: NonNegativeInt = 2
+    """median: trials that finish before any is pruned."""
     n_warmup_steps: NonNegativeInt = 1
+    """median: the first epochs of a trial, which are never pruned."""
     min_resource: PositiveInt = 1
+    """hyperband: epochs every trial gets before it may be stopped."""
     reduction_factor: int = Field(3, ge=2)
+    """hyperband: 1 / the share of trials promoted at each rung."""
 
 
 class SearchParam(_Strict):
     """A distribution over one config value, addressed by its dotted path."""
 
     type: Literal["float", "int", "categorical", "bool"]
+    """The distribution: a float or int range, a list of choices, or a bool toggle."""
     low: float | None = None
+    """float / int: the lowest value."""
     high: float | None = None
+    """float / int: the highest value."""
     log: bool = False
+    """float / int: sample on a log scale (needs low > 0)."""
     step: PositiveFloat | None = None
+    """float / int: only values low + k x step (it must divide the range; the grid sampler
+    needs one for floats)."""
     choices: list[Any] | None = None
+    """categorical: the values to choose from (any YAML values, lists included)."""
 
     @model_validator(mode="after")
     def _shape(self) -> SearchParam:
@@ -230,17 +290,28 @@ class RunConfig(_Strict):
     """
 
     seed: Seed = 0
+    """The seed of the first run of each configuration; repeat r trains with seed + r."""
     device: str = "auto"
-    # CUDA: deterministic cuDNN and torch algorithms (same seed, same GPU model -> the same
-    # numbers); false: cuDNN's autotuned fastest algorithms (ablate.training.determinism)
+    """Where runs train: `auto` (CUDA when present, else the CPU), `cpu`, `cuda`, `cuda:1`."""
     deterministic: bool = True
+    """CUDA: deterministic cuDNN and torch algorithms (the same seed on the same GPU model gives
+    the same numbers, at some cost in speed); false: cuDNN's autotuned fastest algorithms."""
     data: DataSpec
+    """The data set: where it is, how it is split and read (docs/data.md tells how)."""
     model: ModelSpec = Field(default_factory=ModelSpec)
+    """The network: an smp architecture and encoder, or your own model; every key not listed
+    here is passed to the architecture (`decoder_channels`, `encoder_depth`, ...)."""
     loss: LossSpec = Field(default_factory=LossSpec)
+    """The training loss: a weighted sum of terms."""
     augment: AugmentSpec = Field(default_factory=AugmentSpec)
+    """Augmentations of the train split (image and mask together), each a toggle."""
     optim: OptimSpec = Field(default_factory=OptimSpec)
+    """Optimizer, schedule, epochs and the tricks of training."""
     eval: EvalSpec = Field(default_factory=EvalSpec)
+    """How runs are evaluated and what they keep."""
     objective: ObjectiveSpec = Field(default_factory=ObjectiveSpec)
+    """What picks a run's best epoch and what the study optimises (with `objectives`: the
+    first of them)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -297,26 +368,43 @@ class StudySpec(RunConfig):
     :mod:`ablate.spec.precedence`.
     """
 
-    # The name is a folder and file name in the store: 128 characters at most.
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=128)
+    """The study's name: letters, digits and `_.-`, at most 128 characters (a folder and file
+    name in the store)."""
     description: str = ""
+    """What the study is for, shown with it in MLflow."""
     trials: PositiveInt = 10
+    """A search's budget of finished trials (a fixed design runs its configurations x
+    repeats)."""
     max_failures: PositiveInt = 5
+    """A worker stops (exit code 1) after this many failed trials."""
     on_oom: Literal["fail", "halve_batch"] = "fail"
+    """Out of memory: fail the trial, or queue the configuration again with half the batch and
+    twice the gradient accumulation (the same effective batch)."""
     min_batch_size: PositiveInt = 1
-    # A configuration whose worker dies every time (the OOM killer, say) is queued again at
-    # most this many times, then failed with that reason.
+    """`halve_batch` halves the batch down to this size at most."""
     max_worker_deaths: int = Field(3, ge=0, le=100)
-    # Keep each trial's state after every epoch, so that one queued again continues there.
+    """A configuration whose worker dies every time (the OOM killer, say) is queued again at
+    most this many times, then failed with that reason."""
     resume: bool = True
-    # Where those states go (default: <store>/cache/resume; ABLATE_CHECKPOINT_DIR overrides).
+    """Keep each trial's state after every epoch, so that one queued again continues there."""
     checkpoint_dir: str | None = None
+    """Where those states go (null: `<store>/cache/resume`; ABLATE_CHECKPOINT_DIR
+    overrides)."""
     sampler: SamplerSpec = Field(default_factory=SamplerSpec)
+    """How a search draws its configurations."""
     pruner: PrunerSpec = Field(default_factory=PrunerSpec)
+    """Whether and how trials are stopped early."""
     search: dict[str, SearchParam] = Field(default_factory=dict)
+    """The search space of a search design: a distribution per dotted path of a config value
+    (`optim.lr`, `loss.weights.focal`, `model.arch`, ...)."""
     design: DesignSpec = Field(default_factory=DesignSpec)
+    """How configurations are chosen: a search, or a fixed ablation design."""
     report: ReportSpec = Field(default_factory=ReportSpec)
+    """How the report decides whether a configuration beats its reference."""
     objectives: list[ObjectiveSpec] = Field(default_factory=list)
+    """Several objectives (a multi-objective search: the Pareto front); the first one picks
+    each run's best epoch."""
     # Where the spec came from (a file, or a study's stored copy), for messages.
     _source: str = PrivateAttr("spec")
     # The absolute path of the spec file, when it was read from one.
@@ -363,9 +451,9 @@ class StudySpec(RunConfig):
     @model_validator(mode="after")
     def _design(self) -> StudySpec:
         design = self.design
-        if design.kind == "search":
+        if _design_kind(design.kind).sampled:
             if design.components:
-                raise ValueError("design.components: only for one_at_a_time, cumulative, factorial")
+                raise ValueError(f"design.components: only for {_kinds(sampled=False)} designs")
             return self
         if self.search:
             raise ValueError(f"search: a {design.kind} design runs fixed configurations; "

@@ -1,5 +1,5 @@
 """The ``data`` section of a spec: where the data set is, how it is split and how its files
-are read (the reference of every key with its default: docs/data.md)."""
+are read (every key with its default and meaning: docs/spec.md; the narrative: docs/data.md)."""
 
 from __future__ import annotations
 
@@ -25,25 +25,34 @@ Colour = tuple[int, int, int]
 
 class SplitDir(_Strict):
     images: str
-    # Required: a split is scored against its masks (None only to say so clearly).
+    """The split's image folder (relative to `root`)."""
     masks: str | None = None
+    """The split's mask folder; required: a split is scored against its masks (null only to
+    say so clearly)."""
 
 
 class SyntheticSpec(_Strict):
     """Shapes on noise, generated deterministically from ``seed``."""
 
     num_images: int = Field(32, ge=3)
+    """Images generated."""
     channels: PositiveInt = 3
+    """Their bands."""
     size: int = Field(64, ge=16)
+    """Their side, in pixels."""
     seed: Seed = 0
+    """The seed they are drawn from."""
 
 
 class DerivedChannels(_Strict):
     """Input channels computed from the RGB bands, each min-max normalised to [0, 1]."""
 
-    exg: bool = False  # excess green, 2G - R - B
-    exr: bool = False  # excess red, 1.4R - G
-    sobel: bool = False  # Sobel gradient magnitude of the grey image
+    exg: bool = False
+    """Add excess green, 2G - R - B, as an input channel."""
+    exr: bool = False
+    """Add excess red, 1.4R - G."""
+    sobel: bool = False
+    """Add the Sobel gradient magnitude of the grey image."""
 
     @property
     def names(self) -> list[str]:
@@ -68,81 +77,108 @@ def parse_colour(value: Any) -> Colour:
 
 class DataSpec(_Strict):
     task: Literal["binary", "multiclass"] = "binary"
-    num_classes: int = Field(2, ge=2)  # binary: 2; required for multiclass
+    """`binary` (one logit; class 1 is the positive class) or `multiclass`."""
+    num_classes: int = Field(2, ge=2)
+    """Classes; required for `multiclass` (2 for `binary`)."""
     class_names: list[str] | None = None
-    # Folder data: ``root`` is relative to the spec file; everything else relative to ``root``.
+    """One name per class (metric keys use them: `iou_road`); unset: `background` /
+    `foreground`, or `class_<i>`."""
     root: str | None = None
-    # The train source (docs/data.md "Splits"): images + masks, split_dirs.train or synthetic.
+    """The data set's folder, relative to the spec file; every other path is relative to it."""
     images: str | None = None
+    """The train source's image folder (with `masks`; or `split_dirs.train`)."""
     masks: str | None = None
-    # Pairing: an image and a mask belong together when their file names, without extension
-    # and without these endings, are equal (``001_image.png`` <-> ``001_annotation.png``).
+    """The train source's mask folder."""
     image_suffix: str = ""
+    """The ending of image file names after the sample name (`_image` for `001_image.png`):
+    an image and a mask pair when their names, without extension and ending, are equal."""
     mask_suffix: str = ""
+    """The ending of mask file names after the sample name (`_annotation` for
+    `001_annotation.png`)."""
     split_dirs: dict[Split, SplitDir] | None = None
-    # A text file per split naming its samples, or a YAML/JSON file mapping split -> names
-    # (numbers match zero-padded names: 2 names "002").
+    """Splits with folders of their own: `{train|val|test: {images, masks}}`."""
     split_lists: dict[Split, str] | None = None
-    # A sample that two split lists both name: an error, or (with a warning) dropped from every
-    # split, or kept in the split named here only.
+    """Splits named by a list file: `{train|val|test: file}`, a text file of sample names, or
+    a YAML/JSON file mapping split -> names (numbers match zero-padded names: 2 names `002`)."""
     split_overlap: Literal["error", "drop", "train", "val", "test"] = "error"
-    # Fractions of the train source carved into splits that have no folder or list; train
-    # keeps the rest unless it has its own share. Unset: a default for the sources given
-    # (``carve_ratios``; a run's resolved config holds it explicitly).
+    """A sample that two split lists both name: an error, or (with a warning) dropped from
+    every split (`drop`), or kept in the split named here only."""
     split_ratios: dict[Split, NonNegativeFloat] | None = None
+    """`{train|val|test: fraction}` carved out of the train source for the splits without a
+    folder or list; train keeps the rest unless it has its own share. Unset: {train: 0.7,
+    val: 0.15, test: 0.15} when the train source is the only source, else {val: 0.15} when val
+    has no folder or list."""
     split_seed: Seed = 0
-    # random: a seeded shuffle (of groups with group_pattern); blocks: contiguous blocks in
-    # name order (train, then val, then test), for ordered data such as stacks and videos.
+    """The seed of the random carving."""
     carve: Literal["random", "blocks"] = "random"
-    # blocks: samples (groups) left out between two blocks, so that no carved sample has a
-    # train neighbour.
+    """How `split_ratios` carve: `random` (a seeded shuffle, of groups with `group_pattern`)
+    or `blocks` (contiguous blocks in name order, train then val then test: ordered data such
+    as stacks and videos)."""
     carve_gap: NonNegativeInt = 0
+    """`blocks`: samples (groups) left out between two blocks, so that no carved sample has a
+    train neighbour."""
     group_pattern: str | None = None
+    """A regular expression; samples whose names give the same match (its first group) are
+    carved into the same split."""
     synthetic: SyntheticSpec | None = None
+    """Shapes on noise instead of a folder (split by `split_ratios`)."""
     mask_map: dict[int, int] = Field(default_factory=dict)
-    # Colour-coded masks: class id (or ignore_index) -> its colour [R, G, B], or a list of
-    # colours (several colours may mean one class).
+    """`{stored value: class}` (or `ignore_index`) for label-map masks: `{255: 1}`,
+    `{0: 1, 255: 0}`."""
     mask_colors: dict[int, list[Colour]] | None = None
-    # Binary: stored mask values >= mask_threshold are class 1, the others 0 (soft masks).
+    """Colour-coded masks: `{class: [R, G, B]}` (or a list of colours per class; several
+    colours may mean one class; `ignore_index` as a class)."""
     mask_threshold: PositiveFloat | None = None
-    # The channel of a multi-channel mask that holds the labels (0-based, alpha counted);
-    # None: all colour channels must agree (alpha ignored).
+    """Binary: stored mask values >= it are class 1, the others 0 (soft masks)."""
     mask_channel: NonNegativeInt | None = None
-    # A mask whose size differs from its image's: an error, or (with a warning naming the file)
-    # cut at the right/bottom to the image's size (crop), or resized to it (nearest neighbour).
+    """The channel of a multi-channel mask that holds the labels (0-based, alpha counted);
+    unset: all colour channels must agree (alpha ignored)."""
     mask_fit: Literal["error", "crop", "resize"] = "error"
+    """A mask of another size than its image: an error, or (with a warning naming the file)
+    cut at the bottom/right to the image's size, missing pixels `ignore_index` (`crop`), or
+    resized to it by nearest neighbour (`resize`)."""
     ignore_index: int | None = None
-    # Image bands given to the model (alpha included when kept); None: follow the data.
-    # Grey <-> RGB are converted (repetition / ITU-R 601-2 luma), alpha is dropped unless kept.
+    """The label of pixels that no loss or metric counts (void, no-data, padding)."""
     channels: int | None = Field(None, ge=1, le=16)
+    """Image bands given to the model (alpha counted when kept); unset: follow the data. Grey
+    and RGB are converted into each other (repetition / ITU-R 601-2 luma)."""
     keep_alpha: bool = False
-    # Image interpolation of every resize; masks always use nearest neighbour.
-    # auto: area (anti-aliased) when a side shrinks, cubic when enlarging.
+    """Keep an alpha band as the last input channel (else it is dropped)."""
     resize: Literal["auto", "area", "cubic", "linear", "nearest"] = "auto"
+    """Image interpolation of every resize: `auto` (area, anti-aliased, when a side shrinks;
+    cubic when it grows), `area`, `cubic`, `linear`, `nearest`; masks always nearest."""
     size: tuple[PositiveInt, PositiveInt] | None = None
+    """`[H, W]` every image is resized to (the model's input size)."""
     crop: tuple[PositiveInt, PositiveInt] | None = None
+    """`[h, w]`: a random crop of the train images."""
     normalize: Literal["train", "none"] = "train"
+    """`train`: per-channel mean/std of the train split (no-data excluded); or `none`."""
     derived: DerivedChannels = Field(default_factory=DerivedChannels)
-    # RGB colour per class for the colourised predictions of `ablate predict`.
+    """Extra input channels computed from the RGB bands."""
     palette: list[tuple[int, int, int]] | None = None
-    # A pixel whose bands all equal ``nodata`` is ignored by the loss and the metrics.
+    """`[[R, G, B], ...]` per class, for the colourised predictions of `ablate predict`."""
     nodata: float | None = None
-    drop_empty: bool = False  # drop images whose mask is all background, from every split
-    # Input scale factor (data.resize for images, nearest for masks), applied at load time
-    # before data.size and data.crop: with data.size set the model input is still data.size,
-    # so it matters when size is unset, or for crops.
+    """Pixels whose bands all equal it are ignored by the loss and the metrics (needs
+    `ignore_index`)."""
+    drop_empty: bool = False
+    """Drop the samples whose mask is all background, from every split (after the split)."""
     upscale: float = Field(1.0, gt=0, le=8)
-    # At most this many images per split, e.g. {train: 12, val: 6} for a smoke run (the first
-    # ones of each split, after the split is made).
+    """Scale factor at load time (images by `resize`, masks nearest), before `size` and
+    `crop`: with `size` set the model input is still `size`, so it matters when size is
+    unset, or for crops."""
     max_images: dict[Split, PositiveInt] | None = None
+    """`{split: n}`: only the first n samples of each split, after the split is made (smoke
+    runs)."""
     batch_size: PositiveInt = 4
+    """The train batch size."""
     eval_batch_size: PositiveInt | None = None
-    # Drop the last partial train batch of each epoch (a batch of one breaks batch norm in
-    # some architectures); val and test always keep every sample.
+    """The val/test batch size (unset: `batch_size`)."""
     drop_last: bool = True
-    # Loader worker processes; auto: none on the CPU, on CUDA the process's cores less one
-    # (at most 8; ablate.data.dataset.loader_workers).
+    """Drop each epoch's last partial train batch (a batch of one breaks batch norm in some
+    architectures); val and test always keep every sample."""
     num_workers: NonNegativeInt | Literal["auto"] = "auto"
+    """Data loader worker processes; `auto`: none on the CPU, on CUDA the cores of this
+    worker less one (at most 8)."""
 
     @model_validator(mode="before")
     @classmethod

@@ -28,6 +28,7 @@ from ablate.stores import DEFAULT_STORE, Stores
 from ablate.study.adaptive import top_up
 from ablate.study.create import ensure_parent_run, prepare
 from ablate.study.objective import TrialObjective
+from ablate.study.pruners import build_pruner
 from ablate.study.queue import design_entries, queue_once
 from ablate.study.recovery import (
     StaleTrialHandler,
@@ -38,7 +39,8 @@ from ablate.study.recovery import (
     sweep_runs,
 )
 from ablate.study.resume import checkpoint_root
-from ablate.study.search import build_pruner, build_sampler, grid_size
+from ablate.study.samplers import build_sampler
+from ablate.study.search import grid_size
 from ablate.study.storage import (
     REASON_ATTR,
     RETRIED_ATTR,

@@ -18,6 +18,7 @@ import pandas as pd
 from optuna.trial import TrialState
 
 from ablate import selection
+from ablate.designs import design_kind
 from ablate.spec import StudySpec
 from ablate.tracking import Tracker, discard_weights, selection_table, trial_runs
 
@@ -60,7 +61,7 @@ def keep_representatives(study: optuna.Study, tracker: Tracker, spec: StudySpec,
 
 def _complete(counted: pd.DataFrame, spec: StudySpec) -> bool:
     """Whether a configuration's counted runs are all it will get before the study ends."""
-    if spec.design.kind == "search":
+    if design_kind(spec.design.kind).sampled:
         return not counted.empty  # one trial runs all its repeats
     if spec.design.adaptive:
         return False

@@ -1,6 +1,9 @@
 """Stores filled with known numbers, without training anything: for the report's tests and
-the scale benchmark. Runs are written by the real writer (:class:`~ablate.tracking.RunLog`),
-so they hold exactly the names and layout that trials write.
+the scale benchmark. Everything is written through the real writer: the parent's tags by
+:func:`~ablate.tracking.writer.study_tags`, a trial's by
+:func:`~ablate.tracking.writer.run_tags` and :func:`~ablate.tracking.writer.searched_tags`, its
+numbers, artifacts and end by :class:`~ablate.tracking.writer.RunLog`; so they hold exactly
+the names and layout that studies write, and a change to the writer reaches them too.
 """
 
 from __future__ import annotations
@@ -16,14 +19,10 @@ from typing import Any
 
 from ablate.metrics.scores import binary_scores
 from ablate.tracking import names as keys
-from ablate.tracking.writer import RunLog
+from ablate.tracking.writer import RunLog, run_tags, searched_tags, study_tags
 from ablate.training.result import ImageCounts
 
-_BATCH = 100  # MLflow takes at most 100 params or tags per log_batch call
-
-
 _TEMPLATE: list[Path] = []
-_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "FINISHED", "FAIL": "FAILED"}
 
 
 def sqlite_store(folder: Path) -> str:
@@ -80,22 +79,12 @@ class StoreWriter:
             location = folder.absolute().as_uri()
         self.experiment = self.client.create_experiment(study, artifact_location=location)
         self._clock = int(time.time() * 1000)
-        tags: dict[str, str] = {
-            keys.TAG_ROLE: "parent", keys.TAG_STUDY: study, keys.TAG_TASK: task,
-            keys.TAG_OBJECTIVE: objective, keys.TAG_DIRECTION: direction,
-            keys.TAG_SEARCH: json.dumps(dict(search or {})),
-            keys.TAG_CLASSES: json.dumps(list(classes or [])),
-        }
-        optional = {
-            keys.TAG_DESIGN: design, keys.TAG_BASELINE: baseline,
-            keys.TAG_COMPONENTS: None if components is None else json.dumps(list(components)),
-            keys.TAG_OBJECTIVES: None if objectives is None else json.dumps(list(objectives)),
-            keys.TAG_THRESHOLDS: None if thresholds is None else json.dumps(list(thresholds)),
-            keys.TAG_REPORT: None if report is None else json.dumps(dict(report)),
-            keys.TAG_REPEATS: None if repeats is None else json.dumps(
-                repeats if isinstance(repeats, int) else dict(repeats)),
-        }
-        tags.update({k: v for k, v in optional.items() if v is not None})
+        self.task, self.objective, self.direction = task, objective, direction
+        # None leaves a tag out, as in a store written before it existed
+        tags = study_tags(study, task=task, objective=objective, direction=direction,
+                          search=dict(search or {}), classes=list(classes or []), design=design,
+                          baseline=baseline, components=components, objectives=objectives,
+                          thresholds=thresholds, report=report, repeats=repeats)
         run = self.client.create_run(self.experiment, start_time=self._tick(), tags=tags,
                                      run_name=study)
         self.parent_id = run.info.run_id
@@ -121,36 +110,30 @@ class StoreWriter:
         image_counts: ImageCounts | None = None,
         extra_tags: Mapping[str, str] | None = None,
     ) -> str:
-        """Log one trial run (start times increase in call order); returns its run id.
-        ``image_counts`` is written as the run's per-image counts artifact; ``extra_tags``:
-        further tags (e.g. ``ablate.applied.reproducible``)."""
-        tags = {
-            keys.TAG_ROLE: keys.ROLE_TRIAL, keys.TAG_STUDY: self.study,
-            keys.TAG_PARENT: self.parent_id, keys.TAG_TRIAL: str(trial), keys.TAG_STATE: state,
-        }
-        optional = {
-            keys.TAG_REASON: reason, keys.TAG_CONFIG: config,
-            keys.TAG_REPEAT: None if repeat is None else str(repeat),
-            keys.TAG_SEED: None if seed is None else str(seed),
-            keys.TAG_COMPONENTS: None if components is None else json.dumps(dict(components)),
-        }
-        tags.update({k: v for k, v in optional.items() if v is not None})
+        """Log one trial run (start times increase in call order) and end it in ``state``
+        (``RUNNING``: left open); returns its run id. ``image_counts`` is written as the run's
+        per-image counts artifact; ``epochs``: per-epoch curves, epoch 1 first; ``extra_tags``:
+        further tags."""
+        given = {keys.TAG_CONFIG: config,
+                 keys.TAG_REPEAT: None if repeat is None else str(repeat),
+                 keys.TAG_COMPONENTS: None if components is None else json.dumps(dict(components))}
+        tags = run_tags(self.study, keys.ROLE_TRIAL, task=self.task, objective=self.objective,
+                        direction=self.direction, seed=seed, parent_id=self.parent_id,
+                        trial=trial, extra={k: v for k, v in given.items() if v is not None})
+        tags.update(searched_tags(searched or {}))
         tags.update(extra_tags or {})
-        for path, value in (searched or {}).items():
-            tags[keys.SEARCHED_PREFIX + path] = json.dumps(value)
-        start = self._tick()
-        run = self.client.create_run(self.experiment, start_time=start, tags={},
+        run = self.client.create_run(self.experiment, start_time=self._tick(), tags={},
                                      run_name=keys.trial_run_name(trial))
         uri = run.info.artifact_uri
         folder = Path(uri.removeprefix("file://")) if uri.startswith("file://") else None
         log = RunLog(self.client, run.info.run_id, folder)
         log.set_tags(tags)
         log.log_params({k: str(v) for k, v in (params or {}).items()})
-        for step, record in enumerate(epochs):
-            log.log_epoch(step, record)
+        for epoch, record in enumerate(epochs, start=1):  # epochs count from 1, as trained
+            log.log_epoch(epoch, record)
         log.log_final(dict(metrics))
         if image_counts is not None:
             log.log_bytes(image_counts.to_npz(), keys.IMAGE_COUNTS_ARTIFACT)
         if state != "RUNNING":
-            self.client.set_terminated(log.run_id, status=_STATUS[state], end_time=start + 500)
+            log.end(state, reason)
         return log.run_id

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -179,23 +179,10 @@ class Tracker:
         """A run for one training: params are the flattened resolved config. ``source``: the
         spec file (default: the one that created the study, once its parent run is known)."""
         experiment = self.experiment_id(study)
-        tags = {
-            names.TAG_STUDY: study,
-            names.TAG_ROLE: role,
-            names.TAG_STATE: "RUNNING",
-            names.TAG_TASK: config.data.task,
-            names.TAG_OBJECTIVE: config.objective.metric,
-            names.TAG_DIRECTION: config.objective.direction,
-        }
-        if parent_id:
-            tags[names.TAG_PARENT] = parent_id
-        if trial is not None:
-            tags[names.TAG_TRIAL] = str(trial)
-        tags.update(extra_tags or {})
-        tags[names.TAG_SEED] = str(config.seed)
+        tags = run_tags(study, role, task=config.data.task, objective=config.objective.metric,
+                        direction=config.objective.direction, seed=config.seed,
+                        parent_id=parent_id, trial=trial, extra=extra_tags)
         components = json.loads(tags.get(names.TAG_COMPONENTS, "{}"))
-        tags.update({names.COMPONENT_PREFIX + k: "Y" if on else "N"
-                     for k, on in components.items()})
         tags.update(_source_tags(source or self._sources.get(study, f"study '{study}'")))
         head = notes.run_head(name, config, values or {}, components,
                               tags.get(names.TAG_CONFIG) if components else None)
@@ -206,7 +193,7 @@ class Tracker:
         log.config, log.note_head = config, head
         log.log_params(names.flatten(config.model_dump(mode="json")))
         if values:
-            log.set_tags({names.SEARCHED_PREFIX + k: json.dumps(v) for k, v in values.items()})
+            log.set_tags(searched_tags(values))
         log.log_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False),
                      names.CONFIG_ARTIFACT)
         return log
@@ -218,35 +205,112 @@ def _source_tags(source: str) -> dict[str, str]:
 
 def _parent_tags(spec: StudySpec, baseline: str | None) -> dict[str, str]:
     objectives = [o.model_dump() for o in spec.objectives] or [spec.objective.model_dump()]
-    thresholds = spec.eval.thresholds if spec.data.task == "binary" else []
+    tags = study_tags(
+        spec.name, task=spec.data.task, objective=spec.objective.metric,
+        direction=spec.objective.direction, search=spec.search_space(),
+        classes=spec.data.names, design=spec.design.kind, baseline=baseline or "",
+        components=[c.name for c in spec.design.components], objectives=objectives,
+        thresholds=spec.eval.thresholds if spec.data.task == "binary" else [],
+        report=spec.report.model_dump(mode="json"),
+        repeats=spec.model_dump(mode="json")["design"]["repeats"])
     return {
-        names.TAG_STUDY: spec.name,
-        names.TAG_ROLE: names.ROLE_PARENT,
-        names.TAG_TASK: spec.data.task,
-        names.TAG_OBJECTIVE: spec.objective.metric,
-        names.TAG_DIRECTION: spec.objective.direction,
-        names.TAG_SEARCH: _search_tag(spec),
-        names.TAG_CLASSES: json.dumps(spec.data.names),
-        names.TAG_DESIGN: spec.design.kind,
-        names.TAG_BASELINE: baseline or "",
-        names.TAG_COMPONENTS: json.dumps([c.name for c in spec.design.components]),
-        names.TAG_OBJECTIVES: json.dumps(objectives),
-        names.TAG_THRESHOLDS: json.dumps(thresholds),
-        names.TAG_REPORT: json.dumps(spec.report.model_dump(mode="json")),
-        names.TAG_REPEATS: json.dumps(spec.model_dump(mode="json")["design"]["repeats"]),
+        **tags,
         names.TAG_SPEC_PATH: spec.path or "",
         names.TAG_SPEC_DESCRIPTION: spec.description,
         names.TAG_NOTE: notes.study_pending(spec) + "\n\n" + notes.SPEC_PARAMS_LINE,
     }
 
 
-def _search_tag(spec: StudySpec) -> str:
-    """The whole search space as JSON; past MLflow's tag limit, the types and log flags
-    (the spec artifact holds the rest)."""
-    text = json.dumps(spec.search_space())
+def study_tags(
+    study: str,
+    *,
+    task: str,
+    objective: str,
+    direction: str,
+    search: Mapping[str, Any] | None = None,
+    classes: Sequence[str] | None = None,
+    design: str | None = None,
+    baseline: str | None = None,
+    components: Sequence[str] | None = None,
+    objectives: Sequence[Mapping[str, Any]] | None = None,
+    thresholds: Sequence[float] | None = None,
+    report: Mapping[str, Any] | None = None,
+    repeats: int | Mapping[str, Any] | None = None,
+) -> dict[str, str]:
+    """The tags of a study's parent run that say what the study is (what the report reads
+    back), encoded as the readers expect them. A value left None is not written, as in a
+    store written before that tag existed (a study writes every one)."""
+    def encoded(value: Any) -> str | None:
+        return None if value is None else json.dumps(value)
+
+    optional = {
+        names.TAG_SEARCH: None if search is None else _search_tag(search),
+        names.TAG_CLASSES: encoded(None if classes is None else list(classes)),
+        names.TAG_DESIGN: design,
+        names.TAG_BASELINE: baseline,
+        names.TAG_COMPONENTS: encoded(None if components is None else list(components)),
+        names.TAG_OBJECTIVES: encoded(None if objectives is None else
+                                      [dict(o) for o in objectives]),
+        names.TAG_THRESHOLDS: encoded(None if thresholds is None else list(thresholds)),
+        names.TAG_REPORT: encoded(None if report is None else dict(report)),
+        names.TAG_REPEATS: encoded(repeats if repeats is None or isinstance(repeats, int)
+                                   else dict(repeats)),
+    }
+    return {
+        names.TAG_STUDY: study, names.TAG_ROLE: names.ROLE_PARENT, names.TAG_TASK: task,
+        names.TAG_OBJECTIVE: objective, names.TAG_DIRECTION: direction,
+        **{k: v for k, v in optional.items() if v is not None},
+    }
+
+
+def _search_tag(space: Mapping[str, Any]) -> str:
+    """The whole search space (``{path: {type, low, ...}}``) as JSON; past MLflow's tag
+    limit, the types and log flags (the spec artifact holds the rest)."""
+    text = json.dumps(dict(space))
     if len(text) <= names.TAG_VALUE_LIMIT:
         return text
-    return json.dumps({k: {"type": v.type, "log": v.log} for k, v in spec.search.items()})
+    return json.dumps({k: {"type": v["type"], "log": v.get("log", False)}
+                       if isinstance(v, Mapping) else v for k, v in space.items()})
+
+
+def run_tags(
+    study: str,
+    role: str,
+    *,
+    task: str,
+    objective: str,
+    direction: str,
+    seed: int | None = None,
+    parent_id: str | None = None,
+    trial: int | None = None,
+    extra: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The tags a run starts with (state RUNNING): its study, role, task and objective, its
+    parent and trial, ``extra`` (a trial's configuration label, repeat and components as
+    JSON, ...), its seed, and each component of its configuration as a Y/N tag."""
+    tags = {
+        names.TAG_STUDY: study,
+        names.TAG_ROLE: role,
+        names.TAG_STATE: "RUNNING",
+        names.TAG_TASK: task,
+        names.TAG_OBJECTIVE: objective,
+        names.TAG_DIRECTION: direction,
+    }
+    if parent_id:
+        tags[names.TAG_PARENT] = parent_id
+    if trial is not None:
+        tags[names.TAG_TRIAL] = str(trial)
+    tags.update(extra or {})
+    if seed is not None:
+        tags[names.TAG_SEED] = str(seed)
+    components = json.loads(tags.get(names.TAG_COMPONENTS, "{}"))
+    tags.update({names.COMPONENT_PREFIX + k: "Y" if on else "N" for k, on in components.items()})
+    return tags
+
+
+def searched_tags(values: Mapping[str, Any]) -> dict[str, str]:
+    """A trial's searched values, one tag each (JSON, so a list stays a list)."""
+    return {names.SEARCHED_PREFIX + k: json.dumps(v) for k, v in values.items()}
 
 
 def logged_metrics(result: TrainResult) -> dict[str, float]:

@@ -1,6 +1,6 @@
-"""docs/data.md cannot drift from the code: its key table holds every data key with its real
-default, and its example data sections are valid specs whose files pair and split as their
-comments say (no decoding: fast)."""
+"""docs/data.md cannot drift from the code: its example data sections are valid specs whose
+files pair and split as their comments say (no decoding: fast). Every data key with its real
+default is in docs/spec.md, generated from the models (tests/spec/test_spec_reference.py)."""
 
 from __future__ import annotations
 
@@ -10,60 +10,14 @@ from typing import Any
 
 import pytest
 import yaml
-from pydantic import BaseModel
 
 from ablate.data.pairing import natural_key
 from ablate.data.problems import Problems
 from ablate.data.splits import folder_splits
 from ablate.spec import DataSpec
-from ablate.spec.data import DerivedChannels, SplitDir, SyntheticSpec
 from tests.conftest import REPO, SHARED_DATA
 
 DOC = REPO / "docs" / "data.md"
-NESTED = {"derived": DerivedChannels, "synthetic": SyntheticSpec,
-          "split_dirs.<split>": SplitDir}
-
-
-def table() -> dict[str, str]:
-    """key -> default cell of the "Keys and defaults" table."""
-    rows = re.findall(r"^\| `([^`]+)` \| ([^|]+) \|", DOC.read_text(), re.M)
-    return {key: default.strip() for key, default in rows}
-
-
-def shown(value: Any) -> str:
-    """A default as the table writes it."""
-    if isinstance(value, BaseModel):
-        raise AssertionError("nested models are listed key by key")
-    if value is None:
-        return "`null`"
-    if isinstance(value, bool):
-        return f"`{str(value).lower()}`"
-    if value == "":
-        return '`""`'
-    if value == {}:
-        return "`{}`"
-    return f"`{value}`"
-
-
-def fields(model: type[BaseModel], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, field in model.model_fields.items():
-        out[prefix + name] = ("required" if field.is_required()
-                              else field.get_default(call_default_factory=True))
-    return out
-
-
-def test_every_data_key_is_in_the_table_with_its_default() -> None:
-    rows = table()
-    expected = fields(DataSpec)
-    for prefix, model in NESTED.items():
-        expected |= fields(model, prefix + ".")
-    del expected["derived"]  # its keys have rows of their own
-    missing = sorted(set(expected) - set(rows))
-    assert not missing, f"docs/data.md lacks rows for {missing}"
-    wrong = {key: (rows[key], value) for key, value in expected.items()
-             if rows[key] != (value if value == "required" else shown(value))}
-    assert not wrong, f"defaults in docs/data.md differ from the code: {wrong}"
 
 
 def examples() -> dict[str, dict[str, Any]]:

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import typing
 from collections import Counter
 
 import optuna
 import pytest
 from optuna.trial import TrialState
+from pydantic import ValidationError
 
 from ablate.designs import (
     DESIGNS,
     Configuration,
     baseline_label,
     configurations,
+    design_kind,
     reference_pairs,
     register,
 )
@@ -61,11 +62,49 @@ def test_factorial_has_every_cell_once():
     assert baseline_label(design) == "hflip=N,vflip=N,rot90=N"
 
 
-def test_every_fixed_design_kind_the_spec_accepts_is_registered():
-    kinds = typing.get_args(DesignSpec.model_fields["kind"].annotation)
-    assert set(kinds) == {"search", *DESIGNS}
+@pytest.fixture
+def registry():
+    """The registry as it is; kinds registered by the test are gone afterwards."""
+    saved = dict(DESIGNS)
+    yield DESIGNS
+    DESIGNS.clear()
+    DESIGNS.update(saved)
+
+
+def test_the_registry_knows_what_each_built_in_kind_means():
+    traits = {name: (d.sampled, d.chained, d.ordered, d.adaptive, d.max_components, d.sections)
+              for name, d in DESIGNS.items()}
+    assert traits == {
+        "search": (True, False, False, False, None, ("importance", "history")),
+        "one_at_a_time": (False, False, False, True, None, ()),
+        "cumulative": (False, True, True, True, None, ("steps",)),
+        "factorial": (False, False, False, False, 8, ("effects",)),
+    }
     search = DesignSpec.model_validate({"kind": "search"})
     assert configurations(search) == [] and baseline_label(search) is None
+
+
+def test_the_spec_accepts_every_registered_kind_and_names_them_otherwise():
+    for name, kind in DESIGNS.items():
+        components = [] if kind.sampled else TOGGLES[:1]
+        assert DesignSpec.model_validate({"kind": name, "components": components}).kind == name
+    with pytest.raises(ValidationError, match=r"'cumulatve' is not a design kind \(did you "
+                       r"mean 'cumulative'\?\); choose one of: search, one_at_a_time, "
+                       r"cumulative, factorial"):
+        DesignSpec.model_validate({"kind": "cumulatve", "components": TOGGLES})
+
+
+def test_the_spec_checks_components_and_repeats_against_the_kind():
+    with pytest.raises(ValidationError, match="a factorial design takes at most 8 components, "
+                       "not 9"):
+        DesignSpec.model_validate({"kind": "factorial",
+                                   "components": [f"augment.t{i}" for i in range(9)]})
+    with pytest.raises(ValidationError, match=r"adaptive repeats \(\{min, max\}\) need a "
+                       "one_at_a_time or cumulative design"):
+        DesignSpec.model_validate({"kind": "factorial", "components": TOGGLES,
+                                   "repeats": {"min": 2, "max": 4}})
+    with pytest.raises(ValidationError, match="needs a non-empty components list"):
+        DesignSpec.model_validate({"kind": "one_at_a_time"})
 
 
 def test_cumulative_steps_are_also_compared_with_the_step_before():
@@ -76,19 +115,31 @@ def test_cumulative_steps_are_also_compared_with_the_step_before():
         ("a", "baseline"), ("b", "baseline")]
 
 
-def test_a_registered_design_kind_is_used_by_name(monkeypatch):
-    monkeypatch.setattr("ablate.designs.DESIGNS", dict(DESIGNS))  # registered for this test
-
-    @register("leave_one_out", baseline=lambda d: "all")
+def test_a_registered_design_kind_is_used_by_name(registry, write_spec):
+    @register("leave_one_out", baseline=lambda d: "all", chained=True, ordered=True,
+              adaptive=True, max_components=3, sections=("steps",))
     def _leave_one_out(design: DesignSpec) -> list[Configuration]:
         names = [c.name for c in design.components]
         return [Configuration("all")] + [Configuration(f"-{n}") for n in names]
 
-    base = DesignSpec.model_validate({"kind": "one_at_a_time", "components": TOGGLES[:2]})
-    design = base.model_copy(update={"kind": "leave_one_out"})
+    design = DesignSpec.model_validate({"kind": "leave_one_out", "components": TOGGLES[:2],
+                                        "repeats": {"min": 2, "max": 3}})
     assert [c.label for c in configurations(design)] == ["all", "-hflip", "-vflip"]
     assert baseline_label(design) == "all"
-    assert reference_pairs("leave_one_out", ["all", "-hflip"], "all") == [("-hflip", "all")]
+    assert reference_pairs("leave_one_out", ["all", "-hflip", "-vflip"], "all") == [
+        ("-hflip", "all"), ("-vflip", "all"), ("-vflip", "-hflip")]
+    with pytest.raises(ValidationError, match="takes at most 3 components, not 4"):
+        DesignSpec.model_validate({"kind": "leave_one_out",
+                                   "components": [*TOGGLES, "augment.blur"]})
+    spec = load_spec(write_spec(_design_spec(kind="leave_one_out", components=TOGGLES[:1])))
+    assert spec.design.kind == "leave_one_out"
+    with pytest.raises(ValueError, match="unknown report section"):
+        register("odd", sections=("pictures",))  # type: ignore[arg-type]
+
+
+def test_a_kind_a_store_names_but_this_version_lacks_reads_as_a_plain_fixed_design():
+    kind = design_kind("from_the_future")
+    assert not kind.sampled and kind.sections == () and kind.baseline(None) is None
 
 
 def test_design_values_are_validated(write_spec):

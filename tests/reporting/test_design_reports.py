@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
+from ablate.designs import DESIGNS, register
 from ablate.reporting import assemble, load_runs
 from ablate.stores import resolve_stores
 from ablate.testing.fixtures import StoreWriter, binary_metrics, sqlite_store
@@ -109,6 +110,38 @@ def test_cumulative_keeps_design_order_and_compares_each_step(stores):
     assert steps.loc["+hflip", "p_adj"] == data.loc["+hflip", "p_adj"]
     assert data.loc["+hflip", "p"] == 0.25 and data.loc["+hflip", "p_adj"] == 0.75
     assert "adjusted across the 3 comparisons" in ablation.notes[0]
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+def test_a_registered_kind_gets_the_order_and_sections_it_declares(tmp_path, ordered):
+    saved = dict(DESIGNS)
+    try:
+        @register("stepwise", chained=ordered, ordered=ordered,
+                  sections=("steps",) if ordered else ())
+        def _stepwise(design):  # the configurations come from the store here
+            return []
+
+        uri = sqlite_store(tmp_path)
+        writer = StoreWriter(uri, "mine", design="stepwise", baseline="baseline",
+                             components=["hflip", "focal"])
+        trial = 0
+        for config, on, values in CUMULATIVE:
+            for seed, value in enumerate(values):
+                writer.trial(trial, _metrics(value), config=config, repeat=seed, seed=seed,
+                             components=on)
+                trial += 1
+        report = assemble.build(load_runs(resolve_stores(tracking_uri=uri), "mine"))
+    finally:
+        DESIGNS.clear()
+        DESIGNS.update(saved)
+    order = list(_section(report, "Ablation table").table.data["config"])
+    titles = [s.title for s in report.sections]
+    if ordered:  # in design order, each step against its predecessor too
+        assert order == ["baseline", "+hflip", "+hflip+focal"]
+        assert "Cumulative steps" in titles
+    else:  # best mean first, no steps
+        assert order == ["+hflip", "+hflip+focal", "baseline"]
+        assert "Cumulative steps" not in titles
 
 
 def test_factorial_effects_from_paired_seeds(stores):

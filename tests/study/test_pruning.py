@@ -8,7 +8,9 @@ from optuna.trial import TrialState
 
 from ablate.data import load_data, make_loaders
 from ablate.spec import PrunerSpec, SamplerSpec, SearchParam, load_spec
-from ablate.study.search import build_pruner, build_sampler, grid_size
+from ablate.study.pruners import build_pruner
+from ablate.study.samplers import build_sampler
+from ablate.study.search import grid_size
 from ablate.tracking import names as keys
 from ablate.training.engine import Engine
 from ablate.training.fit import fit, improved

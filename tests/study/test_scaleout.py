@@ -11,7 +11,8 @@ import pytest
 
 from ablate.spec import load_spec
 from ablate.stores import resolve_stores
-from ablate.study.search import build_sampler, suggest
+from ablate.study.samplers import build_sampler
+from ablate.study.search import suggest
 from ablate.study.workers import available_cores, threads_per_worker
 from tests.conftest import spec_dict
 from tests.study.test_recovery import _ablate, _study
