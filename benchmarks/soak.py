@@ -13,8 +13,11 @@ workers of a round finish the study before they are killed, the next round start
 study (``soak-1``, ``soak-2``, ... in the same store). After the last kill one worker runs
 the last study to its end, and every study is audited (tests/audit.py): configurations x
 seeds lost (no COMPLETE trial), duplicated (two COMPLETE trials, MLflow runs or report
-rows), trials or runs left RUNNING, MLflow runs that disagree with Optuna. Workers start in
-well under a second from a preloaded server (tests/processes.py).
+rows), trials or runs left RUNNING, MLflow runs that disagree with Optuna. It also prints the
+epochs retrained per kill: for every killed attempt that had finished epochs, those epochs
+less the ones its retry continued from (``ablate.resumed_from_epoch``); a trial keeps its state
+after every epoch, so this should average at most 1. Workers start in well under a second
+from a preloaded server (tests/processes.py).
 """
 
 from __future__ import annotations
@@ -51,13 +54,43 @@ def soak_spec(name: str) -> dict:
                  "split_ratios": {"train": 0.5, "val": 0.25, "test": 0.25}},
         "model": {"custom": "tests.custom_models:TinyUNet", "width": 4},
         "loss": {"weights": {"bce": 1.0}},
-        "optim": {"lr": 0.01, "epochs": 2},
+        "optim": {"lr": 0.01, "epochs": 4},
         "eval": {"gallery": 1, "latency_repeats": 0},
         "design": {"kind": "one_at_a_time", "repeats": 2,
                    "components": ["augment.hflip", "augment.vflip", "augment.rot90",
                                   {"name": "wd", "set": {"optim.weight_decay": 1e-4}},
                                   {"name": "lr", "set": {"optim.lr": 0.02}}]},
     }
+
+
+def retrained(store: Path, name: str) -> list[int]:
+    """Epochs retrained because of each killed attempt of study ``name`` that had finished
+    epochs: its finished epochs less those its next attempt continued from."""
+    from mlflow.tracking import MlflowClient
+
+    from ablate.tracking import names as keys
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{store / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        return []
+    runs = client.search_runs([experiment.experiment_id],
+                              f"tags.`{keys.TAG_ROLE}` = '{keys.ROLE_TRIAL}'", max_results=5000)
+    attempts: dict[tuple[str, str], list] = {}
+    for run in sorted(runs, key=lambda r: r.info.start_time):
+        entry = (run.data.tags.get(keys.TAG_CONFIG, ""), run.data.tags.get(keys.TAG_REPEAT, ""))
+        attempts.setdefault(entry, []).append(run)
+    lost = []
+    for series in attempts.values():
+        for killed, after in zip(series, series[1:], strict=False):
+            if killed.info.status != "KILLED":
+                continue
+            done = len(client.get_metric_history(killed.info.run_id, "epoch/train_loss"))
+            if done == 0:
+                continue
+            resumed = int(after.data.tags.get(keys.TAG_RESUMED_FROM, "0"))
+            lost.append(max(0, done - resumed))
+    return lost
 
 
 def kill(proc) -> bool:  # noqa: ANN001 - a multiprocessing.Process
@@ -163,6 +196,11 @@ def main() -> None:
     for r in results:
         for problem in r.lost + r.duplicated + r.running + r.mismatched:
             print(f"  {problem}")
+    lost = [n for name in names for n in retrained(store, name)]
+    if lost:
+        print(f"epochs retrained per kill that cut a trial's training: mean "
+              f"{sum(lost) / len(lost):.2f}, max {max(lost)} over {len(lost)} kills "
+              f"(target: mean <= 1; {soak_spec('x')['optim']['epochs']} epochs per trial)")
     if not opts.keep:
         shutil.rmtree(root, ignore_errors=True)
     sys.exit(0 if code == 0 and all(r.ok for r in results) else 1)
