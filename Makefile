@@ -12,7 +12,7 @@ STORE  ?= ablate_store
 # would otherwise compile ablate/ again on start (about 1 s each on 2 cores).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: install quickstart test test-fast lint bench gpu-check example-store standins clean
+.PHONY: install system quickstart test test-fast lint bench gpu-check example-store standins clean
 
 install: $(STAMP)
 
@@ -30,9 +30,14 @@ quickstart: install
 	@echo "MLflow runs: $(STORE)/mlflow.db (artifacts in $(STORE)/artifacts)"
 	@echo "browse:      $(VENV)/bin/ablate ui --store $(STORE)   (http://127.0.0.1:5000)"
 
-# The real-server tests (marker `servers`) run too: the dev extra brings PostgreSQL's binaries,
-# and ABLATE_REQUIRE_SERVERS turns a missing server into a failure instead of a skip.
-test: install
+# The Debian packages the real-parts tests need (Chromium, Slurm, munge), installed when
+# missing (as root; a no-op when present).
+system:
+	scripts/system_packages.sh
+
+# The real-server tests run too: the dev extra brings PostgreSQL's binaries, `system` the
+# browser and Slurm, and ABLATE_REQUIRE_SERVERS turns a missing one into a failure, not a skip.
+test: install system
 	ABLATE_REQUIRE_SERVERS=1 $(PY) -m pytest -q --durations=15
 
 # The edit loop: every test but those marked slow (training, worker processes, servers).
