@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
@@ -92,44 +93,43 @@ def test_a_worker_frozen_past_the_grace_period_never_writes_again(tmp_path, stor
     assert len(taken) == 1 and taken[0].info.status == "KILLED"
 
 
-def test_a_deleted_tracking_store_stops_the_worker_and_queues_its_trial(tmp_path, store):
+def _break_store_under_a_worker(tmp_path: Path, store: Path, damage: Callable[[], None],
+                                needle: str) -> list[TrialState]:
+    """Freeze a worker after its first epoch, ``damage`` the store, wake the worker: it must
+    stop with one error line naming the cause (``needle``), exit code 1, no traceback, and
+    tell nothing COMPLETE; returns the trials' states."""
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump(_spec()))
     log = tmp_path / "out.log"
     worker = processes.start(["study", "run", path, "--store", store, "--quiet"], log, **FAST,
                              ABLATE_FAULT="mid_log:1:stop")
     _stopped(worker.pid)
-    (store / "mlflow.db").unlink()  # the store vanishes under the worker
+    damage()
     os.kill(worker.pid, signal.SIGCONT)
     worker.join(120)
     output = log.read_text()
     assert worker.exitcode == 1, output
     errors = [line for line in output.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "mlflow.db was deleted" in errors[0], output
+    assert len(errors) == 1 and needle in errors[0], output
     assert "Traceback" not in output, output
     study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{store / 'optuna.db'}")
     states = [t.state for t in study.trials]
-    # nothing told COMPLETE that is not stored; the trial is queued again for later
-    assert TrialState.COMPLETE not in states
+    assert TrialState.COMPLETE not in states  # nothing told COMPLETE that is not stored
+    return states
+
+
+def test_a_deleted_tracking_store_stops_the_worker_and_queues_its_trial(tmp_path, store):
+    states = _break_store_under_a_worker(
+        tmp_path, store, (store / "mlflow.db").unlink, "mlflow.db was deleted")
+    # the Optuna storage still works: the trial is queued again for later
     assert states.count(TrialState.FAIL) == 1 and TrialState.WAITING in states
 
 
 def test_an_artifact_folder_that_cannot_be_written_stops_the_worker(tmp_path, store):
-    path = tmp_path / "spec.yaml"
-    path.write_text(yaml.safe_dump(_spec()))
-    log = tmp_path / "out.log"
-    worker = processes.start(["study", "run", path, "--store", store, "--quiet"], log, **FAST,
-                             ABLATE_FAULT="mid_log:1:stop")
-    _stopped(worker.pid)
     folder = store / "artifacts" / "tiny"
-    folder.rename(store / "artifacts" / "moved-away")
-    folder.write_text("not a folder")  # where the run's artifacts would go
-    os.kill(worker.pid, signal.SIGCONT)
-    worker.join(120)
-    output = log.read_text()
-    assert worker.exitcode == 1, output
-    errors = [line for line in output.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "cannot be written" in errors[0], output
-    assert "Traceback" not in output, output
-    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{store / 'optuna.db'}")
-    assert TrialState.COMPLETE not in [t.state for t in study.trials]
+
+    def replace_with_a_file() -> None:  # where the run's artifacts would go
+        folder.rename(store / "artifacts" / "moved-away")
+        folder.write_text("not a folder")
+
+    _break_store_under_a_worker(tmp_path, store, replace_with_a_file, "cannot be written")
