@@ -15,7 +15,7 @@ from mlflow.tracking import MlflowClient
 import ablate.training.train
 from ablate.data import load_data, make_loaders
 from ablate.spec import RunConfig
-from ablate.study import objective
+from ablate.study import runner
 from ablate.tracking import names as keys
 from ablate.training.engine import Engine
 from ablate.training.memory import halved_batch, is_out_of_memory
@@ -112,14 +112,14 @@ def cublas_fails_at_batch_4(monkeypatch):
             return super().train_epoch(loader, optimizer, epoch, bar)
 
     released_with: list[bool] = []
-    real_release = objective.release_memory
+    real_release = runner.release_memory
 
     def release() -> None:  # what is still referenced when the memory is handed back
         released_with.append(any(ref() is not None for ref in FIRST_ATTEMPT))
         real_release()
 
     monkeypatch.setattr(ablate.training.train, "Engine", Failing)
-    monkeypatch.setattr(objective, "release_memory", release)
+    monkeypatch.setattr(runner, "release_memory", release)
     FIRST_ATTEMPT.clear()
     return alive_at_start, released_with
 
@@ -131,16 +131,18 @@ def test_cublas_failure_retries_with_half_batches_and_the_memory_freed(
                      data={"batch_size": 4, "eval_batch_size": 6})
     result = cli("study", "run", write_spec(spec), "--store", store, "--quiet")
     assert result.exit_code == 0, result.output
-    assert "out of memory at batch size 4; retrying with 2 x 2" in result.output
+    assert ("out of memory at batch size 4; queued again as a new trial with batch size 2 x 2"
+            in result.output)
     alive_at_start, released_with = cublas_fails_at_batch_4
     assert alive_at_start == [False, False]  # the retry's engine: attempt 1 is gone
     # the release before the retry came once the failed attempt's traceback was dropped
     assert released_with and released_with[0] is False
     study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{store / 'optuna.db'}")
-    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE]
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL,
+                                               optuna.trial.TrialState.COMPLETE]
     client = MlflowClient(tracking_uri=f"sqlite:///{store / 'mlflow.db'}")
     (run,) = client.search_runs([client.get_experiment_by_name("tiny").experiment_id],
-                                f"tags.`{keys.TAG_ROLE}` = 'trial'")
+                                f"tags.`{keys.TAG_ROLE}` = 'trial' and attributes.status = 'FINISHED'")
     tags = run.data.tags
     assert (tags[keys.TAG_OOM_BATCH], tags[keys.TAG_OOM_ACCUM],
             tags[keys.TAG_OOM_EVAL_BATCH]) == ("2", "2", "3")
