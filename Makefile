@@ -12,7 +12,7 @@ STORE  ?= ablate_store
 # would otherwise compile ablate/ again on start (about 1 s each on 2 cores).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: install system quickstart test test-fast lint bench gpu-check example-store standins clean
+.PHONY: install system quickstart test test-fast lint bench gpu-check example-store standins examples clean
 
 install: $(STAMP)
 
@@ -75,6 +75,13 @@ gpu-check: install
 standins: install
 	$(VENV)/bin/ablate data make plants build/standins/plants --overwrite
 	$(VENV)/bin/ablate data make satellite build/standins/satellite --overwrite
+
+# The example gallery (docs/examples/): every ready study's cpu profile run on real data into a
+# fresh store (build/examples/<study>), then its page, figures and HTML report. Long: see
+# studies/README.md for each study's time; EXAMPLES="quickstart satellite_binary" runs some.
+EXAMPLES ?=
+examples: install
+	$(PY) scripts/make_examples.py $(foreach s,$(EXAMPLES),--study $(s))
 
 # Re-create the committed example store from a real quickstart run.
 example-store: install

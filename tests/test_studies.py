@@ -1,16 +1,25 @@
-"""The ready studies in studies/ run end to end with their smoke profile, and report."""
+"""The ready studies in studies/ run end to end with their smoke profile, and report; their
+cpu profiles point at the real data sets and pass ``ablate check``."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
+from ablate import load_spec
 from ablate.data.standins import make_standin
-from tests.conftest import REPO, SHARED_DATA
+from tests.conftest import REPO, REQUIRE_SERVERS_ENV, SHARED_DATA
 
 pytestmark = pytest.mark.slow  # trains, or starts processes or servers
 
 CAMVID = ["road_efficiency", "lightweight_efficiency", "architecture_comparison"]
 STANDINS = {"plants_multichannel": "plants", "satellite_binary": "satellite"}
+# the real data set each study's cpu profile trains on (../shared/data/<name>)
+CPU_DATA = {"plants_multichannel": "cwfid", "satellite_binary": "amazon",
+            "quickstart": "membrane", "membrane_cumulative": "membrane",
+            **{name: "camvid" for name in CAMVID}}
 
 
 @pytest.mark.parametrize("name", list(STANDINS) + CAMVID + ["quickstart", "membrane_cumulative"])
@@ -44,3 +53,29 @@ def test_study_smoke_profile_runs_and_reports(cli, store, tmp_path, monkeypatch,
         assert {"MDE", "seeds needed", "decision"} <= set(header)
         assert table.count("| undecided") == 3  # every row but the baseline
         assert "## Cumulative steps" in text and "the target effect 0.02" in text
+
+
+def shared(name: str) -> Path:
+    """``../shared/data/<name>``; skipped loudly (failed under ABLATE_REQUIRE_SERVERS) when it
+    is not there."""
+    folder = SHARED_DATA / name
+    if not folder.is_dir():
+        message = (f"REAL-DATA TESTS NOT RUN: {folder} not found; the shared data sets are "
+                   f"described in {SHARED_DATA}/README.md")
+        if os.environ.get(REQUIRE_SERVERS_ENV):
+            pytest.fail(message)
+        pytest.skip(message)
+    return folder
+
+
+@pytest.mark.parametrize("name", sorted(CPU_DATA))
+def test_cpu_profile_is_real_data_and_passes_check(cli, monkeypatch, name):
+    folder = shared(CPU_DATA[name])
+    monkeypatch.chdir(REPO)
+    spec_file = REPO / "studies" / f"{name}.yaml"
+    spec = load_spec(spec_file, profile="cpu")
+    assert spec.name == f"{name}_cpu"  # its own study: never mixed with the full-size runs
+    assert Path(spec.data.root).resolve() == folder.resolve() and spec.data.synthetic is None
+    result = cli("check", spec_file, "--profile", "cpu")
+    assert result.exit_code == 0, result.output
+    assert f"ok: {folder.resolve()}: train " in result.output

@@ -44,6 +44,7 @@ from ablate.reporting.tables import (
     same_cost,
     same_cost_section,
 )
+from ablate.reporting.trivial import add_trivial
 from ablate.stores import Stores
 
 NO_FIGURES = ("Figures (PNG) are written only with `--out FILE`, as `<stem>_<figure>.png` next "
@@ -64,6 +65,8 @@ class Report:
     settings: Settings = field(default_factory=Settings)
     # a search's fANOVA importances with the digest of their inputs (TAG_IMPORTANCE)
     importance: dict[str, Any] | None = None
+    # the trivial predictors' scores beside the best configuration's (reporting.trivial)
+    trivial: dict[str, Any] | None = None
 
     @property
     def title(self) -> str:
@@ -133,7 +136,10 @@ def build(
     for line in data_lines(study, other):  # own paragraphs
         report.header += ["", line]
     rows = family(study, configs, baseline, settings)
-    report.sections.append(ablation_section(study, configs, baseline, rows, settings))
+    ablation = ablation_section(study, configs, baseline, rows, settings)
+    trivial = add_trivial(ablation, study, configs)
+    report.trivial = trivial.as_dict() if trivial is not None else None
+    report.sections.append(ablation)
     if "steps" in extra and baseline is not None:
         report.sections.append(steps_section(study, configs, rows, settings))
     if other is not None:
@@ -234,6 +240,7 @@ def _summary(report: Report) -> dict[str, object]:
         "study": study.name, "title": report.title, "objective": study.objective,
         "direction": study.direction, "design": study.design, "task": study.task,
         "settings": report.settings.as_dict(), "header": report.header,
+        "trivial": report.trivial,
     }
 
 

@@ -27,6 +27,7 @@ from ablate.reporting.configs import aggregate, baseline_label, best_label, orde
 from ablate.reporting.export import markdown_table
 from ablate.reporting.runs import StudyRuns, parse
 from ablate.reporting.sections import NA, Section, interval, mean_std, num, signed
+from ablate.reporting.trivial import trivial, trivial_line
 from ablate.stores import Stores
 from ablate.tracking import ArtifactReader, Tracker, fetch, names, notes
 
@@ -157,6 +158,9 @@ def describe(study: StudyRuns, configs: pd.DataFrame, section: Section, parent: 
     if parent.data.tags.get(names.TAG_SPEC_DESCRIPTION):
         lines.append(parent.data.tags[names.TAG_SPEC_DESCRIPTION])
     lines.append(table)
+    baselines = trivial(study, configs)  # one artifact read: the best run's counts
+    if baselines is not None:
+        lines.append(trivial_line(baselines))
     if shown < len(configs):
         lines.append(f"The first {shown} of {len(configs)} configurations; all of them are in "
                      "the full report.")

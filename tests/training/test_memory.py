@@ -141,8 +141,8 @@ def test_cublas_failure_retries_with_half_batches_and_the_memory_freed(
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL,
                                                optuna.trial.TrialState.COMPLETE]
     client = MlflowClient(tracking_uri=f"sqlite:///{store / 'mlflow.db'}")
-    (run,) = client.search_runs([client.get_experiment_by_name("tiny").experiment_id],
-                                f"tags.`{keys.TAG_ROLE}` = 'trial' and attributes.status = 'FINISHED'")
+    where = f"tags.`{keys.TAG_ROLE}` = 'trial' and attributes.status = 'FINISHED'"
+    (run,) = client.search_runs([client.get_experiment_by_name("tiny").experiment_id], where)
     tags = run.data.tags
     assert (tags[keys.TAG_OOM_BATCH], tags[keys.TAG_OOM_ACCUM],
             tags[keys.TAG_OOM_EVAL_BATCH]) == ("2", "2", "3")
