@@ -37,8 +37,10 @@ system:
 
 # The real-server tests run too: the dev extra brings PostgreSQL's binaries, `system` the
 # browser and Slurm, and ABLATE_REQUIRE_SERVERS turns a missing one into a failure, not a skip.
+# Two test processes (pytest-xdist), each test file on one of them (a file's servers and
+# clusters start once), one torch thread each (tests/conftest.py).
 test: install system
-	ABLATE_REQUIRE_SERVERS=1 $(PY) -m pytest -q --durations=15
+	ABLATE_REQUIRE_SERVERS=1 $(PY) -m pytest -q -n 2 --dist loadfile --durations=25
 
 # The edit loop: every test but those marked slow (training, worker processes, servers).
 test-fast: install

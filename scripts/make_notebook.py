@@ -92,9 +92,12 @@ def run(nb: nbformat.NotebookNode, timeout: int = 1800) -> nbformat.NotebookNode
     """Execute ``nb`` in examples/ (as Jupyter would) and return it with its outputs."""
     from jupyter_client.manager import KernelManager
 
-    kernel = KernelManager(kernel_name="python3", transport="ipc")  # local sockets, not TCP
-    NotebookClient(nb, km=kernel, timeout=timeout,
-                   resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
+    with tempfile.TemporaryDirectory(prefix="ablate-kernel-") as sockets:
+        # local sockets, not TCP; an absolute path, as the kernel runs in examples/
+        kernel = KernelManager(kernel_name="python3", transport="ipc",
+                               ip=str(Path(sockets) / "kernel"))
+        NotebookClient(nb, km=kernel, timeout=timeout,
+                       resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
     return nb
 
 

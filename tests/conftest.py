@@ -18,6 +18,15 @@ from ablate.cli import app
 from ablate.testing.fixtures import sqlite_store
 from tests.servers import MlflowServer, Postgres, postgres_bin
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs two test processes on the machine's cores: one torch thread each (and
+    # in the processes they start), so that they share the cores instead of contending.
+    import torch
+
+    for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(_var, "1")
+    torch.set_num_threads(1)
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 

@@ -8,11 +8,13 @@ import inspect
 import logging
 import os
 import threading
+import warnings
 import zlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import optuna
+from optuna.exceptions import ExperimentalWarning
 
 from ablate.errors import AblateError
 from ablate.stores import (
@@ -98,7 +100,8 @@ def open_storage(
                 else "failed_trial_callback")
         kwargs[name] = failed_trial_callback
     try:
-        with opening(stores.storage, write, app="optuna"):
+        with opening(stores.storage, write, app="optuna"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", ExperimentalWarning)  # heartbeats, stable since 2.x
             return _Storage(
                 stores.storage if write else read_only_url(stores.storage),
                 heartbeat_interval=interval,

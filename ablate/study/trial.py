@@ -3,6 +3,7 @@ what is not stored or what another worker now owns."""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import optuna
@@ -36,7 +37,9 @@ def run_trial(study: optuna.Study, storage: optuna.storages.RDBStorage,
 
     Ctrl-C / SIGTERM and a store that stopped working are raised on after the trial is told
     FAIL (when the Optuna storage still works), so that the caller can queue it again."""
-    trial = study.ask()
+    with warnings.catch_warnings():  # ablate beats the heartbeat itself (Heartbeat below)
+        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed")
+        trial = study.ask()
     trial_id = storage.get_trial_id_from_study_id_trial_number(
         storage.get_study_id_from_name(study.study_name), trial.number)
     fence = TrialFence(storage, trial_id, watches.all)

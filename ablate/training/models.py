@@ -248,8 +248,11 @@ def count_flops(model: nn.Module, input_shape: tuple[int, int, int]) -> float:
     fvcore counts one multiply-add as one FLOP (so the figure equals MACs).
     """
     import logging
+    import warnings
 
-    from fvcore.nn import FlopCountAnalysis
+    with warnings.catch_warnings():  # fvcore.nn scripts its focal loss at import (deprecated)
+        warnings.simplefilter("ignore", FutureWarning)
+        from fvcore.nn import FlopCountAnalysis
 
     logging.getLogger("fvcore").setLevel(logging.ERROR)
     device = next(model.parameters()).device

@@ -176,18 +176,17 @@ def test_requeued_job_finishes_its_interrupted_trial(cli, on_slurm, tmp_path, st
 @pytest.mark.slow
 @pytest.mark.slurm
 def test_time_limit_requeues_the_job_and_the_study_finishes(cli, on_slurm, tmp_path, store):
-    # A 1-minute job with the warning 5 s before its end: the controller checks every 30 s
-    # and sends the warning at the last check before that, 25-55 s into the job, while one of
-    # three ~13 s trials trains (a warning between two trials, or before the first, requeues
+    # A 1-minute job with the warning 30 s before its end: the controller checks every 30 s,
+    # so the warning comes 30-60 s into the job, while the study (three trials of at least
+    # 20 s each) still trains (a warning between two trials, or before the first, requeues
     # the job too; the next one comes mid-trial). The worker queues the trial again, closes
-    # its run ("time limit")
-    # and requeues its own job. Without resuming from the last epoch (item 1) a requeued job
-    # would meet the same limit mid-trial over and over, so once a trial has been stopped the
-    # job's limit is raised and it finishes the study.
+    # its run ("time limit") and requeues its own job. Without resuming from the last epoch
+    # (item 1) a requeued job would meet the same limit mid-trial over and over, so once a
+    # trial has been stopped the job's limit is raised and it finishes the study.
     path = write(tmp_path, slurm_spec(["augment.hflip", "augment.vflip"], repeats=1, epochs=2,
-                                      delay=2.5))
+                                      delay=5.0))
     result = cli("study", "submit", path, "--store", store, "--workers", "1", *CPU_WORKER,
-                 "--time", "00:01:00", "--slurm", "signal=USR2@5")
+                 "--time", "00:01:00", "--slurm", "signal=USR2@30")
     assert result.exit_code == 0, result.output
     job = job_of(result.output, store, 1)
 
