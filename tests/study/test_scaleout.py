@@ -56,16 +56,16 @@ def test_single_worker_study_is_reproducible_from_its_seed(write_spec, store):
     assert configurations(_study(store)) == sampled(path, 2)
 
 
-def test_three_workers_draw_twelve_distinct_configurations_on_sqlite(write_spec, store):
-    path = write_spec(spec_dict(trials=12, data=SMALL_DATA))
+def test_three_workers_draw_six_distinct_configurations_on_sqlite(write_spec, store):
+    path = write_spec(spec_dict(trials=6, data=SMALL_DATA))
     proc = _ablate("study", "run", path, "--store", store, "--workers", "3",
                    env_extra={"ABLATE_HEARTBEAT": "10"})
     output, _ = proc.communicate(timeout=600)
     assert proc.returncode == 0, output
     found = configurations(_study(store))
-    assert len(found) == 12 and len(set(found)) == 12
+    assert len(found) == 6 and len(set(found)) == 6
     # trial i has the values of trial i of a study run alone: as many workers, same values
-    assert set(found) == set(sampled(path, 12))
+    assert set(found) == set(sampled(path, 6))
     split = re.search(r"3 worker\(s\) x (\d+) torch thread\(s\) on (\d+) core", output)
     assert split and int(split.group(1)) == max(1, available_cores() // 3)
     assert "torch thread(s) in this worker" in output
