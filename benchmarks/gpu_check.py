@@ -63,7 +63,6 @@ STEPS = ("tests", "study", "precision", "oom", "resume", "figures")
 # |final val IoU - fp32's| of the same seed in another precision or memory format: different
 # rounding from the first step on moves a short training about as much as a seed would, less
 TOLERANCE = 0.05
-RESUMED_TAG = "ablate.resumed_from_epoch"  # the per-epoch checkpoints' tag (issue 24)
 LOADER_WORKERS = (0, 2, 4, 8)
 
 
@@ -421,14 +420,9 @@ def check_resume(check: Check, folder: Path) -> None:
     runs = client.search_runs([client.get_experiment_by_name(spec["name"]).experiment_id],
                               f"tags.`{keys.TAG_STATE}` = 'COMPLETE' and "
                               f"tags.`{keys.TAG_ROLE}` = 'trial'")
-    available = RESUMED_TAG in Path(keys.__file__).read_text()
-    if not available:
-        check.add("resume", "SKIP", "resume: not available in this build (the killed trial "
-                  f"was trained again from epoch 0 and completed; {what})")
-        return
-    resumed = [r.data.tags.get(RESUMED_TAG) for r in runs]
+    resumed = [r.data.tags.get(keys.TAG_RESUMED_FROM) for r in runs]
     if not runs or not all(v is not None and v.isdigit() and int(v) >= 1 for v in resumed):
-        raise RuntimeError(f"complete runs' {RESUMED_TAG}: {resumed}")
+        raise RuntimeError(f"complete runs' {keys.TAG_RESUMED_FROM}: {resumed}")
     check.add("resume", "PASS", f"killed at {kill_at}, resumed from epoch {resumed[0]}")
 
 
