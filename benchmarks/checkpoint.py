@@ -35,6 +35,9 @@ def main() -> None:
     parser.add_argument("--spec", default=str(ROOT / "studies" / "quickstart.yaml"))
     parser.add_argument("--epochs", type=int, default=None, help="default: the spec's")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--dir", default=None,
+                        help="where the states are written (default: the system's temporary "
+                             "folder; /dev/shm: memory, as checkpoint_dir can be)")
     args = parser.parse_args()
 
     import torch
@@ -52,9 +55,9 @@ def main() -> None:
           + " ".join(f"{v:.2f}" for v in os.getloadavg())
           + f"; torch threads {torch.get_num_threads()}; {config.model.arch}/"
           f"{config.model.encoder}, {config.data.size}, batch {config.data.batch_size}, "
-          f"{config.optim.epochs} epochs")
+          f"{config.optim.epochs} epochs; states in {args.dir or tempfile.gettempdir()}")
 
-    with tempfile.TemporaryDirectory(prefix="ablate-ckpt-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="ablate-ckpt-", dir=args.dir) as tmp:
         path = Path(tmp) / "state.pt"
         writer = StateWriter(path)
         copies: list[float] = []

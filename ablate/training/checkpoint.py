@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import copy
 import os
+import pickle
 import random
+import struct
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-FORMAT = 1  # bumped when the layout below changes; other formats are not resumed from
+FORMAT = 2  # bumped when the layout below changes; other formats are not resumed from
 
 
 @dataclass
@@ -71,32 +73,104 @@ def restore_random_states(states: dict[str, Any], cutmix: torch.Generator) -> No
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
+MAGIC = b"ablate-fit-state\n"
+
+
+@dataclass(frozen=True)
+class _TensorAt:
+    """Where a tensor was in a state: its place among the raw tensors after the header."""
+
+    index: int
+
+
 def save_state(state: FitState, path: Path) -> None:
     """Write ``state`` to ``path`` whole or not at all (a temporary file renamed over it), so
-    a kill while writing leaves the previous state."""
+    a kill while writing leaves the previous state.
+
+    The layout is a pickled header (the state with each tensor replaced by its place, and the
+    tensors' types and shapes) followed by the tensors' raw bytes. Raw bytes are written
+    without holding Python's lock (unlike ``torch.save``'s archive), so a write on a thread
+    beside training does not stall the training loop."""
+    tensors: list[torch.Tensor] = []
+
+    def stripped(value: Any) -> Any:
+        if isinstance(value, torch.Tensor):
+            tensors.append(value.detach().to("cpu").contiguous())
+            return _TensorAt(len(tensors) - 1)
+        return _rebuilt(value, stripped)
+
+    body = stripped(state.__dict__)
+    header = pickle.dumps({"format": FORMAT, "state": body,
+                           "tensors": [(str(t.dtype), tuple(t.shape)) for t in tensors]},
+                          protocol=pickle.HIGHEST_PROTOCOL)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        torch.save({"format": FORMAT, "state": state.__dict__}, temporary)
+        with open(temporary, "wb") as out:
+            out.write(MAGIC + struct.pack("<Q", len(header)) + header)
+            for tensor in tensors:
+                out.write(_bytes_of(tensor).data)
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
 
 
 def load_state(path: Path, device: torch.device) -> FitState | None:
-    """The state saved at ``path`` (tensors on ``device``), or None when there is none or it
-    is of another format or unreadable (a fit then starts from epoch 0)."""
+    """The state saved at ``path`` (tensors on ``device``; random states on the CPU, where
+    torch keeps them), or None when there is none or it is of another format or unreadable
+    (a fit then starts from epoch 0)."""
     if not path.is_file():
         return None
     try:
-        # The file holds random states (tuples, numpy arrays) besides tensors: written by this
-        # worker's own store, never taken from elsewhere.
-        payload = torch.load(path, map_location=device, weights_only=False)
+        with open(path, "rb") as source:
+            if source.read(len(MAGIC)) != MAGIC:
+                return None
+            (size,) = struct.unpack("<Q", source.read(8))
+            # The header holds random states (tuples, numpy arrays) besides tensors' places:
+            # written by this worker's own store, never taken from elsewhere.
+            payload = pickle.loads(source.read(size))  # noqa: S301
+            if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+                return None
+            tensors = []
+            for dtype, shape in payload["tensors"]:
+                tensor = torch.empty(shape, dtype=getattr(torch, dtype.removeprefix("torch.")))
+                raw = _bytes_of(tensor)
+                if source.readinto(raw.data) != raw.nbytes:
+                    return None  # torn
+                tensors.append(tensor)
     except Exception:  # noqa: BLE001 - a torn or foreign file is not a state to resume
         return None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        return None
-    return FitState(**payload["state"])
+
+    def placed(value: Any, where: torch.device) -> Any:
+        if isinstance(value, _TensorAt):
+            return tensors[value.index].to(where)
+        return _rebuilt(value, lambda item: placed(item, where))
+
+    body = payload["state"]
+    state = {key: placed(value, torch.device("cpu") if key == "rng" else device)
+             for key, value in body.items()}
+    return FitState(**state)
+
+
+def _bytes_of(tensor: torch.Tensor) -> np.ndarray:
+    """A contiguous CPU tensor's memory as bytes (shared, not copied)."""
+    return tensor.reshape(-1).view(torch.uint8).numpy()
+
+
+def _rebuilt(value: Any, each: Callable[[Any], Any]) -> Any:
+    """``value`` with ``each`` applied to the items of its dicts, lists and tuples (a module
+    state dict keeps its layers' versions); anything else as it is."""
+    if isinstance(value, dict):
+        rebuilt = (dict((k, each(v)) for k, v in value.items()) if type(value) is dict
+                   else type(value)((k, each(v)) for k, v in value.items()))
+        if hasattr(value, "_metadata"):
+            rebuilt._metadata = copy.deepcopy(value._metadata)  # type: ignore[attr-defined]
+        return rebuilt
+    if isinstance(value, list):
+        return [each(v) for v in value]
+    if type(value) is tuple:
+        return tuple(each(v) for v in value)
+    return value
 
 
 StateSink = Callable[[FitState], None]
@@ -124,6 +198,7 @@ class StateWriter:
 
     def _write(self, state: FitState) -> None:
         try:
+            _lowest_priority()
             save_state(state, self.path)
         except BaseException as err:  # noqa: BLE001 - raised in the training thread by wait()
             self._error = err
@@ -136,6 +211,16 @@ class StateWriter:
         if self._error is not None:
             error, self._error = self._error, None
             raise error
+
+
+def _lowest_priority() -> None:
+    """Run this thread at the lowest CPU priority (Linux: threads have their own nice value):
+    beside torch's threads on every core, a writer at normal priority stalls them at each
+    parallel region's barrier, costing training far more than the write's own CPU time."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    except (AttributeError, OSError):  # not Linux, or not allowed: write at normal priority
+        pass
 
 
 def _copied(value: Any, key: str, buffers: dict[str, torch.Tensor]) -> Any:
