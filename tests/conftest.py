@@ -23,7 +23,9 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     # in the processes they start), so that they share the cores instead of contending.
     import torch
 
-    for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    from ablate.study.workers import THREAD_VARS
+
+    for _var in THREAD_VARS:
         os.environ.setdefault(_var, "1")
     torch.set_num_threads(1)
 

@@ -97,7 +97,7 @@ def save_state(state: FitState, path: Path) -> None:
         if isinstance(value, torch.Tensor):
             tensors.append(value.detach().to("cpu").contiguous())
             return _TensorAt(len(tensors) - 1)
-        return _rebuilt(value, stripped)
+        return _rebuilt(value, lambda _, item: stripped(item))
 
     body = stripped(state.__dict__)
     header = pickle.dumps({"format": FORMAT, "state": body,
@@ -144,7 +144,7 @@ def load_state(path: Path, device: torch.device) -> FitState | None:
     def placed(value: Any, where: torch.device) -> Any:
         if isinstance(value, _TensorAt):
             return tensors[value.index].to(where)
-        return _rebuilt(value, lambda item: placed(item, where))
+        return _rebuilt(value, lambda _, item: placed(item, where))
 
     body = payload["state"]
     state = {key: placed(value, torch.device("cpu") if key == "rng" else device)
@@ -157,19 +157,20 @@ def _bytes_of(tensor: torch.Tensor) -> np.ndarray:
     return tensor.reshape(-1).view(torch.uint8).numpy()
 
 
-def _rebuilt(value: Any, each: Callable[[Any], Any]) -> Any:
-    """``value`` with ``each`` applied to the items of its dicts, lists and tuples (a module
-    state dict keeps its layers' versions); anything else as it is."""
+def _rebuilt(value: Any, each: Callable[[Any, Any], Any]) -> Any:
+    """``value`` with ``each(place, item)`` applied to the items of its dicts (place: the
+    key), lists and tuples (the index); a module state dict keeps its layers' versions.
+    Anything else is returned as it is."""
     if isinstance(value, dict):
-        rebuilt = (dict((k, each(v)) for k, v in value.items()) if type(value) is dict
-                   else type(value)((k, each(v)) for k, v in value.items()))
+        rebuilt = (dict((k, each(k, v)) for k, v in value.items()) if type(value) is dict
+                   else type(value)((k, each(k, v)) for k, v in value.items()))
         if hasattr(value, "_metadata"):
             rebuilt._metadata = copy.deepcopy(value._metadata)  # type: ignore[attr-defined]
         return rebuilt
     if isinstance(value, list):
-        return [each(v) for v in value]
-    if type(value) is tuple:
-        return tuple(each(v) for v in value)
+        return [each(i, v) for i, v in enumerate(value)]
+    if isinstance(value, tuple):
+        return tuple(each(i, v) for i, v in enumerate(value))
     return value
 
 
@@ -232,12 +233,6 @@ def _copied(value: Any, key: str, buffers: dict[str, torch.Tensor]) -> Any:
             held = buffers[key] = torch.empty_like(value, device="cpu")
         held.copy_(value.detach())
         return held
-    if isinstance(value, dict):
-        copied = type(value)((k, _copied(v, f"{key}/{k}", buffers)) for k, v in value.items())
-        if hasattr(value, "_metadata"):  # a module's state dict: the versions of its layers
-            copied._metadata = copy.deepcopy(value._metadata)  # type: ignore[attr-defined]
-        return copied
-    if isinstance(value, list | tuple) and not isinstance(value, str):
-        items = [_copied(v, f"{key}/{i}", buffers) for i, v in enumerate(value)]
-        return type(value)(items) if isinstance(value, list) else tuple(items)
+    if isinstance(value, dict | list | tuple):
+        return _rebuilt(value, lambda place, item: _copied(item, f"{key}/{place}", buffers))
     return copy.deepcopy(value)
